@@ -1,0 +1,86 @@
+/**
+ * Dormant: Cloudflare Durable Objects' Hibernatable WebSockets on Deno,
+ * self-hosted, on Deno KV. Write an object class (decorated, or ported from
+ * Cloudflare), register it in an {@linkcode App}, serve.
+ *
+ * ```ts ignore
+ * import { App, durableObject, onMessage, type WebSocket } from "@dormant/dormant";
+ *
+ * @durableObject({ name: "echo" })
+ * class Echo {
+ *   @onMessage
+ *   message(ws: WebSocket, text: string | ArrayBuffer) {
+ *     ws.send(text);
+ *   }
+ * }
+ *
+ * const app = new App({
+ *   objects: { ECHO: Echo },
+ *   routes: [{ pattern: "/echo/:name", object: "ECHO" }],
+ *   kvPath: "./.data/app.sqlite3",
+ * });
+ * await app.serve({ port: 8000 });
+ * ```
+ *
+ * @module
+ */
+
+// The application, routing and serving.
+export {
+  App,
+  type AppEnv,
+  type AppOptions,
+  type AppStats,
+  type BeforeHook,
+  type ObjectClass,
+  type ObjectStats,
+  type RouteTarget,
+  type Server,
+  type ServeOptions,
+} from "./src/app.ts";
+export type { RouteInit } from "./src/router/router.ts";
+export type { Upgrader } from "./src/router/upgrade.ts";
+
+// Object classes: decorators and Cloudflare's base class.
+export { type ClassDecoratorFn, durableObject, type DurableObjectOptions } from "./src/decorators/durable_object.ts";
+export {
+  type MethodDecoratorFn,
+  onAlarm,
+  onClose,
+  onConnect,
+  onError,
+  onMessage,
+  onRequest,
+  onStart,
+} from "./src/decorators/handlers.ts";
+export { DurableObject } from "./src/durable_object.ts";
+
+// Ids, namespaces, stubs and state.
+export { type DurableObjectNamespace, type DurableObjectStub } from "./src/runtime/namespace.ts";
+export { ObjectId } from "./src/runtime/object_id.ts";
+export type { DurableObjectState } from "./src/runtime/object_state.ts";
+export type { Blocker, HostStatus } from "./src/runtime/object_host.ts";
+export type { Clock, ClockTimer } from "./src/runtime/clock.ts";
+
+// WebSockets.
+export { WebSocketPair, webSocketResponse, type WebSocketResponseInit } from "./src/web_socket_pair.ts";
+export { WebSocketRequestResponsePair } from "./src/web_socket_request_response_pair.ts";
+export type { ConnectResult, ExceptionContext, ExceptionHandler, WebSocket, WebSocketHandlers } from "./src/types.ts";
+
+// Storage and alarms.
+export type {
+  AlarmInvocationInfo,
+  ObjectStorage,
+  StorageListOptions,
+  StorageTransaction,
+} from "./src/storage/object_storage.ts";
+
+// Errors.
+export {
+  DormantError,
+  EventTimeoutError,
+  isDormantError,
+  KvError,
+  ObjectFullError,
+  ObjectResetError,
+} from "./src/errors.ts";

@@ -1,0 +1,692 @@
+import { readDefinition } from "./decorators/_metadata.ts";
+import { ObjectFullError } from "./errors.ts";
+import { HibernationStore } from "./kv/hibernation_store.ts";
+import { type KvLease, openKv } from "./kv/open_kv.ts";
+import { type Clock, delay, systemClock } from "./runtime/clock.ts";
+import { DurableObjectNamespace } from "./runtime/namespace.ts";
+import type { ObjectId } from "./runtime/object_id.ts";
+import type { AppRuntime, Blocker, ClassHandlers, ClassRuntime, HostStatus, HostStore, ObjectHost } from "./runtime/object_host.ts";
+import type { DurableObjectState } from "./runtime/object_state.ts";
+import { type RouteInit, type RouteMatch, Router } from "./router/router.ts";
+import { checkUpgrade, denoUpgrade, type Upgrader, wantsUpgrade } from "./router/upgrade.ts";
+import { defaultConnectionCap, exitProcess, listen, onTerminationSignal } from "./server/serve.ts";
+import { DEFAULT_MAX_ATTACHMENT_BYTES } from "./sockets/attachment.ts";
+import { Connection, DEFAULT_MAX_MESSAGE_BYTES } from "./sockets/connection.ts";
+import { MemorySocketRegistry, type SocketRegistry } from "./sockets/socket_registry.ts";
+import { AlarmScheduler } from "./alarms/alarm_scheduler.ts";
+import { KvStorage } from "./storage/kv_storage.ts";
+import type { ObjectStorage, StorageHooks } from "./storage/object_storage.ts";
+import type { ExceptionContext, ExceptionHandler } from "./types.ts";
+import { upgradeTarget } from "./web_socket_pair.ts";
+
+/** A durable object class: constructed with `(ctx, env)`. */
+// deno-lint-ignore no-explicit-any
+export type ObjectClass = new (ctx: DurableObjectState, env: any) => object;
+
+/** `env` as objects see it: the user's values plus one namespace per registered class. */
+export type AppEnv<O extends Record<string, ObjectClass>, E extends object = Record<never, never>> =
+  & E
+  & { readonly [K in keyof O]: DurableObjectNamespace<InstanceType<O[K]>> };
+
+/** The object a request was routed to, as hooks see it. */
+export interface RouteTarget {
+  /** The binding name (`ROOM`). */
+  readonly namespace: string;
+  /** The object's id. */
+  readonly id: ObjectId;
+  /** The object name from the URL, when the route names objects. */
+  readonly name: string | null;
+  /** The pattern's groups. */
+  readonly params: Readonly<Record<string, string | undefined>>;
+}
+
+/** A hook run before any object wakes; a `Response` answers the request instead. */
+export type BeforeHook = (
+  request: Request,
+  target: RouteTarget,
+) => Response | void | undefined | Promise<Response | void | undefined>;
+
+/** Options of {@linkcode App}. */
+export interface AppOptions<O extends Record<string, ObjectClass>, E extends object = Record<never, never>> {
+  /** Object classes by binding name; `env[binding]` becomes their namespace. */
+  readonly objects: O;
+  /** Values passed to every object as `env` (namespaces are added). */
+  readonly env?: E;
+  /** URL routes to objects. */
+  readonly routes?: readonly RouteInit[];
+  /** Answers requests no route matches. @default 404 */
+  readonly fallback?: (request: Request, info?: Deno.ServeHandlerInfo) => Response | Promise<Response>;
+  /** Runs before a WebSocket upgrade, before any object wakes (auth, origin). */
+  readonly onBeforeConnect?: BeforeHook;
+  /** Runs before plain HTTP reaches an object. */
+  readonly onBeforeRequest?: BeforeHook;
+  /** Receives handler exceptions, event timeouts and KV failures. @default one JSON log line */
+  readonly onException?: ExceptionHandler;
+  /** A Deno KV handle to use (not closed by the app), e.g. `await Deno.openKv(":memory:")`. */
+  readonly kv?: Deno.Kv;
+  /**
+   * A Deno KV path to open once per process. Without `kv` and `kvPath`:
+   * `Deno.openKv()` when `DENO_DEPLOY=1` (Deno Deploy's database), else `":memory:"`.
+   */
+  readonly kvPath?: string;
+  /** Time source for every timer. @default the system clock */
+  readonly clock?: Clock;
+  /** The upgrade function. @default Deno.upgradeWebSocket */
+  readonly upgrade?: Upgrader;
+  /** Idle time before an object hibernates (per class: `@durableObject({ hibernateAfterMs })`). @default 10000 */
+  readonly hibernateAfterMs?: number;
+  /** Received messages above this are refused (close 1009 + `webSocketError`). @default 33554432 */
+  readonly maxMessageBytes?: number;
+  /** Attachment limit in serialized bytes. @default 16384 */
+  readonly maxAttachmentBytes?: number;
+  /** Sockets per object. @default 32768 */
+  readonly maxSocketsPerObject?: number;
+  /** Queued outgoing bytes per socket before backpressure applies. @default 16777216 */
+  readonly maxBufferedBytes?: number;
+  /** Over `maxBufferedBytes`: close the socket with 1013, or drop the message. @default "close" */
+  readonly backpressure?: "close" | "drop";
+  /** Open sockets per process before upgrades get 503. @default 90 % of the open-file limit with `serve()`, else unlimited */
+  readonly maxConnections?: number;
+  /** Open sockets per client IP (read before the upgrade). @default unlimited */
+  readonly maxConnectionsPerIp?: number;
+  /** Browser origins allowed to open WebSockets (requests without `Origin` pass). @default any */
+  readonly allowedOrigins?: readonly string[];
+  /** Seconds without traffic before Deno pings, then drops a silent peer (`idleTimeout`). @default 30 */
+  readonly idleTimeout?: number;
+  /** Write-behind coalescing window for socket records. @default 250 */
+  readonly flushDelayMs?: number;
+}
+
+/** Options of {@linkcode App.serve}. */
+export interface ServeOptions {
+  /** @default "0.0.0.0" */
+  readonly hostname?: string;
+  /** @default 8000 (0 = any free port) */
+  readonly port?: number;
+  /** Aborting shuts the server down gracefully (without exiting the process). */
+  readonly signal?: AbortSignal;
+  /** Called once listening. */
+  readonly onListen?: (addr: Deno.NetAddr) => void;
+  /** Handle SIGINT/SIGTERM: graceful shutdown, then exit 0. @default true */
+  readonly handleSignals?: boolean;
+  /** How long running handlers get to finish on shutdown. @default 3000 */
+  readonly shutdownTimeoutMs?: number;
+}
+
+/** A running server. */
+export interface Server {
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** Resolves after shutdown completed. */
+  readonly finished: Promise<void>;
+  /** Shuts down gracefully: sockets get 1001 (1012 with `restart`). */
+  shutdown(options?: { restart?: boolean }): Promise<void>;
+}
+
+/** Per-object report from {@linkcode App.stats}. */
+export interface ObjectStats {
+  readonly namespace: string;
+  readonly id: string;
+  readonly name: string | undefined;
+  readonly status: HostStatus;
+  /** What keeps it awake; empty when idle. */
+  readonly blockers: readonly Blocker[];
+  readonly sockets: number;
+  readonly events: number;
+  readonly wakes: number;
+  readonly hibernations: number;
+  readonly kvCommits: number;
+}
+
+/** Whole-app report. */
+export interface AppStats {
+  /** Open (and closing) sockets in the process. */
+  readonly connections: number;
+  /** KV commits made by the framework and storage. */
+  readonly kvCommits: number;
+  /** KV mutations committed. */
+  readonly kvMutations: number;
+  /** Records waiting in the write-behind buffer. */
+  readonly pendingWrites: number;
+  readonly objects: readonly ObjectStats[];
+}
+
+const STORAGE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The application: registered object classes, the router, the socket
+ * registry and the KV store. `fetch` is a bound property, so both
+ * `Deno.serve(app.fetch)` and `export default { fetch: app.fetch }` work;
+ * {@linkcode App.serve} is the production entry.
+ *
+ * @example Route a room and talk to it
+ * ```ts
+ * import { App, DurableObject, type WebSocket } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends DurableObject {
+ *   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
+ *     ws.send(message);
+ *   }
+ * }
+ * await using app = new App({
+ *   objects: { ECHO: Echo },
+ *   routes: [{ pattern: "/echo/:name", object: "ECHO" }],
+ * });
+ * const response = await app.fetch(new Request("http://localhost/echo/a"));
+ * assert.equal(response.status, 426); // not an upgrade
+ * ```
+ */
+export class App<O extends Record<string, ObjectClass> = Record<string, ObjectClass>, E extends object = Record<never, never>> {
+  /** `env` as objects see it: user values plus `env[binding]` namespaces. */
+  readonly env: AppEnv<O, E>;
+  readonly #namespaces = new Map<string, DurableObjectNamespace<unknown>>();
+  readonly #byStorageName = new Map<string, DurableObjectNamespace<unknown>>();
+  readonly #options: AppOptions<O, E>;
+  readonly #clock: Clock;
+  readonly #router: Router;
+  readonly #upgrade: Upgrader;
+  readonly #registry: SocketRegistry<Connection> = new MemorySocketRegistry<Connection>();
+  readonly #runtime: AppRuntime;
+  readonly #boot = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+  #ready: Promise<void> | null = null;
+  #lease: KvLease | null = null;
+  #kv: Deno.Kv | null = null;
+  #store: HibernationStore | null = null;
+  #alarms: AlarmScheduler | null = null;
+  #connections = 0;
+  #perIp = new Map<string, number>();
+  #ipOf = new WeakMap<Connection, string>();
+  #maxConnections: number;
+  #kvCommits = 0;
+  #kvMutations = 0;
+  #draining = false;
+  #closed: Promise<void> | null = null;
+
+  /**
+   * @param options Classes, routes, KV and limits.
+   * @throws {TypeError} If a storage name, route or option is invalid.
+   * @throws {RangeError} If a limit is out of range.
+   */
+  constructor(options: AppOptions<O, E>) {
+    if (typeof options !== "object" || options === null || typeof options.objects !== "object") {
+      throw new TypeError("Cannot create App as options.objects is missing: pass { objects: { NAME: Class } }");
+    }
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#upgrade = options.upgrade ?? denoUpgrade;
+    this.#maxConnections = positive("maxConnections", options.maxConnections, Infinity);
+    const maxAttachmentBytes = positive("maxAttachmentBytes", options.maxAttachmentBytes, DEFAULT_MAX_ATTACHMENT_BYTES);
+    if (maxAttachmentBytes > 60_000) {
+      throw new RangeError(
+        `Cannot create App as maxAttachmentBytes exceeds 60000 (one Deno KV value): current value is ${maxAttachmentBytes}`,
+      );
+    }
+    const app = this;
+    const store: HostStore = {
+      markSocket: (ws, what) => this.#store?.markSocket(ws, what),
+      markConfig: (host) => this.#store?.markConfig(host),
+      forgetSocket: (ws) => this.#store?.forgetSocket(ws),
+      flush: async () => {
+        await this.#ensureReady();
+        await this.#store!.flush();
+      },
+      load: async (host) => {
+        await this.#ensureReady();
+        await this.#store!.load(host);
+      },
+    };
+    this.#runtime = {
+      clock: this.#clock,
+      get env() {
+        return app.env;
+      },
+      maxMessageBytes: positive("maxMessageBytes", options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
+      maxAttachmentBytes,
+      maxBufferedBytes: positive("maxBufferedBytes", options.maxBufferedBytes, 16 * 1024 * 1024),
+      backpressure: options.backpressure ?? "close",
+      maxSocketsPerObject: Math.min(
+        positive("maxSocketsPerObject", options.maxSocketsPerObject, 32_768),
+        32_768,
+      ),
+      store,
+      report: (error, context) => this.#report(error, context),
+      createStorage: (host, hooks) => this.#createStorage(host, hooks),
+      socketGone: (ws) => this.#socketGone(ws),
+      forget: (host) => this.#namespaces.get(host.runtime.binding)?.forget(host),
+    };
+    const hibernateAfterMs = positive("hibernateAfterMs", options.hibernateAfterMs, 10_000, true);
+    const env: Record<string, unknown> = { ...options.env };
+    for (const [binding, ctor] of Object.entries(options.objects)) {
+      if (typeof ctor !== "function") {
+        throw new TypeError(`Cannot register "${binding}" as it is not a class: current type is ${typeof ctor}`);
+      }
+      const definition = readDefinition(ctor);
+      const storageName = definition.options?.name ?? binding;
+      if (!STORAGE_NAME.test(storageName)) {
+        throw new TypeError(
+          `Cannot register "${binding}" as its storage name must be 1-64 characters of [A-Za-z0-9_-]: current value is "${storageName}"`,
+        );
+      }
+      if (this.#byStorageName.has(storageName)) {
+        throw new TypeError(`Cannot register "${binding}" as storage name "${storageName}" is already used`);
+      }
+      const runtime: ClassRuntime = {
+        binding,
+        storageName,
+        ctor: ctor as unknown as ClassRuntime["ctor"],
+        handlers: resolveHandlers(ctor, definition.handlers),
+        hibernate: definition.options?.hibernate ?? true,
+        hibernateAfterMs: positive(
+          `${binding} hibernateAfterMs`,
+          definition.options?.hibernateAfterMs,
+          hibernateAfterMs,
+          true,
+        ),
+        app: this.#runtime,
+      };
+      const namespace = new DurableObjectNamespace<unknown>(runtime, this.#registry, () => void this.#ensureReady());
+      this.#namespaces.set(binding, namespace);
+      this.#byStorageName.set(storageName, namespace);
+      env[binding] = namespace;
+    }
+    this.env = Object.freeze(env) as AppEnv<O, E>;
+    this.#router = new Router(options.routes ?? [], new Set(this.#namespaces.keys()));
+  }
+
+  /** Opens KV, cleans records of earlier runs and starts alarms; idempotent. */
+  ready(): Promise<void> {
+    return this.#ensureReady();
+  }
+
+  #ensureReady(): Promise<void> {
+    return this.#ready ??= this.#init();
+  }
+
+  async #init(): Promise<void> {
+    const options = this.#options;
+    if (options.kv) this.#kv = options.kv;
+    else {
+      const deploy = options.kvPath === undefined && Deno.env.get("DENO_DEPLOY") === "1";
+      this.#lease = await openKv(deploy ? undefined : options.kvPath ?? ":memory:");
+      this.#kv = this.#lease.kv;
+    }
+    const onCommit = (mutations: number) => {
+      this.#kvCommits++;
+      this.#kvMutations += mutations;
+    };
+    this.#store = new HibernationStore({
+      kv: this.#kv,
+      clock: this.#clock,
+      boot: this.#boot,
+      flushDelayMs: positive("flushDelayMs", options.flushDelayMs, 250, true),
+      onCommit,
+      report: (error, operation) => this.#report(error, { namespace: "*", operation }),
+    });
+    await this.#store.cleanup();
+    this.#alarms = new AlarmScheduler({
+      kv: this.#kv,
+      clock: this.#clock,
+      onCommit,
+      deliver: (storageName, id, info) => {
+        const namespace = this.#byStorageName.get(storageName);
+        if (!namespace) return Promise.resolve(); // class no longer registered
+        const host = namespace.host(namespace.idFromString(id));
+        const alarm = host.runtime.handlers.alarm;
+        if (!alarm) return Promise.resolve();
+        return host.call("alarm", (instance) => alarm.call(instance, info)).then(() => {});
+      },
+      onException: (error, context) => this.#report(error, context),
+    });
+    await this.#alarms.start();
+  }
+
+  #createStorage(host: ObjectHost, hooks: StorageHooks): ObjectStorage {
+    if (!this.#kv || !this.#alarms) throw new Error("Cannot use storage before the app is ready");
+    const onCommit = hooks.onCommit;
+    return new KvStorage({
+      kv: this.#kv,
+      storageName: host.runtime.storageName,
+      id: host.hex,
+      alarms: this.#alarms,
+      hooks: {
+        ...hooks,
+        onCommit: (mutations) => {
+          onCommit(mutations);
+          this.#kvCommits++;
+          this.#kvMutations += mutations;
+        },
+      },
+    });
+  }
+
+  #report(error: unknown, context: ExceptionContext): void {
+    const hook = this.#options.onException;
+    if (hook) {
+      try {
+        return hook(error, context);
+      } catch (hookError) {
+        error = new AggregateError([error, hookError], "onException hook threw");
+      }
+    }
+    console.error(JSON.stringify({
+      level: "error",
+      msg: "exception in durable object",
+      ...context,
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      stack: error instanceof Error ? error.stack : undefined,
+    }));
+  }
+
+  // ---- HTTP -------------------------------------------------------------------------------------
+
+  /** Handles one request: route, hooks, object `fetch`/`@onConnect`, upgrade. Bound to the app. */
+  readonly fetch: (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> = async (
+    request,
+    info,
+  ) => {
+    try {
+      return await this.#handle(request, info);
+    } catch (error) {
+      this.#report(error, { namespace: "*", operation: "fetch" });
+      return new Response("Internal Server Error", { status: 500 });
+    }
+  };
+
+  async #handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
+    await this.#ensureReady();
+    const match = this.#router.match(request);
+    if (match === null) {
+      return this.#options.fallback ? this.#options.fallback(request, info) : new Response("Not Found", { status: 404 });
+    }
+    if (this.#draining) return new Response("Server is shutting down", { status: 503, headers: { "retry-after": "1" } });
+    const upgrade = wantsUpgrade(request);
+    if (upgrade || match.route.websocket !== false) {
+      const refused = checkUpgrade(request);
+      if (refused) return refused;
+    }
+    const target = this.#target(match);
+    if (target instanceof Response) return target;
+    const namespace = this.#namespaces.get(match.route.object)!;
+    if (!upgrade) {
+      const early = await this.#options.onBeforeRequest?.(request, target);
+      if (early) return early;
+      return namespace.host(target.id).fetch(request);
+    }
+    const origin = request.headers.get("origin");
+    const allowed = this.#options.allowedOrigins;
+    if (origin !== null && allowed && !allowed.includes(origin)) {
+      return new Response("Origin not allowed", { status: 403 });
+    }
+    if (this.#connections >= this.#maxConnections) {
+      return new Response("Too many connections", { status: 503, headers: { "retry-after": "1" } });
+    }
+    // remoteAddr must be read before upgrading (afterwards Deno throws "Request closed").
+    const ip = (info?.remoteAddr as Deno.NetAddr | undefined)?.hostname;
+    const perIp = this.#options.maxConnectionsPerIp;
+    if (ip !== undefined && perIp !== undefined && (this.#perIp.get(ip) ?? 0) >= perIp) {
+      return new Response("Too many connections from this address", { status: 429 });
+    }
+    const early = await this.#options.onBeforeConnect?.(request, target);
+    if (early) return early;
+    return this.#connect(namespace.host(target.id), request, ip);
+  }
+
+  #target(match: RouteMatch): RouteTarget | Response {
+    const namespace = this.#namespaces.get(match.route.object)!;
+    let id: ObjectId;
+    let name: string | null = null;
+    try {
+      if (match.id !== null) id = namespace.idFromString(match.id);
+      else if (match.name !== null) {
+        name = decodeURIComponent(match.name);
+        id = namespace.idFromName(name);
+      } else return new Response("Missing object name", { status: 400 });
+    } catch (error) {
+      return new Response(error instanceof Error ? error.message : "Bad object id", { status: 400 });
+    }
+    return { namespace: match.route.object, id, name, params: match.params };
+  }
+
+  async #connect(host: ObjectHost, request: Request, ip: string | undefined): Promise<Response> {
+    const handlers = host.runtime.handlers;
+    let server: Connection;
+    let protocol = "";
+    let headers: HeadersInit | undefined;
+    try {
+      if (handlers.connect) {
+        const ws = new Connection();
+        const refused = await host.call("onConnect", async (instance) => {
+          const out = await handlers.connect!.call(instance, ws, request);
+          if (out instanceof Response) return out;
+          if (!ws.accepted) host.accept(ws, (out as { tags?: unknown } | undefined)?.tags);
+          return null;
+        });
+        if (refused) return refused;
+        server = ws;
+      } else if (handlers.fetch) {
+        const response = await host.call("fetch", (instance) => handlers.fetch!.call(instance, request));
+        if (!(response instanceof Response)) {
+          throw new TypeError(`Cannot answer the request as fetch() returned no Response: got ${typeof response}`);
+        }
+        const target = upgradeTarget(response);
+        if (!target) return response;
+        server = target.server;
+        protocol = target.init.protocol ?? "";
+        headers = target.init.headers;
+      } else {
+        const ws = new Connection();
+        await host.call("accept", () => host.accept(ws, undefined));
+        server = ws;
+      }
+    } catch (error) {
+      if (error instanceof ObjectFullError) return this.#refuseFull(request);
+      host.report(error, handlers.connect ? "onConnect" : "fetch");
+      return new Response("Internal Server Error", { status: 500 });
+    }
+    if (server.owner !== host) {
+      host.report(
+        new TypeError("Cannot upgrade as the server end was not accepted by this object: call ctx.acceptWebSocket(server)"),
+        "fetch",
+      );
+      return new Response("Internal Server Error", { status: 500 });
+    }
+    let upgraded: { socket: globalThis.WebSocket; response: Response };
+    try {
+      upgraded = this.#upgrade(request, { protocol: protocol || undefined, idleTimeout: this.#options.idleTimeout });
+    } catch (error) {
+      server.failUpgrade();
+      host.report(error, "upgrade");
+      return new Response(error instanceof Error ? error.message : "Upgrade failed", { status: 400 });
+    }
+    server.bind(upgraded.socket, request.url, protocol);
+    this.#connections++;
+    if (ip !== undefined && this.#options.maxConnectionsPerIp !== undefined) {
+      this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+      this.#ipOf.set(server, ip);
+    }
+    if (headers) {
+      for (const [key, value] of new Headers(headers)) upgraded.response.headers.set(key, value);
+    }
+    return upgraded.response;
+  }
+
+  #refuseFull(request: Request): Response {
+    const { socket, response } = this.#upgrade(request, {});
+    socket.onopen = () => socket.close(1013, "Object is full");
+    return response;
+  }
+
+  #socketGone(ws: Connection): void {
+    if (!ws.bound) return;
+    this.#connections--;
+    const ip = this.#ipOf.get(ws);
+    if (ip !== undefined) {
+      const n = (this.#perIp.get(ip) ?? 1) - 1;
+      if (n === 0) this.#perIp.delete(ip);
+      else this.#perIp.set(ip, n);
+    }
+  }
+
+  // ---- serving and shutdown ---------------------------------------------------------------------
+
+  /**
+   * Serves the app: the production entry. Survives the open-file limit (503
+   * beyond the connection cap, re-listens after EMFILE) and shuts down
+   * gracefully on SIGINT/SIGTERM: stops accepting, lets handlers finish
+   * (3 s), flushes KV, closes sockets with 1001 and exits 0.
+   */
+  async serve(options: ServeOptions = {}): Promise<Server> {
+    if (this.#options.maxConnections === undefined) this.#maxConnections = defaultConnectionCap();
+    await this.#ensureReady();
+    const controller = new AbortController();
+    const listener = listen(this.fetch, {
+      hostname: options.hostname ?? "0.0.0.0",
+      port: options.port ?? 8000,
+      signal: controller.signal,
+      onListen: options.onListen,
+      onListenError: (error, attempt) =>
+        this.#report(error, { namespace: "*", operation: `listen (attempt ${attempt + 1})` }),
+    });
+    let shutdown: Promise<void> | null = null;
+    const stop = (restart: boolean): Promise<void> =>
+      shutdown ??= (async () => {
+        await this.shutdown({ restart, timeoutMs: options.shutdownTimeoutMs });
+        controller.abort();
+        await listener.finished;
+      })();
+    let removeSignals = () => {};
+    if (options.handleSignals !== false) {
+      removeSignals = onTerminationSignal(() => {
+        stop(false).then(() => exitProcess(0), () => exitProcess(1));
+      });
+    }
+    options.signal?.addEventListener("abort", () => void stop(false), { once: true });
+    const finished = listener.finished.then(async () => {
+      removeSignals();
+      await shutdown;
+    });
+    const addr = await Promise.race([listener.addr, listener.finished.then(() => null)]);
+    if (addr === null) throw new Error("Cannot serve: the listener stopped before it was bound");
+    return { addr, finished, shutdown: (o) => stop(o?.restart ?? false) };
+  }
+
+  /**
+   * Graceful shutdown without stopping a listener: refuse new work, wait for
+   * running handlers (up to `timeoutMs`), flush KV, close every socket with
+   * 1001 (1012 when `restart`), release KV. `close()` calls it.
+   */
+  shutdown(options: { restart?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    return this.#closed ??= this.#shutdown(options.restart ?? false, options.timeoutMs ?? 3_000);
+  }
+
+  async #shutdown(restart: boolean, timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && this.#hosts().some((h) => h.blockers().some((b) => b !== "hibernation disabled"))) {
+      await delay(10);
+    }
+    if (this.#ready) {
+      try {
+        await this.#ready;
+        await this.#store!.flush();
+      } catch (error) {
+        this.#report(error, { namespace: "*", operation: "shutdown flush" });
+      }
+    }
+    for (const host of this.#hosts()) {
+      for (const ws of host.list()) ws.terminate(restart ? 1012 : 1001, restart ? "Server restarting" : "Server shutting down");
+      host.dispose();
+    }
+    this.#store?.close();
+    this.#alarms?.close();
+    this.#lease?.release();
+  }
+
+  /** Same as `shutdown()`. */
+  close(): Promise<void> {
+    return this.shutdown();
+  }
+
+  /** Same as `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #hosts(): ObjectHost[] {
+    const out: ObjectHost[] = [];
+    for (const namespace of this.#namespaces.values()) out.push(...namespace.hosts());
+    return out;
+  }
+
+  // ---- observability ----------------------------------------------------------------------------
+
+  /** What every object in memory is doing, and the app's counters. */
+  stats(): AppStats {
+    return {
+      connections: this.#connections,
+      kvCommits: this.#kvCommits,
+      kvMutations: this.#kvMutations,
+      pendingWrites: this.#store?.pending ?? 0,
+      objects: this.#hosts().map((host) => ({
+        namespace: host.runtime.binding,
+        id: host.hex,
+        name: host.id.name,
+        status: host.status,
+        blockers: host.blockers(),
+        sockets: host.socketCount,
+        events: host.events,
+        wakes: host.wakes,
+        hibernations: host.hibernations,
+        kvCommits: host.kvCommits,
+      })),
+    };
+  }
+
+  /** @internal For `./testing`: the host of an object, if in memory. */
+  hostOf(namespace: string, id: ObjectId): ObjectHost | undefined {
+    return this.#namespaces.get(namespace)?.peek(id.toString());
+  }
+
+  /** @internal For `./testing`: flushes write-behind now. */
+  flush(): Promise<void> {
+    return this.#runtime.store.flush();
+  }
+}
+
+function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new RangeError(`Cannot create App as ${name} must be a positive number: current value is ${value}`);
+  }
+  return value;
+}
+
+function resolveHandlers(
+  ctor: ObjectClass,
+  decorated: Partial<Record<string, string | symbol>>,
+): ClassHandlers {
+  const proto = ctor.prototype as Record<string | symbol, unknown>;
+  const pick = (kind: string, fallback?: string) => {
+    const key = decorated[kind] ?? fallback;
+    if (key === undefined) return undefined;
+    const fn = proto[key];
+    if (typeof fn !== "function") {
+      if (decorated[kind] !== undefined) {
+        throw new TypeError(`Cannot register ${ctor.name} as its @on${kind} target "${String(key)}" is not a method`);
+      }
+      return undefined;
+    }
+    return fn;
+  };
+  return {
+    message: pick("message", "webSocketMessage"),
+    close: pick("close", "webSocketClose"),
+    error: pick("error", "webSocketError"),
+    connect: pick("connect"),
+    request: pick("request"),
+    fetch: pick("fetch", "fetch"),
+    alarm: pick("alarm", "alarm"),
+    start: pick("start"),
+  } as ClassHandlers;
+}

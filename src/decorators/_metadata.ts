@@ -1,0 +1,109 @@
+/**
+ * The only place that reads and writes decorator metadata. TC39 decorators
+ * write into `context.metadata` (exposed as `Class[Symbol.metadata]`, whose
+ * prototype chain follows the class chain). Legacy `experimentalDecorators`
+ * have no metadata object, so they go to a module-private WeakMap keyed by
+ * constructor, and reads walk the prototype chain.
+ */
+
+/** Handler kinds a method can be marked with. */
+export type HandlerKind = "message" | "close" | "error" | "connect" | "request" | "alarm" | "start";
+
+/** Options of `@durableObject`. */
+export interface DurableObjectOptions {
+  /** Stable storage name (KV keys and ids use it): 1–64 characters of `[A-Za-z0-9_-]`. */
+  readonly name?: string;
+  /** Idle time before the instance is dropped, in milliseconds. */
+  readonly hibernateAfterMs?: number;
+  /** When `false`, the instance is never dropped while it holds sockets. */
+  readonly hibernate?: boolean;
+}
+
+interface Record {
+  options?: DurableObjectOptions;
+  handlers: Partial<{ [K in HandlerKind]: string | symbol }>;
+}
+
+const KEY: unique symbol = Symbol("dormant.definition");
+const legacy = new WeakMap<object, Record>();
+
+type Metadata = { [KEY]?: Record };
+
+function own(metadata: Metadata): Record {
+  // Own record per class; the parent's stays reachable through the prototype chain.
+  if (!Object.hasOwn(metadata, KEY)) {
+    const parent = metadata[KEY];
+    metadata[KEY] = { options: undefined, handlers: { ...parent?.handlers } };
+  }
+  return metadata[KEY]!;
+}
+
+function legacyRecord(ctor: object): Record {
+  let record = legacy.get(ctor);
+  if (!record) legacy.set(ctor, record = { handlers: {} });
+  return record;
+}
+
+/** Whether the second decorator argument is a TC39 decorator context. */
+export function isTc39Context(value: unknown): value is DecoratorContext {
+  return typeof value === "object" && value !== null && "kind" in value;
+}
+
+/** Records a handler method (TC39 form). */
+export function recordHandler(kind: HandlerKind, context: ClassMethodDecoratorContext): void {
+  if (context.static) {
+    throw new TypeError(`Cannot use @on${cap(kind)} on a static method: "${String(context.name)}"`);
+  }
+  own(context.metadata as Metadata).handlers[kind] = context.name;
+}
+
+/** Records a handler method (legacy form: the prototype and the property key). */
+export function recordLegacyHandler(kind: HandlerKind, prototype: object, key: string | symbol): void {
+  if (typeof prototype === "function") {
+    throw new TypeError(`Cannot use @on${cap(kind)} on a static method: "${String(key)}"`);
+  }
+  legacyRecord(prototype.constructor).handlers[kind] = key;
+}
+
+/** Records class options (TC39 form). */
+export function recordOptions(metadata: DecoratorMetadataObject, options: DurableObjectOptions): void {
+  own(metadata as Metadata).options = options;
+}
+
+/** Records class options (legacy form). */
+export function recordLegacyOptions(ctor: object, options: DurableObjectOptions): void {
+  legacyRecord(ctor).options = options;
+}
+
+/** What the decorators recorded for a class, merged over its superclasses. */
+export interface Definition {
+  /** Options of the nearest `@durableObject`, if any. */
+  options: DurableObjectOptions | undefined;
+  /** Decorated handler method names. */
+  handlers: Partial<{ [K in HandlerKind]: string | symbol }>;
+}
+
+/** Reads the merged definition of a class (both dialects, whole prototype chain). */
+export function readDefinition(ctor: abstract new (...args: never[]) => unknown): Definition {
+  const chain: object[] = [];
+  for (let c: object | null = ctor; c && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+    chain.unshift(c);
+  }
+  const out: Definition = { options: undefined, handlers: {} };
+  for (const c of chain) {
+    const meta = Object.hasOwn(c, Symbol.metadata)
+      ? (c as { [Symbol.metadata]?: Metadata })[Symbol.metadata]
+      : undefined;
+    const tc39 = meta && Object.hasOwn(meta, KEY) ? meta[KEY] : undefined;
+    for (const record of [tc39, legacy.get(c)]) {
+      if (!record) continue;
+      Object.assign(out.handlers, record.handlers);
+      if (record.options) out.options = record.options;
+    }
+  }
+  return out;
+}
+
+function cap(kind: string): string {
+  return kind[0]!.toUpperCase() + kind.slice(1);
+}

@@ -1,0 +1,50 @@
+import {
+  type DurableObjectOptions,
+  isTc39Context,
+  recordLegacyOptions,
+  recordOptions,
+} from "./_metadata.ts";
+
+export type { DurableObjectOptions } from "./_metadata.ts";
+
+/** A class decorator, usable with TC39 decorators and with `experimentalDecorators`. */
+export type ClassDecoratorFn = <C extends abstract new (...args: never[]) => unknown>(
+  value: C,
+  context?: ClassDecoratorContext,
+) => void;
+
+/**
+ * Marks a class as a durable object and records its options. It registers
+ * nothing: pass the class to `new App({ objects })`.
+ *
+ * @param options `name` is the stable storage name (KV keys and ids use it,
+ * so renaming the class loses nothing); without it the binding key is used.
+ * @returns The class decorator.
+ *
+ * @example Usage
+ * ```ts
+ * import { durableObject, onMessage, type WebSocket } from "@dormant/dormant";
+ *
+ * @durableObject({ name: "room" })
+ * class Room {
+ *   @onMessage
+ *   message(ws: WebSocket, text: string | ArrayBuffer) {
+ *     ws.send(text);
+ *   }
+ * }
+ * void Room;
+ * ```
+ */
+export function durableObject(options: DurableObjectOptions = {}): ClassDecoratorFn {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot use @durableObject as options must be an object: current value is ${options}`);
+  }
+  return (value, context) => {
+    if (isTc39Context(context)) {
+      if (context.kind !== "class") throw new TypeError("Cannot use @durableObject on a class member");
+      recordOptions(context.metadata, options);
+    } else {
+      recordLegacyOptions(value, options);
+    }
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The package's error family. Bad arguments throw the built-in `TypeError`
+ * or `RangeError`; the classes here are for conditions callers are expected
+ * to catch. Guards compare the `name` as well as the class, so they work
+ * across two copies of the module.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every error the framework throws on purpose.
+ *
+ * @example Catch the whole family
+ * ```ts
+ * import { DormantError, ObjectResetError } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * const error: unknown = new ObjectResetError("event timeout");
+ * assert.ok(error instanceof DormantError);
+ * assert.equal((error as DormantError).code, "object_reset");
+ * ```
+ */
+export class DormantError extends Error {
+  /** A stable string code, safe to send to clients. */
+  readonly code: string;
+
+  /**
+   * @param message What went wrong.
+   * @param code The stable code.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, code: string = "dormant_error", options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * The object instance was discarded (event timeout, `blockConcurrencyWhile`
+ * timeout, or a failed start); its `ctx` no longer works. The next event
+ * builds a fresh instance.
+ *
+ * @example Usage
+ * ```ts
+ * import { ObjectResetError } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new ObjectResetError("gone").code, "object_reset");
+ * ```
+ */
+export class ObjectResetError extends DormantError {
+  /**
+   * @param message Why the instance was discarded.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, "object_reset", options);
+  }
+}
+
+/**
+ * A handler did not settle within the object's event timeout
+ * (`setHibernatableWebSocketEventTimeout`).
+ *
+ * @example Usage
+ * ```ts
+ * import { EventTimeoutError } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new EventTimeoutError("webSocketMessage", 50);
+ * assert.equal(error.timeoutMs, 50);
+ * assert.equal(error.code, "event_timeout");
+ * ```
+ */
+export class EventTimeoutError extends DormantError {
+  /** The timeout that was exceeded, in milliseconds. */
+  readonly timeoutMs: number;
+
+  /**
+   * @param operation The handler that ran too long.
+   * @param timeoutMs The timeout in milliseconds.
+   */
+  constructor(operation: string, timeoutMs: number) {
+    super(
+      `Cannot finish ${operation} as it exceeded the event timeout: limit is ${timeoutMs} ms`,
+      "event_timeout",
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * `acceptWebSocket()` was called on an object that already holds the
+ * maximum number of sockets. The router closes such a socket with 1013.
+ *
+ * @example Usage
+ * ```ts
+ * import { ObjectFullError } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new ObjectFullError(32_768).limit, 32_768);
+ * ```
+ */
+export class ObjectFullError extends DormantError {
+  /** The per-object socket limit. */
+  readonly limit: number;
+
+  /**
+   * @param limit The per-object socket limit.
+   */
+  constructor(limit: number) {
+    super(
+      `Cannot accept WebSocket as the object holds the maximum number of sockets: limit is ${limit}`,
+      "object_full",
+    );
+    this.limit = limit;
+  }
+}
+
+/**
+ * A Deno KV operation failed after its retries.
+ *
+ * @example Usage
+ * ```ts
+ * import { KvError } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new KvError("flush", new Error("database is locked"));
+ * assert.equal(error.code, "kv_error");
+ * assert.match(error.message, /database is locked/);
+ * ```
+ */
+export class KvError extends DormantError {
+  /**
+   * @param operation The KV operation that failed.
+   * @param cause The underlying error.
+   */
+  constructor(operation: string, cause: unknown) {
+    super(
+      `Cannot complete KV ${operation}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      "kv_error",
+      { cause },
+    );
+  }
+}
+
+/**
+ * Tells whether `value` is one of the package's errors, also across module copies.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a {@linkcode DormantError} or a subclass.
+ *
+ * @example Usage
+ * ```ts
+ * import { isDormantError, ObjectFullError } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isDormantError(new ObjectFullError(1)));
+ * assert.ok(!isDormantError(new Error("x")));
+ * ```
+ */
+export function isDormantError(value: unknown): value is DormantError {
+  if (value instanceof DormantError) return true;
+  return value instanceof Error && typeof (value as { code?: unknown }).code === "string" &&
+    ["DormantError", "ObjectResetError", "EventTimeoutError", "ObjectFullError", "KvError"]
+      .includes(value.name);
+}

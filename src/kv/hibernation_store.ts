@@ -1,0 +1,313 @@
+import { KvError } from "../errors.ts";
+import { type Clock, type ClockTimer, delay } from "../runtime/clock.ts";
+import type { HostStore, ObjectHost } from "../runtime/object_host.ts";
+import { type Connection, RECORD, TIMESTAMP } from "../sockets/connection.ts";
+
+/** KV's per-atomic limits, with headroom for encoding overhead (deno-platform §1.1). */
+const MAX_MUTATIONS = 900;
+const MAX_BYTES = 700 * 1024;
+const MAX_KEY_BYTES = 64 * 1024;
+
+/** Stored per socket under `[...keyBase, "ws", boot, sid]`. */
+interface SocketRecord {
+  /** Tags. */
+  t: readonly string[];
+  /** Serialized user attachment, or null. */
+  a: Uint8Array | null;
+  /** Accept time. */
+  c: number;
+}
+
+/** Stored per object under `[...keyBase, "cfg"]`. */
+interface ConfigRecord {
+  /** Auto-response `[request, response]`, or null. */
+  ar: readonly [string, string] | null;
+  /** Event timeout in ms, 0 = none. */
+  et: number;
+}
+
+type Mutation = { key: Deno.KvKey; value?: unknown; bytes: number; host: ObjectHost };
+
+/** Options of {@linkcode HibernationStore}. */
+export interface HibernationStoreOptions {
+  kv: Deno.Kv;
+  clock: Clock;
+  /** Unique per process start; socket records carry it. */
+  boot: string;
+  /** Delay before dirty records are written (coalescing window). */
+  flushDelayMs: number;
+  onCommit(mutations: number): void;
+  report(error: unknown, operation: string): void;
+}
+
+/**
+ * Write-behind persistence of socket records (tags, attachment, accept time),
+ * auto-response timestamps and per-object settings. Changes are coalesced and
+ * committed in batched `atomic()`s — never one commit per message or ping:
+ * timestamps alone never schedule a flush, they ride along with the next one
+ * (hibernation, shutdown, or other changes).
+ */
+export class HibernationStore implements HostStore {
+  readonly #kv: Deno.Kv;
+  readonly #clock: Clock;
+  readonly #boot: string;
+  readonly #delay: number;
+  readonly #onCommit: (mutations: number) => void;
+  readonly #report: (error: unknown, operation: string) => void;
+  #sockets = new Set<Connection>();
+  #configs = new Set<ObjectHost>();
+  #deletes: Mutation[] = [];
+  #persisted = new WeakMap<Connection, number>();
+  #forgotten = new WeakSet<Connection>();
+  #timer: ClockTimer | null = null;
+  #running: Promise<void> = Promise.resolve();
+  #queued: Promise<void> | null = null;
+  #failures = 0;
+  #closed = false;
+
+  constructor(options: HibernationStoreOptions) {
+    this.#kv = options.kv;
+    this.#clock = options.clock;
+    this.#boot = options.boot;
+    this.#delay = options.flushDelayMs;
+    this.#onCommit = options.onCommit;
+    this.#report = options.report;
+  }
+
+  /** Socket records and timestamps waiting to be written. */
+  get pending(): number {
+    return this.#sockets.size + this.#configs.size + this.#deletes.length;
+  }
+
+  markSocket(ws: Connection, what: number): void {
+    ws.dirty |= what;
+    this.#sockets.add(ws);
+    if (what & RECORD) this.#schedule();
+  }
+
+  markConfig(host: ObjectHost): void {
+    this.#configs.add(host);
+    this.#schedule();
+  }
+
+  forgetSocket(ws: Connection): void {
+    this.#sockets.delete(ws);
+    this.#forgotten.add(ws);
+    ws.dirty = 0;
+    this.#deleteWritten(ws, this.#persisted.get(ws) ?? 0);
+  }
+
+  #deleteWritten(ws: Connection, persisted: number): void {
+    if (persisted === 0) return; // never written: nothing to delete (churn costs no KV write)
+    const host = ws.owner as ObjectHost;
+    if (persisted & RECORD) this.#deletes.push(this.#mutation(host, socketKey(host, this.#boot, ws.sid)));
+    if (persisted & TIMESTAMP) this.#deletes.push(this.#mutation(host, tsKey(host, this.#boot, ws.sid)));
+    this.#persisted.delete(ws);
+    this.#schedule();
+  }
+
+  #mutation(host: ObjectHost, key: Deno.KvKey, value?: unknown, bytes = 0): Mutation {
+    return { key, value, bytes: bytes + keyBytes(key), host };
+  }
+
+  #schedule(): void {
+    if (this.#timer !== null || this.#closed) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = null;
+      this.flush().catch(() => {});
+    }, this.#delay);
+  }
+
+  /** Writes everything dirty now. Concurrent calls share one pass. */
+  flush(): Promise<void> {
+    if (this.#queued) return this.#queued;
+    const next = this.#running.then(() => {
+      this.#queued = null;
+      return this.#flushOnce();
+    });
+    this.#queued = next;
+    this.#running = next.catch(() => {});
+    return next;
+  }
+
+  async #flushOnce(): Promise<void> {
+    if (this.#timer !== null) {
+      this.#clock.clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    const sockets = [...this.#sockets];
+    const configs = [...this.#configs];
+    const deletes = this.#deletes;
+    this.#sockets.clear();
+    this.#configs.clear();
+    this.#deletes = [];
+    const sets: Mutation[] = [];
+    const marks: Array<[Connection, number]> = [];
+    for (const ws of sockets) {
+      const host = ws.owner as ObjectHost;
+      const what = ws.dirty;
+      ws.dirty = 0;
+      marks.push([ws, what]);
+      if (what & RECORD) {
+        const bytes = ws.attachmentBytes;
+        if (bytes === undefined) continue; // unloaded: already persisted
+        const record: SocketRecord = { t: ws.tags, a: bytes, c: ws.acceptedAt };
+        sets.push(
+          this.#mutation(host, socketKey(host, this.#boot, ws.sid), record, (bytes?.byteLength ?? 0) + 64),
+        );
+      }
+      if (what & TIMESTAMP) {
+        sets.push(this.#mutation(host, tsKey(host, this.#boot, ws.sid), ws.autoResponseAt, 16));
+      }
+    }
+    for (const host of configs) {
+      const auto = host.autoResponse;
+      const record: ConfigRecord = {
+        ar: auto === null ? null : [auto.request, auto.response],
+        et: host.eventTimeoutMs,
+      };
+      const size = auto === null ? 16 : auto.request.length * 3 + auto.response.length * 3 + 16;
+      sets.push(this.#mutation(host, [...host.keyBase, "cfg"], record, size));
+    }
+    try {
+      await this.#commitAll([...deletes, ...sets]);
+      this.#failures = 0;
+    } catch (error) {
+      // Nothing is dropped: everything goes back to dirty and is retried with backoff.
+      for (const [ws, what] of marks) {
+        if (!this.#forgotten.has(ws)) this.markSocket(ws, ws.dirty | what);
+      }
+      for (const host of configs) this.#configs.add(host);
+      this.#deletes.push(...deletes);
+      this.#failures++;
+      this.#report(new KvError("flush", error), "kv.flush");
+      if (!this.#closed && this.#timer === null) {
+        const wait = Math.min(30_000, this.#delay * 2 ** this.#failures);
+        this.#timer = this.#clock.setTimeout(() => {
+          this.#timer = null;
+          this.flush().catch(() => {});
+        }, wait);
+      }
+      throw error;
+    }
+    for (const [ws, what] of marks) {
+      // Closed while its record was being written: delete what was just written.
+      if (this.#forgotten.has(ws)) this.#deleteWritten(ws, what);
+      else this.#persisted.set(ws, (this.#persisted.get(ws) ?? 0) | what);
+    }
+  }
+
+  async #commitAll(mutations: Mutation[]): Promise<void> {
+    let start = 0;
+    while (start < mutations.length) {
+      let end = start;
+      let bytes = 0;
+      let keys = 0;
+      while (
+        end < mutations.length && end - start < MAX_MUTATIONS &&
+        bytes + mutations[end]!.bytes < MAX_BYTES && keys + keyBytes(mutations[end]!.key) < MAX_KEY_BYTES
+      ) {
+        bytes += mutations[end]!.bytes;
+        keys += keyBytes(mutations[end]!.key);
+        end++;
+      }
+      const batch = mutations.slice(start, end);
+      await commitWithRetry(() => {
+        const op = this.#kv.atomic();
+        for (const m of batch) {
+          if (m.value === undefined) op.delete(m.key);
+          else op.set(m.key, m.value);
+        }
+        return op;
+      });
+      this.#onCommit(batch.length);
+      const hosts = new Set<ObjectHost>();
+      for (const m of batch) hosts.add(m.host);
+      for (const host of hosts) host.kvCommits++;
+      start = end;
+    }
+  }
+
+  /**
+   * Reads one object's records back with a single `list`: its settings and
+   * the attachments of its sockets that were dropped from memory.
+   */
+  async load(host: ObjectHost): Promise<void> {
+    const unloaded = new Map<string, Connection>();
+    for (const ws of host.list()) if (!ws.attachmentLoaded) unloaded.set(ws.sid, ws);
+    let config: ConfigRecord | null = null;
+    const base = host.keyBase.length;
+    for await (const entry of this.#kv.list({ prefix: host.keyBase as Deno.KvKey }, { batchSize: 500 })) {
+      const kind = entry.key[base];
+      if (kind === "cfg") config = entry.value as ConfigRecord;
+      else if (kind === "ws" && entry.key[base + 1] === this.#boot) {
+        const ws = unloaded.get(entry.key[base + 2] as string);
+        if (ws) ws.loadAttachment((entry.value as SocketRecord).a);
+      }
+    }
+    // A socket with no record yet was never unloaded; nothing to restore for it.
+    for (const ws of unloaded.values()) ws.loadAttachment(null);
+    if (config && !this.#configs.has(host)) {
+      host.autoResponse = config.ar === null
+        ? null
+        : Object.freeze({ request: config.ar[0], response: config.ar[1] });
+      host.eventTimeoutMs = config.et;
+    }
+  }
+
+  /**
+   * Deletes socket records left by earlier process starts: their sockets
+   * died with that process. Returns how many records were removed.
+   */
+  async cleanup(): Promise<number> {
+    const stale: Deno.KvKey[] = [];
+    for await (const entry of this.#kv.list({ prefix: ["dormant", "h"] }, { batchSize: 500 })) {
+      const kind = entry.key[4];
+      if ((kind === "ws" || kind === "ts") && entry.key[5] !== this.#boot) stale.push(entry.key);
+    }
+    for (let i = 0; i < stale.length; i += MAX_MUTATIONS) {
+      await commitWithRetry(() => {
+        const op = this.#kv.atomic();
+        for (const key of stale.slice(i, i + MAX_MUTATIONS)) op.delete(key);
+        return op;
+      });
+      this.#onCommit(Math.min(MAX_MUTATIONS, stale.length - i));
+    }
+    return stale.length;
+  }
+
+  /** Stops the flush timer; call `flush()` first to keep what is dirty. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}
+
+function socketKey(host: ObjectHost, boot: string, sid: string): Deno.KvKey {
+  return [...host.keyBase, "ws", boot, sid];
+}
+
+function tsKey(host: ObjectHost, boot: string, sid: string): Deno.KvKey {
+  return [...host.keyBase, "ts", boot, sid];
+}
+
+function keyBytes(key: Deno.KvKey): number {
+  let n = 0;
+  for (const part of key) n += typeof part === "string" ? part.length * 3 + 2 : 10;
+  return n;
+}
+
+/** Retries transient SQLite contention ("database is locked") a few times. */
+async function commitWithRetry(build: () => Deno.AtomicOperation): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      const result = await build().commit();
+      if (result.ok) return;
+      throw new Error("atomic commit was rejected");
+    } catch (error) {
+      if (attempt >= 3 || !/locked|busy/i.test(String(error))) throw error;
+      await delay(10 * 2 ** attempt);
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The only module that calls `Deno.openKv`. One handle per path per process:
+ * a second SQLite handle on the same file in one process gets "database is
+ * locked" under concurrent writes (deno-platform §1.7), so handles are shared
+ * and reference counted.
+ *
+ * @module
+ */
+
+interface Shared {
+  kv: Promise<Deno.Kv>;
+  users: number;
+}
+
+const shared = new Map<string, Shared>();
+
+/** A reference to a shared KV handle; `release()` closes it when the last user leaves. */
+export interface KvLease {
+  /** The shared handle. */
+  readonly kv: Deno.Kv;
+  /** Gives the handle back; the last release closes it. */
+  release(): void;
+}
+
+/**
+ * Opens (or shares) the Deno KV database at `path`. `undefined` opens the
+ * default database, which is what Deno Deploy provides; `":memory:"` opens a
+ * private in-memory database every time (never shared).
+ */
+export async function openKv(path: string | undefined): Promise<KvLease> {
+  if (path === ":memory:") {
+    const kv = await Deno.openKv(":memory:");
+    return { kv, release: () => kv.close() };
+  }
+  const key = path ?? "\0default";
+  let entry = shared.get(key);
+  if (!entry) {
+    entry = { kv: Deno.openKv(path), users: 0 };
+    shared.set(key, entry);
+  }
+  entry.users++;
+  const current = entry;
+  let kv: Deno.Kv;
+  try {
+    kv = await current.kv;
+  } catch (error) {
+    if (shared.get(key) === current) shared.delete(key);
+    throw error;
+  }
+  let released = false;
+  return {
+    kv,
+    release(): void {
+      if (released) return;
+      released = true;
+      if (--current.users === 0) {
+        shared.delete(key);
+        kv.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,175 @@
+import type { Connection } from "../sockets/connection.ts";
+import type { SocketRegistry } from "../sockets/socket_registry.ts";
+import { hashName, ObjectId, parseHex, uniqueHex } from "./object_id.ts";
+import { type ClassRuntime, ObjectHost } from "./object_host.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (...args: any[]) => any;
+
+/**
+ * A stub: `fetch(request)` plus the object's public methods as async calls
+ * (Cloudflare's JS RPC). Arguments and results are structured-cloned.
+ */
+export type DurableObjectStub<T = unknown> =
+  & {
+    /** The object's id. */
+    readonly id: ObjectId;
+    /** The name the id was derived from, if any. */
+    readonly name: string | undefined;
+    /** Sends an HTTP request to the object's `fetch` / `@onRequest`. */
+    fetch(input: Request | string | URL, init?: RequestInit): Promise<Response>;
+  }
+  & {
+    [K in keyof T as T[K] extends AnyFunction ? (K extends "fetch" ? never : K) : never]: T[K] extends
+      AnyFunction ? (...args: Parameters<T[K]>) => Promise<Awaited<ReturnType<T[K]>>> : never;
+  };
+
+/** Names never callable through a stub. */
+const RESERVED = new Set([
+  "constructor",
+  "then",
+  "fetch",
+  "alarm",
+  "webSocketMessage",
+  "webSocketClose",
+  "webSocketError",
+]);
+
+/**
+ * A durable object class registered in an app: `env.ROOM`. Makes ids and
+ * stubs; at most one live instance per id exists in the process.
+ *
+ * @example Usage
+ * ```ts
+ * import { App, DurableObject } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * class Counter extends DurableObject {
+ *   n = 0;
+ *   increment(by: number): number {
+ *     return this.n += by;
+ *   }
+ * }
+ * await using app = new App({ objects: { COUNTER: Counter } });
+ * const stub = app.env.COUNTER.getByName("a");
+ * assert.equal(await stub.increment(2), 2);
+ * assert.equal(await stub.increment(3), 5);
+ * ```
+ */
+export class DurableObjectNamespace<T = unknown> {
+  readonly #runtime: ClassRuntime;
+  readonly #registry: SocketRegistry<Connection>;
+  readonly #hosts = new Map<string, ObjectHost>();
+  readonly #ensureReady: () => void;
+
+  /** @internal Created by `App`. */
+  constructor(runtime: ClassRuntime, registry: SocketRegistry<Connection>, ensureReady: () => void) {
+    this.#runtime = runtime;
+    this.#registry = registry;
+    this.#ensureReady = ensureReady;
+  }
+
+  /** The binding name (`ROOM`). */
+  get binding(): string {
+    return this.#runtime.binding;
+  }
+
+  /** The storage name used in KV keys and ids. */
+  get storageName(): string {
+    return this.#runtime.storageName;
+  }
+
+  /** Derives the id for `name`: SHA-256 of the storage name and the name, stable everywhere. */
+  idFromName(name: string): ObjectId {
+    if (typeof name !== "string") {
+      throw new TypeError(`Cannot derive an id as the name must be a string: current type is ${typeof name}`);
+    }
+    return new ObjectId(hashName(this.#runtime.storageName, name), name);
+  }
+
+  /** A new random id. */
+  newUniqueId(): ObjectId {
+    return new ObjectId(uniqueHex());
+  }
+
+  /** Parses an id from its 64-hex-character form. */
+  idFromString(id: string): ObjectId {
+    return new ObjectId(parseHex(id));
+  }
+
+  /** A stub for the object with `id`. */
+  get(id: ObjectId): DurableObjectStub<T> {
+    if (!(id instanceof ObjectId)) {
+      throw new TypeError("Cannot get a stub as the id is not an ObjectId: use idFromName() or idFromString()");
+    }
+    return makeStub<T>(this, id);
+  }
+
+  /** A stub for the object named `name` (`get(idFromName(name))`). */
+  getByName(name: string): DurableObjectStub<T> {
+    return this.get(this.idFromName(name));
+  }
+
+  /** @internal The host for `id`, created on first use. */
+  host(id: ObjectId): ObjectHost {
+    const hex = id.toString();
+    let host = this.#hosts.get(hex);
+    if (host === undefined) {
+      this.#ensureReady();
+      host = new ObjectHost(this.#runtime, id, this.#registry.forObject(`${this.#runtime.storageName}/${hex}`));
+      this.#hosts.set(hex, host);
+    }
+    return host;
+  }
+
+  /** @internal The host for `id` if it exists. */
+  peek(hex: string): ObjectHost | undefined {
+    return this.#hosts.get(hex);
+  }
+
+  /** @internal Every host in memory. */
+  hosts(): IterableIterator<ObjectHost> {
+    return this.#hosts.values();
+  }
+
+  /** @internal Drops a hibernated host with no sockets. */
+  forget(host: ObjectHost): void {
+    if (this.#hosts.get(host.hex) === host) {
+      this.#hosts.delete(host.hex);
+      this.#registry.release(`${this.#runtime.storageName}/${host.hex}`);
+    }
+  }
+}
+
+function makeStub<T>(namespace: DurableObjectNamespace<T>, id: ObjectId): DurableObjectStub<T> {
+  const base = {
+    id,
+    name: id.name,
+    fetch(input: Request | string | URL, init?: RequestInit): Promise<Response> {
+      const request = input instanceof Request && init === undefined ? input : new Request(input, init);
+      return namespace.host(id).fetch(request);
+    },
+  };
+  return new Proxy(base, {
+    get(target, key) {
+      if (typeof key === "symbol") return undefined;
+      if (Object.hasOwn(target, key)) return target[key as keyof typeof target];
+      if (RESERVED.has(key)) return undefined;
+      return (...args: unknown[]) => {
+        let cloned: unknown[];
+        try {
+          cloned = structuredClone(args);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return namespace.host(id).call(key, async (instance) => {
+          const method = (instance as Record<string, unknown>)[key];
+          if (typeof method !== "function") {
+            throw new TypeError(`Cannot call "${key}" on ${namespace.binding}: it is not a method of the object`);
+          }
+          return structuredClone(await method.apply(instance, cloned));
+        });
+      };
+    },
+  }) as unknown as DurableObjectStub<T>;
+}

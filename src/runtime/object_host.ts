@@ -1,0 +1,643 @@
+import { EventTimeoutError, ObjectFullError, ObjectResetError } from "../errors.ts";
+import { Connection, type ConnectionOwner, RECORD } from "../sockets/connection.ts";
+import type { ObjectSocketList } from "../sockets/socket_registry.ts";
+import { normalizeTags } from "../sockets/tags.ts";
+import type { AlarmInvocationInfo, ObjectStorage, StorageHooks } from "../storage/object_storage.ts";
+import type { ExceptionContext } from "../types.ts";
+import { type Clock, type ClockTimer, nextTask } from "./clock.ts";
+import type { ObjectId } from "./object_id.ts";
+import { ObjectState, type StateHost } from "./object_state.ts";
+
+/** Handler functions resolved once per class (decorated names or Cloudflare's). */
+export interface ClassHandlers {
+  message?: (this: object, ws: Connection, message: string | ArrayBuffer) => unknown;
+  close?: (this: object, ws: Connection, code: number, reason: string, wasClean: boolean) => unknown;
+  error?: (this: object, ws: Connection, error: unknown) => unknown;
+  connect?: (this: object, ws: Connection, request: Request) => unknown;
+  request?: (this: object, request: Request) => unknown;
+  fetch?: (this: object, request: Request) => unknown;
+  alarm?: (this: object, info: AlarmInvocationInfo) => unknown;
+  start?: (this: object) => unknown;
+}
+
+/** Everything a host shares with the other objects of its class and app. */
+export interface ClassRuntime {
+  readonly binding: string;
+  readonly storageName: string;
+  readonly ctor: new (ctx: ObjectState, env: unknown) => object;
+  readonly handlers: ClassHandlers;
+  readonly hibernate: boolean;
+  readonly hibernateAfterMs: number;
+  readonly app: AppRuntime;
+}
+
+/** App-wide services. */
+export interface AppRuntime {
+  readonly clock: Clock;
+  readonly env: unknown;
+  readonly maxMessageBytes: number;
+  readonly maxAttachmentBytes: number;
+  readonly maxBufferedBytes: number;
+  readonly backpressure: "close" | "drop";
+  readonly maxSocketsPerObject: number;
+  readonly store: HostStore;
+  report(error: unknown, context: ExceptionContext): void;
+  createStorage(host: ObjectHost, hooks: StorageHooks): ObjectStorage;
+  socketGone(ws: Connection): void;
+  forget(host: ObjectHost): void;
+}
+
+/** The write-behind persistence the host uses (implemented by `HibernationStore`). */
+export interface HostStore {
+  markSocket(ws: Connection, what: number): void;
+  markConfig(host: ObjectHost): void;
+  forgetSocket(ws: Connection): void;
+  flush(): Promise<void>;
+  load(host: ObjectHost): Promise<void>;
+}
+
+/** Lifecycle of the instance. */
+export type HostStatus = "hibernated" | "waking" | "active";
+
+/** Why an object is not hibernating. */
+export type Blocker =
+  | "event"
+  | "request"
+  | "waitUntil"
+  | "blockConcurrencyWhile"
+  | "storage"
+  | "starting"
+  | "queued"
+  | "hibernation disabled";
+
+// Event kinds (indexes into NAMES).
+const MESSAGE = 0;
+const CLOSE = 1;
+const ERROR = 2;
+const CALL = 3;
+const NAMES = ["webSocketMessage", "webSocketClose", "webSocketError", "call"] as const;
+
+/** A queued event: a socket event, or a call with a result (fetch, RPC, alarm). */
+class Pending {
+  constructor(
+    readonly kind: number,
+    readonly ws: Connection | null,
+    readonly a: unknown,
+    readonly b: unknown = undefined,
+    readonly c: unknown = undefined,
+    readonly call: ((instance: object) => unknown) | null = null,
+    readonly resolve: ((value: unknown) => void) | null = null,
+    readonly reject: ((error: unknown) => void) | null = null,
+    readonly operation: string = "",
+  ) {}
+}
+
+/** One instance's lifetime; callbacks are made once per generation, not per event. */
+class Generation {
+  dead = false;
+  inflight = 0;
+  readonly settled: () => void;
+  readonly failed: Array<(error: unknown) => void>;
+
+  constructor(host: ObjectHost) {
+    this.settled = () => {
+      if (this.dead) return;
+      this.inflight--;
+      host.checkIdle();
+    };
+    this.failed = [MESSAGE, CLOSE, ERROR].map((kind) => (error: unknown) => {
+      if (this.dead) return;
+      this.inflight--;
+      host.report(error, NAMES[kind]!);
+      host.checkIdle();
+    });
+  }
+}
+
+/**
+ * One object: its sockets (which outlive instances), its settings, and the
+ * current instance if it is awake. Events start in arrival order; the next
+ * one is dispatched as soon as the previous handler's synchronous part
+ * returned, except while the input gate is closed (storage I/O,
+ * `blockConcurrencyWhile`, a wake in progress).
+ */
+export class ObjectHost implements ConnectionOwner, StateHost {
+  readonly id: ObjectId;
+  readonly hex: string;
+  readonly runtime: ClassRuntime;
+  /** `["dormant", "h", storageName, id]`: this object's hibernation records. */
+  readonly keyBase: readonly string[];
+
+  autoResponse: { readonly request: string; readonly response: string } | null = null;
+  eventTimeoutMs = 0;
+  /** Whether settings must be read from KV before the next instance is built. */
+  needsLoad = true;
+
+  // Counters for stats.
+  events = 0;
+  wakes = 0;
+  hibernations = 0;
+  kvCommits = 0;
+
+  readonly #sockets: ObjectSocketList<Connection>;
+  readonly #app: AppRuntime;
+  #live = 0; // accepted sockets whose descriptor is not gone yet (closing ones too)
+  #status: HostStatus = "hibernated";
+  #instance: object | null = null;
+  #gen = new Generation(this);
+  #ready = false;
+  #queue: Pending[] = [];
+  #head = 0;
+  #gate = 0;
+  #storageOps = 0;
+  #blocking = 0;
+  #requests = 0;
+  #waitUntil = 0;
+  #lastActivity = 0;
+  #idleTimer: ClockTimer | null = null;
+  #storage: ObjectStorage | null = null;
+  #drainScheduled = false;
+  #outputGate: Promise<unknown> | null = null;
+
+  constructor(runtime: ClassRuntime, id: ObjectId, sockets: ObjectSocketList<Connection>) {
+    this.runtime = runtime;
+    this.#app = runtime.app;
+    this.id = id;
+    this.hex = id.toString();
+    this.#sockets = sockets;
+    this.keyBase = ["dormant", "h", runtime.storageName, this.hex];
+  }
+
+  // ---- ConnectionOwner (hot path) -------------------------------------------------------------
+
+  get maxMessageBytes(): number {
+    return this.#app.maxMessageBytes;
+  }
+  get maxAttachmentBytes(): number {
+    return this.#app.maxAttachmentBytes;
+  }
+  get maxBufferedBytes(): number {
+    return this.#app.maxBufferedBytes;
+  }
+  get backpressure(): "close" | "drop" {
+    return this.#app.backpressure;
+  }
+  now(): number {
+    return this.#app.clock.now();
+  }
+
+  onMessage(ws: Connection, message: string | ArrayBuffer): void {
+    this.events++;
+    this.#lastActivity = this.#app.clock.now();
+    if (this.#ready) this.#runSocket(MESSAGE, ws, message, undefined, undefined);
+    else this.#enqueue(new Pending(MESSAGE, ws, message));
+  }
+
+  onClose(ws: Connection, code: number, reason: string, wasClean: boolean): void {
+    this.events++;
+    this.#lastActivity = this.#app.clock.now();
+    if (this.#ready) this.#runSocket(CLOSE, ws, code, reason, wasClean);
+    else this.#enqueue(new Pending(CLOSE, ws, code, reason, wasClean));
+  }
+
+  onError(ws: Connection, error: Error): void {
+    this.events++;
+    this.#lastActivity = this.#app.clock.now();
+    if (this.#ready) this.#runSocket(ERROR, ws, error, undefined, undefined);
+    else this.#enqueue(new Pending(ERROR, ws, error));
+  }
+
+  onLeave(ws: Connection): void {
+    this.#sockets.remove(ws);
+  }
+
+  onGone(ws: Connection): void {
+    this.#sockets.remove(ws);
+    this.#live--;
+    this.#app.store.forgetSocket(ws);
+    this.#app.socketGone(ws);
+    this.checkIdle();
+  }
+
+  onDirty(ws: Connection, what: number): void {
+    this.#app.store.markSocket(ws, what);
+  }
+
+  // ---- StateHost (ctx) ------------------------------------------------------------------------
+
+  get storage(): ObjectStorage {
+    return this.#storage ??= this.#app.createStorage(this, {
+      inputGate: {
+        close: () => {
+          this.#storageOps++;
+          this.#closeGate();
+        },
+        open: () => {
+          this.#storageOps--;
+          this.#openGate();
+        },
+      },
+      trackWrite: (commit) => this.#holdOutput(commit),
+      onCommit: () => this.kvCommits++,
+    });
+  }
+
+  get socketCount(): number {
+    return this.#sockets.size;
+  }
+
+  get maxSockets(): number {
+    return this.#app.maxSocketsPerObject;
+  }
+
+  accept(ws: Connection, tags: unknown): void {
+    if (ws.accepted) {
+      throw new TypeError("Cannot accept WebSocket as it was already accepted");
+    }
+    const normalized = normalizeTags(tags);
+    if (this.#live >= this.#app.maxSocketsPerObject) {
+      throw new ObjectFullError(this.#app.maxSocketsPerObject);
+    }
+    ws.accept(this, normalized, this.#app.clock.now());
+    this.#live++;
+    this.#sockets.add(ws, normalized);
+    this.#app.store.markSocket(ws, RECORD);
+  }
+
+  list(tag?: string): readonly Connection[] {
+    return this.#sockets.list(tag);
+  }
+
+  owns(ws: Connection): boolean {
+    return ws.owner === this;
+  }
+
+  configChanged(): void {
+    this.#app.store.markConfig(this);
+  }
+
+  blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T> {
+    const gen = this.#gen;
+    this.#blocking++;
+    this.#closeGate();
+    let timer: ClockTimer | null = null;
+    const capped = new Promise<T>((resolve, reject) => {
+      timer = this.#app.clock.setTimeout(() => {
+        reject(new ObjectResetError("blockConcurrencyWhile() callback exceeded 30000 ms"));
+      }, 30_000);
+      Promise.resolve().then(fn).then(resolve, reject);
+    });
+    return capped.then(
+      (value) => {
+        this.#endBlock(timer);
+        return value;
+      },
+      (error) => {
+        this.#endBlock(timer);
+        if (!gen.dead) this.#reset(error, "blockConcurrencyWhile");
+        throw error;
+      },
+    );
+  }
+
+  #endBlock(timer: ClockTimer | null): void {
+    if (timer) this.#app.clock.clearTimeout(timer);
+    this.#blocking--;
+    this.#openGate();
+  }
+
+  waitUntil(promise: Promise<unknown>): void {
+    this.#waitUntil++;
+    Promise.resolve(promise).then(
+      () => this.#endWaitUntil(),
+      (error) => {
+        this.report(error, "waitUntil");
+        this.#endWaitUntil();
+      },
+    );
+  }
+
+  #endWaitUntil(): void {
+    this.#waitUntil--;
+    this.checkIdle();
+  }
+
+  // ---- calls with results (fetch, connect, RPC, alarm) ----------------------------------------
+
+  /** Runs `call` on the instance through the event order, waking it if needed. */
+  call<T>(operation: string, call: (instance: object) => T | Promise<T>): Promise<Awaited<T>> {
+    return new Promise<Awaited<T>>((resolve, reject) => {
+      this.events++;
+      this.#requests++;
+      this.#lastActivity = this.#app.clock.now();
+      const pending = new Pending(
+        CALL,
+        null,
+        undefined,
+        undefined,
+        undefined,
+        call as (instance: object) => unknown,
+        resolve as (value: unknown) => void,
+        reject,
+        operation,
+      );
+      if (this.#ready) this.#runCall(pending);
+      else this.#enqueue(pending);
+    });
+  }
+
+  /** Plain HTTP into the object: `@onRequest`, else `fetch`, else 501. */
+  fetch(request: Request): Promise<Response> {
+    const handler = this.runtime.handlers.request ?? this.runtime.handlers.fetch;
+    if (handler === undefined) {
+      return Promise.resolve(
+        new Response(`${this.runtime.binding} has no fetch or @onRequest handler`, { status: 501 }),
+      );
+    }
+    return this.call("fetch", async (instance) => {
+      const response = await handler.call(instance, request);
+      if (!(response instanceof Response)) {
+        throw new TypeError(`Cannot answer the request as fetch() returned no Response: got ${typeof response}`);
+      }
+      return response;
+    });
+  }
+
+  #runCall(p: Pending): void {
+    let result: unknown;
+    try {
+      result = p.call!(this.#instance!);
+    } catch (error) {
+      return this.#endCall(p, error, true);
+    }
+    if (isThenable(result)) {
+      result.then((value) => this.#endCall(p, value, false), (error) => this.#endCall(p, error, true));
+    } else this.#endCall(p, result, false);
+  }
+
+  #endCall(p: Pending, value: unknown, failed: boolean): void {
+    this.#requests--;
+    this.#lastActivity = this.#app.clock.now();
+    if (failed) p.reject!(value);
+    else p.resolve!(value);
+    this.checkIdle();
+  }
+
+  // ---- dispatch -------------------------------------------------------------------------------
+
+  #runSocket(kind: number, ws: Connection, a: unknown, b: unknown, c: unknown): void {
+    const handlers = this.runtime.handlers;
+    const fn = kind === MESSAGE ? handlers.message : kind === CLOSE ? handlers.close : handlers.error;
+    if (fn === undefined) return;
+    let result: unknown;
+    try {
+      result = (fn as (this: object, ...args: unknown[]) => unknown).call(this.#instance!, ws, a, b, c);
+    } catch (error) {
+      return this.report(error, NAMES[kind]!);
+    }
+    if (isThenable(result)) this.#track(result, kind);
+  }
+
+  #track(promise: PromiseLike<unknown>, kind: number): void {
+    const gen = this.#gen;
+    gen.inflight++;
+    const timeout = this.eventTimeoutMs;
+    if (timeout === 0) {
+      promise.then(gen.settled, gen.failed[kind]);
+      return;
+    }
+    // With an event timeout each async handler gets its own timer.
+    let done = false;
+    const timer = this.#app.clock.setTimeout(() => {
+      if (done || gen.dead) return;
+      this.#reset(new EventTimeoutError(NAMES[kind]!, timeout), NAMES[kind]!);
+    }, timeout);
+    const finish = () => {
+      done = true;
+      this.#app.clock.clearTimeout(timer);
+    };
+    promise.then(() => {
+      finish();
+      gen.settled();
+    }, (error) => {
+      finish();
+      gen.failed[kind]!(error);
+    });
+  }
+
+  #enqueue(p: Pending): void {
+    this.#queue.push(p);
+    if (this.#status === "hibernated") this.#wake();
+  }
+
+  #drain(): void {
+    this.#drainScheduled = false;
+    const queue = this.#queue;
+    while (this.#head < queue.length && this.#gate === 0 && this.#status === "active") {
+      const p = queue[this.#head]!;
+      queue[this.#head++] = undefined as unknown as Pending;
+      if (p.kind === CALL) this.#runCall(p);
+      else this.#runSocket(p.kind, p.ws!, p.a, p.b, p.c);
+    }
+    if (this.#head === queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+    this.#updateReady();
+    this.checkIdle();
+  }
+
+  #updateReady(): void {
+    this.#ready = this.#status === "active" && this.#gate === 0 && this.#head === this.#queue.length;
+  }
+
+  #closeGate(): void {
+    this.#gate++;
+    this.#ready = false;
+  }
+
+  #openGate(): void {
+    this.#gate--;
+    if (this.#gate !== 0 || this.#drainScheduled) return;
+    // Drain on the next task, so the code that awaited the storage call (or
+    // blockConcurrencyWhile) continues before the next event, as on workerd.
+    this.#drainScheduled = true;
+    nextTask(() => this.#drain());
+  }
+
+  /** Messages sent after a write wait until it is durable (Cloudflare's output gate). */
+  #holdOutput(commit: Promise<unknown>): void {
+    const all = this.#outputGate === null ? commit : Promise.allSettled([this.#outputGate, commit]);
+    this.#outputGate = all;
+    all.finally(() => {
+      if (this.#outputGate === all) this.#outputGate = null;
+    });
+  }
+
+  /** The promise sends must wait for, or `null` when no write is pending. */
+  get outputGate(): Promise<unknown> | null {
+    return this.#outputGate;
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  /** Current status. */
+  get status(): HostStatus {
+    return this.#status;
+  }
+
+  #wake(): void {
+    this.#status = "waking";
+    this.#ready = false;
+    this.#start().catch((error) => this.report(error, "start"));
+  }
+
+  async #start(): Promise<void> {
+    const gen = new Generation(this);
+    this.#gen = gen;
+    try {
+      if (this.needsLoad) {
+        await this.#app.store.load(this);
+        this.needsLoad = false;
+      }
+      const ctx = new ObjectState(this, gen);
+      this.#instance = new this.runtime.ctor(ctx, this.#app.env);
+      this.wakes++;
+      const start = this.runtime.handlers.start;
+      if (start) await start.call(this.#instance);
+    } catch (error) {
+      gen.dead = true;
+      this.#instance = null;
+      this.#status = "hibernated";
+      this.report(error, "start");
+      this.#failQueue(error);
+      return;
+    }
+    if (gen.dead) return;
+    this.#status = "active";
+    this.#lastActivity = this.#app.clock.now();
+    this.#drain();
+  }
+
+  #failQueue(error: unknown): void {
+    const queue = this.#queue.slice(this.#head);
+    this.#queue = [];
+    this.#head = 0;
+    for (const p of queue) {
+      if (p.kind === CALL) {
+        this.#requests--;
+        p.reject!(error);
+      }
+    }
+    this.checkIdle();
+  }
+
+  /** Discards the instance after a timeout or failure; the next event builds a new one. */
+  #reset(error: unknown, operation: string): void {
+    this.report(error, operation);
+    const gen = this.#gen;
+    gen.dead = true;
+    this.#instance = null;
+    this.#status = "hibernated";
+    this.#ready = false;
+    // Storage ops and blocks of the dead instance no longer hold the gate.
+    this.#gate -= this.#blocking + this.#storageOps;
+    this.#blocking = 0;
+    this.#storageOps = 0;
+    if (this.#head < this.#queue.length) this.#wake();
+    else this.checkIdle();
+  }
+
+  /** Why the object is awake, empty when it could hibernate now. */
+  blockers(): Blocker[] {
+    const out: Blocker[] = [];
+    if (this.#status === "waking") out.push("starting");
+    if (this.#gen.inflight > 0) out.push("event");
+    if (this.#requests > 0) out.push("request");
+    if (this.#waitUntil > 0) out.push("waitUntil");
+    if (this.#blocking > 0) out.push("blockConcurrencyWhile");
+    if (this.#storageOps > 0) out.push("storage");
+    if (this.#head < this.#queue.length) out.push("queued");
+    if (!this.runtime.hibernate && this.#sockets.size > 0) out.push("hibernation disabled");
+    return out;
+  }
+
+  #busy(): boolean {
+    return this.#status === "waking" || this.#gen.inflight > 0 || this.#requests > 0 ||
+      this.#waitUntil > 0 || this.#gate > 0 || this.#head < this.#queue.length ||
+      (!this.runtime.hibernate && this.#sockets.size > 0);
+  }
+
+  /** Arms the idle timer when nothing keeps the object awake. */
+  checkIdle(): void {
+    if (this.#idleTimer !== null || this.#busy()) return;
+    if (this.#status === "hibernated" && this.#live > 0) return;
+    const wait = this.#lastActivity + this.runtime.hibernateAfterMs - this.#app.clock.now();
+    this.#idleTimer = this.#app.clock.setTimeout(() => this.#onIdleTimer(), Math.max(0, wait));
+  }
+
+  #onIdleTimer(): void {
+    this.#idleTimer = null;
+    if (this.#busy()) return;
+    const wait = this.#lastActivity + this.runtime.hibernateAfterMs - this.#app.clock.now();
+    if (wait > 0) return this.checkIdle();
+    this.hibernate().catch((error) => this.report(error, "hibernate"));
+  }
+
+  /**
+   * Drops the instance now (its sockets stay open), persists what changed and
+   * releases attachment bytes from memory. Throws if the object is busy.
+   */
+  async hibernate(): Promise<void> {
+    if (this.#busy()) {
+      throw new Error(`Cannot hibernate object ${this.hex} as it is busy: ${this.blockers().join(", ")}`);
+    }
+    if (this.#idleTimer !== null) {
+      this.#app.clock.clearTimeout(this.#idleTimer);
+      this.#idleTimer = null;
+    }
+    if (this.#status === "active") {
+      this.#gen.dead = true;
+      this.#instance = null;
+      this.#status = "hibernated";
+      this.#ready = false;
+      this.hibernations++;
+    }
+    await this.#app.store.flush();
+    if (this.#status !== "hibernated") return;
+    let unloaded = false;
+    for (const ws of this.#sockets.list()) {
+      if (ws.dirty === 0 && ws.attachmentBytes) {
+        ws.unloadAttachment();
+        unloaded = true;
+      }
+    }
+    if (unloaded) this.needsLoad = true;
+    if (this.#live === 0 && this.#status === "hibernated") this.#app.forget(this);
+  }
+
+  /** Stops timers for shutdown; the instance is dropped without events. */
+  dispose(): void {
+    if (this.#idleTimer !== null) this.#app.clock.clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+    this.#gen.dead = true;
+    this.#instance = null;
+    this.#status = "hibernated";
+    this.#ready = false;
+  }
+
+  /** Every accepted socket whose descriptor is not gone (open or closing). */
+  get liveSockets(): number {
+    return this.#live;
+  }
+
+  /** Reports a handler failure to the app's exception hook. */
+  report(error: unknown, operation: string): void {
+    this.#app.report(error, { namespace: this.runtime.binding, id: this.hex, operation });
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === "object" &&
+    typeof (value as { then?: unknown }).then === "function";
+}

@@ -1,0 +1,183 @@
+import { ObjectResetError } from "../errors.ts";
+import { Connection } from "../sockets/connection.ts";
+import { utf8Length } from "../sockets/tags.ts";
+import type { ObjectStorage } from "../storage/object_storage.ts";
+import type { WebSocket } from "../types.ts";
+import { WebSocketRequestResponsePair } from "../web_socket_request_response_pair.ts";
+import type { ObjectId } from "./object_id.ts";
+
+/** Auto-response request and response limit, in UTF-8 bytes (workerd). */
+export const MAX_AUTO_RESPONSE_BYTES = 2048;
+/** Longest event timeout: 7 days. */
+export const MAX_EVENT_TIMEOUT_MS = 604_800_000;
+
+/**
+ * Cloudflare's `DurableObjectState`, the `ctx` every object receives. Names
+ * and signatures follow Cloudflare's, so ported code runs unchanged.
+ */
+export interface DurableObjectState {
+  /** This object's id. */
+  readonly id: ObjectId;
+  /** Transactional storage on Deno KV. */
+  readonly storage: ObjectStorage;
+  /** Accepts a socket (the server end of a pair) with up to 10 tags. */
+  acceptWebSocket(ws: WebSocket, tags?: string[]): void;
+  /** Open sockets, oldest first; the array is frozen and shared until membership changes. */
+  getWebSockets(tag?: string): readonly WebSocket[];
+  /** The tags a socket was accepted with. */
+  getTags(ws: WebSocket): string[];
+  /** Sets (or, with no argument, `undefined` or `null`, clears) the auto-response. */
+  setWebSocketAutoResponse(pair?: WebSocketRequestResponsePair | null): void;
+  /** The current auto-response, a new object per call, or `null`. */
+  getWebSocketAutoResponse(): WebSocketRequestResponsePair | null;
+  /** When `ws` last matched the auto-response, or `null`. */
+  getWebSocketAutoResponseTimestamp(ws: WebSocket): Date | null;
+  /** Sets (0, `undefined` or `null` clears) how long a WebSocket handler may run. */
+  setHibernatableWebSocketEventTimeout(timeoutMs?: number | null): void;
+  /** The event timeout, or `null` when unset. */
+  getHibernatableWebSocketEventTimeout(): number | null;
+  /** Runs `fn` with every other event held back (30 s cap). */
+  blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T>;
+  /** Keeps the object awake until `promise` settles; a rejection goes to `onException`. */
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/** What `ctx` needs from the host; implemented by `ObjectHost`. */
+export interface StateHost {
+  readonly id: ObjectId;
+  readonly storage: ObjectStorage;
+  readonly socketCount: number;
+  readonly maxSockets: number;
+  autoResponse: { readonly request: string; readonly response: string } | null;
+  eventTimeoutMs: number;
+  accept(ws: Connection, tags: unknown): void;
+  list(tag?: string): readonly Connection[];
+  owns(ws: Connection): boolean;
+  configChanged(): void;
+  blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T>;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/** A generation of an instance; dead once the instance was discarded. */
+export interface Liveness {
+  readonly dead: boolean;
+}
+
+/** The `ctx` of one instance. Every method throws once the instance was discarded. */
+export class ObjectState implements DurableObjectState {
+  readonly #host: StateHost;
+  readonly #life: Liveness;
+
+  constructor(host: StateHost, life: Liveness) {
+    this.#host = host;
+    this.#life = life;
+  }
+
+  #live(): StateHost {
+    if (this.#life.dead) {
+      throw new ObjectResetError(
+        "Cannot use ctx of a discarded instance: the object was reset or hibernated; use the current instance",
+      );
+    }
+    return this.#host;
+  }
+
+  get id(): ObjectId {
+    return this.#host.id;
+  }
+
+  get storage(): ObjectStorage {
+    return this.#live().storage;
+  }
+
+  acceptWebSocket(ws: WebSocket, tags?: string[]): void {
+    const host = this.#live();
+    if (!(ws instanceof Connection)) {
+      throw new TypeError(
+        "Cannot accept WebSocket as parameter 1 is not a server-side WebSocket: pass pair[1] of a WebSocketPair",
+      );
+    }
+    host.accept(ws, tags);
+  }
+
+  getWebSockets(tag?: string): readonly WebSocket[] {
+    return this.#live().list(tag === undefined ? undefined : String(tag));
+  }
+
+  getTags(ws: WebSocket): string[] {
+    const host = this.#live();
+    if (!(ws instanceof Connection) || !host.owns(ws)) {
+      throw new TypeError(
+        "Cannot get tags as the WebSocket was not accepted by this object: call acceptWebSocket() first",
+      );
+    }
+    return [...ws.tags];
+  }
+
+  setWebSocketAutoResponse(pair?: WebSocketRequestResponsePair | null): void {
+    const host = this.#live();
+    if (pair === undefined || pair === null) {
+      host.autoResponse = null;
+      return host.configChanged();
+    }
+    if (!(pair instanceof WebSocketRequestResponsePair)) {
+      throw new TypeError(
+        "Cannot set auto-response as parameter 1 is not a WebSocketRequestResponsePair",
+      );
+    }
+    const request = pair.request;
+    const response = pair.response;
+    for (const [what, text] of [["request", request], ["response", response]] as const) {
+      const size = utf8Length(text);
+      if (size > MAX_AUTO_RESPONSE_BYTES) {
+        throw new RangeError(
+          `Cannot set auto-response as the ${what} exceeds ${MAX_AUTO_RESPONSE_BYTES} UTF-8 bytes: current size is ${size}`,
+        );
+      }
+    }
+    host.autoResponse = Object.freeze({ request, response });
+    host.configChanged();
+  }
+
+  getWebSocketAutoResponse(): WebSocketRequestResponsePair | null {
+    const auto = this.#live().autoResponse;
+    return auto === null ? null : new WebSocketRequestResponsePair(auto.request, auto.response);
+  }
+
+  getWebSocketAutoResponseTimestamp(ws: WebSocket): Date | null {
+    this.#live();
+    if (!(ws instanceof Connection) || ws.autoResponseAt === 0) return null;
+    return new Date(ws.autoResponseAt);
+  }
+
+  setHibernatableWebSocketEventTimeout(timeoutMs?: number | null): void {
+    const host = this.#live();
+    const ms = timeoutMs === undefined || timeoutMs === null ? 0 : Number(timeoutMs);
+    if (!Number.isFinite(ms) || ms < 0) {
+      throw new TypeError(
+        `Cannot set event timeout as it must be a non-negative integer: current value is ${timeoutMs}`,
+      );
+    }
+    const whole = Math.trunc(ms);
+    if (whole > MAX_EVENT_TIMEOUT_MS) {
+      throw new RangeError(
+        `Cannot set event timeout as it exceeds ${MAX_EVENT_TIMEOUT_MS} ms: current value is ${whole}`,
+      );
+    }
+    host.eventTimeoutMs = whole;
+    host.configChanged();
+  }
+
+  getHibernatableWebSocketEventTimeout(): number | null {
+    const ms = this.#live().eventTimeoutMs;
+    return ms === 0 ? null : ms;
+  }
+
+  blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.#live().blockConcurrencyWhile(fn);
+  }
+
+  waitUntil(promise: Promise<unknown>): void {
+    this.#live().waitUntil(promise);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The only `Deno.serve` call in the package. Raw `Deno.serve` dies at the
+ * open-file limit: its `finished` promise rejects with "Too many open files"
+ * and nothing handles it (deno-platform §11). Here that rejection is caught,
+ * every open socket is kept, and the listener comes back with backoff.
+ *
+ * @module
+ */
+
+import { delay } from "../runtime/clock.ts";
+
+/** Options of the listener. */
+export interface ListenOptions {
+  readonly hostname?: string;
+  readonly port?: number;
+  /** Aborting stops the listener (graceful shutdown is the caller's). */
+  readonly signal?: AbortSignal;
+  readonly onListen?: (addr: Deno.NetAddr) => void;
+  /** Called when the listener failed and is being re-opened. */
+  readonly onListenError?: (error: unknown, attempt: number) => void;
+}
+
+type Handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
+
+/** A running listener. */
+export interface Listener {
+  /** Resolves once the listener stopped for good (after the signal aborted). */
+  readonly finished: Promise<void>;
+  /** The bound address, once listening. */
+  readonly addr: Promise<Deno.NetAddr>;
+}
+
+/** Listens until `signal` aborts, re-listening on the same port after failures. */
+export function listen(handler: Handler, options: ListenOptions): Listener {
+  let resolveAddr!: (addr: Deno.NetAddr) => void;
+  const addr = new Promise<Deno.NetAddr>((resolve) => resolveAddr = resolve);
+  const finished = (async () => {
+    let port = options.port ?? 8000;
+    let announced = false;
+    for (let attempt = 0; !options.signal?.aborted; attempt++) {
+      let server: Deno.HttpServer<Deno.NetAddr>;
+      try {
+        server = Deno.serve({
+          hostname: options.hostname,
+          port,
+          signal: options.signal,
+          onListen(bound) {
+            port = bound.port;
+            attempt = 0;
+            if (!announced) {
+              announced = true;
+              resolveAddr(bound);
+              options.onListen?.(bound);
+            }
+          },
+          onError(error) {
+            console.error(JSON.stringify({ level: "error", msg: "request failed", error: String(error) }));
+            return new Response("Internal Server Error", { status: 500 });
+          },
+        }, handler);
+      } catch (error) {
+        if (!announced && !isResourceExhaustion(error)) throw error;
+        options.onListenError?.(error, attempt);
+        await delay(backoff(attempt));
+        continue;
+      }
+      try {
+        await server.finished;
+        return;
+      } catch (error) {
+        // "Too many open files": the listener is gone, open sockets are not.
+        options.onListenError?.(error, attempt);
+        if (options.signal?.aborted) return;
+        await delay(backoff(attempt));
+      }
+    }
+  })();
+  return { finished, addr };
+}
+
+function backoff(attempt: number): number {
+  return Math.min(2_000, 25 * 2 ** attempt);
+}
+
+function isResourceExhaustion(error: unknown): boolean {
+  return /too many open files|os error 24|EMFILE/i.test(String(error));
+}
+
+/** 90 % of the soft open-file limit from `/proc/self/limits`, else 10,000. */
+export function defaultConnectionCap(): number {
+  try {
+    const limits = Deno.readTextFileSync("/proc/self/limits");
+    const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+    if (soft) return Math.max(1, Math.floor(Number(soft) * 0.9));
+  } catch {
+    // No /proc (macOS, Windows) or no read permission.
+  }
+  return 10_000;
+}
+
+/** Registers SIGINT/SIGTERM (where supported); returns the remover. */
+export function onTerminationSignal(handler: (signal: Deno.Signal) => void): () => void {
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const listeners = signals.map((signal) => {
+    const listener = () => handler(signal);
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+  return () => {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  };
+}
+
+/** Ends the process (the default after a signal-initiated shutdown). */
+export function exitProcess(code: number): never {
+  Deno.exit(code);
+}

@@ -1,0 +1,389 @@
+import type { WebSocket } from "../types.ts";
+import { decodeAttachment, DEFAULT_MAX_ATTACHMENT_BYTES, encodeAttachment } from "./attachment.ts";
+import { utf8Length } from "./tags.ts";
+
+/** What a connection needs from the object that accepted it. */
+export interface ConnectionOwner {
+  /** The current auto-response, checked before any dispatch. */
+  readonly autoResponse: { readonly request: string; readonly response: string } | null;
+  /** Received messages above this size are refused with 1009. */
+  readonly maxMessageBytes: number;
+  /** Attachment size limit. */
+  readonly maxAttachmentBytes: number;
+  /** Queued outgoing bytes above which `send()` applies backpressure. */
+  readonly maxBufferedBytes: number;
+  /** Close the socket with 1013 (`"close"`) or drop the message (`"drop"`) over that cap. */
+  readonly backpressure: "close" | "drop";
+  /** The clock's time. */
+  now(): number;
+  /** A data message to deliver. */
+  onMessage(ws: Connection, message: string | ArrayBuffer): void;
+  /** The socket closed; deliver `webSocketClose` (already mapped). */
+  onClose(ws: Connection, code: number, reason: string, wasClean: boolean): void;
+  /** A protocol error; deliver `webSocketError`, never followed by a close event. */
+  onError(ws: Connection, error: Error): void;
+  /** The socket stopped being open (close begun by either side): drop it from the lists. */
+  onLeave(ws: Connection): void;
+  /** The descriptor is really gone. */
+  onGone(ws: Connection): void;
+  /** The socket's persisted record changed (`RECORD`) or only its timestamp (`TIMESTAMP`). */
+  onDirty(ws: Connection, what: number): void;
+}
+
+/** Dirty flags passed to {@linkcode ConnectionOwner.onDirty}. */
+export const RECORD = 1;
+/** Only the auto-response timestamp changed: persisted lazily, never flushes on its own. */
+export const TIMESTAMP = 2;
+
+// Lifecycle: CREATED (pair made, not accepted) → OPEN (accepted; maybe not yet
+// upgraded) → CLOSING (close begun) → CLOSED.
+const CREATED = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+// How the runtime reported the end of the socket (deno-platform §11).
+const END_NONE = 0;
+const END_DROP = 1; // "Unexpected EOF", broken pipe, reset: close code 0 follows
+const END_IDLE = 2; // "No response from ping frame.": close 1001, then a second close 1005
+const END_PROTOCOL = 3; // any other error: webSocketError, no webSocketClose
+
+const DROP_ERROR = /unexpected eof|os error 32|os error 104|broken pipe|connection reset/i;
+const DEFAULT_OWNER_LIMIT = 32 * 1024 * 1024;
+
+let nextSocketId = 0;
+
+/**
+ * The connection object for one socket. Created unbound by `WebSocketPair`
+ * (or the router), accepted by `ctx.acceptWebSocket()`, then bound to Deno's
+ * socket once `Deno.upgradeWebSocket` succeeded. Until the socket opens,
+ * `send()`/`close()` are queued and written in order.
+ */
+export class Connection implements WebSocket {
+  /** Socket id, unique in this process; names the socket's KV record. */
+  readonly sid: string = (nextSocketId++).toString(36);
+  /** Normalized, frozen tags. */
+  tags: readonly string[] = [];
+  /** When `acceptWebSocket()` ran (clock time). */
+  acceptedAt = 0;
+  /** Last auto-response match (clock time), 0 for never. */
+  autoResponseAt = 0;
+  /** Dirty bits for the write-behind store. */
+  dirty = 0;
+  /** The accepting object, once accepted. */
+  owner: ConnectionOwner | null = null;
+
+  #state = CREATED;
+  #raw: globalThis.WebSocket | null = null;
+  #live: globalThis.WebSocket | null = null;
+  #pending: unknown[] | null = null;
+  // undefined = persisted in KV and dropped from memory while hibernated.
+  #attachment: Uint8Array | null | undefined = null;
+  #url: string | null = null;
+  #protocol = "";
+  #end = END_NONE;
+  #delivered = false;
+  #gone = false;
+
+  /** 1 while open (also between accept and upgrade), 2 while closing, 3 when closed. */
+  get readyState(): number {
+    return this.#state === CREATED ? 0 : this.#state;
+  }
+
+  /** The URL the client connected to, once upgraded. */
+  get url(): string | null {
+    return this.#url;
+  }
+
+  /** The negotiated subprotocol (Deno's server socket does not remember it). */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /** Bytes queued by `send()` and not yet written. */
+  get bufferedAmount(): number {
+    return this.#live?.bufferedAmount ?? 0;
+  }
+
+  /** Whether the socket was upgraded and bound to a runtime socket. */
+  get bound(): boolean {
+    return this.#raw !== null;
+  }
+
+  /** Whether the attachment bytes are in memory. */
+  get attachmentLoaded(): boolean {
+    return this.#attachment !== undefined;
+  }
+
+  /** Sends a message; queued until the upgraded socket opens. */
+  send(message: string | ArrayBuffer | ArrayBufferView): void {
+    const live = this.#live;
+    if (live !== null && this.#state === OPEN) {
+      const owner = this.owner!;
+      // Deno's bufferedAmount is unbounded (deno-platform §3): cap it ourselves.
+      if (live.bufferedAmount > owner.maxBufferedBytes) return this.#overBuffered(owner);
+      live.send(message as string);
+      return;
+    }
+    if (this.#state === CREATED) {
+      throw new TypeError(
+        "Cannot send on a WebSocket that was not accepted: call ctx.acceptWebSocket() first",
+      );
+    }
+    if (this.#state !== OPEN) return; // Deno semantics: sending after close is a no-op.
+    (this.#pending ??= []).push(message);
+  }
+
+  /** Starts the closing handshake; a no-op once closing or closed. */
+  close(code?: number, reason?: string): void {
+    if (this.#state === CLOSING || this.#state === CLOSED) return;
+    checkCloseArguments(code, reason);
+    if (this.#state === CREATED) {
+      throw new TypeError(
+        "Cannot close a WebSocket that was not accepted: call ctx.acceptWebSocket() first",
+      );
+    }
+    this.#state = CLOSING;
+    this.owner?.onLeave(this);
+    if (this.#live !== null) this.#live.close(code, reason);
+    else (this.#pending ??= []).push(new CloseRequest(code, reason));
+  }
+
+  /** Stores a structured-clone copy of `value` (≤ 16,384 serialized bytes by default). */
+  serializeAttachment(value: unknown): void {
+    if (arguments.length === 0) {
+      throw new TypeError("Cannot serialize attachment as no value was given: pass a value");
+    }
+    const bytes = encodeAttachment(value, this.owner?.maxAttachmentBytes ?? DEFAULT_MAX_ATTACHMENT_BYTES);
+    this.#attachment = bytes;
+    this.owner?.onDirty(this, RECORD);
+  }
+
+  /** A fresh copy of the attachment, or `null` when none was set. */
+  deserializeAttachment(): unknown {
+    const bytes = this.#attachment;
+    if (bytes === null) return null;
+    if (bytes === undefined) {
+      throw new TypeError(
+        "Cannot read the attachment of a socket whose object is hibernated: use the socket from the current instance",
+      );
+    }
+    return decodeAttachment(bytes);
+  }
+
+  /** The serialized attachment, for persistence. */
+  get attachmentBytes(): Uint8Array | null | undefined {
+    return this.#attachment;
+  }
+
+  /** Drops the attachment bytes from memory once they are safely in KV. */
+  unloadAttachment(): void {
+    this.#attachment = undefined;
+  }
+
+  /** Restores attachment bytes read back from KV. */
+  loadAttachment(bytes: Uint8Array | null): void {
+    if (this.#attachment === undefined) this.#attachment = bytes;
+  }
+
+  /** Marks the connection accepted by `owner`. */
+  accept(owner: ConnectionOwner, tags: readonly string[], now: number): void {
+    this.owner = owner;
+    this.tags = tags;
+    this.acceptedAt = now;
+    this.#state = OPEN;
+  }
+
+  /** Whether `acceptWebSocket()` already took this connection. */
+  get accepted(): boolean {
+    return this.owner !== null;
+  }
+
+  /** Whether the close/error event was delivered (or must not be). */
+  get finished(): boolean {
+    return this.#delivered;
+  }
+
+  /** Binds the upgraded runtime socket. Queued sends go out once it opens. */
+  bind(socket: globalThis.WebSocket, url: string, protocol: string): void {
+    this.#raw = socket;
+    this.#url = url;
+    this.#protocol = protocol;
+    socket.binaryType = "arraybuffer";
+    socket.addEventListener("open", this);
+    socket.addEventListener("message", this);
+    socket.addEventListener("error", this);
+    socket.addEventListener("close", this);
+  }
+
+  /** The upgrade failed: drop the queue and report a 1006 close. */
+  failUpgrade(): void {
+    this.#pending = null;
+    if (this.#state === OPEN) this.owner?.onLeave(this);
+    this.#state = CLOSED;
+    this.#finish(1006, "", false);
+    this.#markGone();
+  }
+
+  /**
+   * Closes without waiting for the client and without any further event
+   * (shutdown, over-limit). The descriptor stays counted until really gone.
+   */
+  terminate(code: number, reason: string): void {
+    this.#delivered = true;
+    if (this.#state === OPEN) {
+      this.#state = CLOSING;
+      this.owner?.onLeave(this);
+    }
+    if (this.#live !== null) this.#live.close(code, reason);
+    else if (this.#raw !== null) (this.#pending ??= []).push(new CloseRequest(code, reason));
+  }
+
+  /** Event listener for the bound runtime socket (one object, no closures per socket). */
+  handleEvent(event: Event): void {
+    switch (event.type) {
+      case "message":
+        return this.#onMessage((event as MessageEvent).data);
+      case "open":
+        return this.#onOpen();
+      case "error":
+        return this.#onError(event as ErrorEvent);
+      case "close":
+        return this.#onClose(event as CloseEvent);
+    }
+  }
+
+  #onOpen(): void {
+    const socket = this.#raw!;
+    this.#live = socket;
+    const pending = this.#pending;
+    this.#pending = null;
+    if (pending === null) return;
+    for (const item of pending) {
+      if (item instanceof CloseRequest) socket.close(item.code, item.reason);
+      else socket.send(item as string);
+    }
+  }
+
+  #onMessage(data: string | ArrayBuffer): void {
+    const owner = this.owner;
+    if (owner === null || this.#delivered) return;
+    let size: number;
+    if (typeof data === "string") {
+      const auto = owner.autoResponse;
+      if (auto !== null && data === auto.request) {
+        // Answered here, without waking or queueing the object. After the
+        // server's own close() a match is swallowed, as on workerd.
+        if (this.#state === OPEN) this.#live?.send(auto.response);
+        this.autoResponseAt = owner.now();
+        if ((this.dirty & TIMESTAMP) === 0) owner.onDirty(this, TIMESTAMP);
+        return;
+      }
+      // Only measure bytes when the length alone cannot rule out the cap.
+      size = data.length * 3 > owner.maxMessageBytes ? utf8Length(data) : 0;
+    } else {
+      size = data.byteLength;
+    }
+    if (size > owner.maxMessageBytes) return this.#tooLarge(owner, size);
+    owner.onMessage(this, data);
+  }
+
+  #tooLarge(owner: ConnectionOwner, size: number): void {
+    const limit = owner.maxMessageBytes;
+    this.#delivered = true;
+    if (this.#state === OPEN) {
+      this.#state = CLOSING;
+      owner.onLeave(this);
+    }
+    this.#live?.close(1009, "Message is too large");
+    owner.onError(this, new Error(`Message is too large: ${size} > ${limit}`));
+  }
+
+  #overBuffered(owner: ConnectionOwner): void {
+    if (owner.backpressure === "drop") return;
+    this.terminate(1013, "Send buffer full");
+  }
+
+  #onError(event: ErrorEvent): void {
+    const message = event.message ?? String(event.error ?? "");
+    if (DROP_ERROR.test(message)) this.#end = END_DROP;
+    else if (message.startsWith("No response from ping frame")) this.#end = END_IDLE;
+    else {
+      this.#end = END_PROTOCOL;
+      if (this.#delivered || this.owner === null) return;
+      this.#delivered = true;
+      if (this.#state === OPEN) {
+        this.#state = CLOSING;
+        this.owner.onLeave(this);
+      }
+      this.owner.onError(this, new Error(message));
+    }
+  }
+
+  #onClose(event: CloseEvent): void {
+    // Deno fires close twice after an idle timeout (1001, then 1005): deliver once.
+    if (this.#state === CLOSED) return this.#markGone();
+    if (this.#state === OPEN) this.owner?.onLeave(this);
+    this.#state = CLOSED;
+    this.#live = null;
+    if (this.#end === END_DROP || this.#end === END_IDLE || event.code === 0) {
+      this.#finish(1006, "", false);
+    } else {
+      this.#finish(event.code, event.reason, event.wasClean);
+    }
+    this.#markGone();
+  }
+
+  #finish(code: number, reason: string, wasClean: boolean): void {
+    if (this.#delivered) return;
+    this.#delivered = true;
+    this.owner?.onClose(this, code, reason, wasClean);
+  }
+
+  #markGone(): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    const raw = this.#raw;
+    if (raw !== null) {
+      raw.removeEventListener("open", this);
+      raw.removeEventListener("message", this);
+      raw.removeEventListener("error", this);
+      raw.removeEventListener("close", this);
+    }
+    this.owner?.onGone(this);
+  }
+}
+
+class CloseRequest {
+  constructor(readonly code?: number, readonly reason?: string) {}
+}
+
+/** workerd's close() rules: 1000–4999 except reserved codes; reason ≤ 123 bytes and needs a code. */
+function checkCloseArguments(code: number | undefined, reason: string | undefined): void {
+  if (code === undefined) {
+    if (reason !== undefined) {
+      throw new DOMException(
+        "Cannot close WebSocket with a reason but no code: pass a code",
+        "InvalidAccessError",
+      );
+    }
+    return;
+  }
+  if (
+    !Number.isInteger(code) || code < 1000 || code > 4999 || code === 1004 || code === 1005 ||
+    code === 1006 || code === 1015
+  ) {
+    throw new DOMException(
+      `Cannot close WebSocket with code ${code}: allowed are 1000-4999 except 1004, 1005, 1006 and 1015`,
+      "InvalidAccessError",
+    );
+  }
+  if (reason !== undefined && utf8Length(reason) > 123) {
+    throw new DOMException(
+      `Cannot close WebSocket as the reason exceeds 123 UTF-8 bytes: current size is ${utf8Length(reason)}`,
+      "SyntaxError",
+    );
+  }
+}
+
+export { DEFAULT_OWNER_LIMIT as DEFAULT_MAX_MESSAGE_BYTES };

@@ -1,0 +1,56 @@
+/**
+ * Public types shared by the whole package. No runtime code.
+ *
+ * @module
+ */
+
+/**
+ * A WebSocket connection as objects see it: what `acceptWebSocket()` takes,
+ * what `getWebSockets()` returns and what handlers receive. The same object
+ * stands for one socket everywhere, so `ws !== sender` works. It wraps Deno's
+ * socket instead of patching it.
+ */
+export interface WebSocket {
+  /** 1 while open (also between accept and upgrade), 2 while closing, 3 when closed. */
+  readonly readyState: number;
+  /** The URL the client connected to. */
+  readonly url: string | null;
+  /** The negotiated subprotocol, or `""`. */
+  readonly protocol: string;
+  /** Bytes queued by `send()` and not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** Sends a text or binary message. Does nothing once the socket is closing or closed. */
+  send(message: string | ArrayBuffer | ArrayBufferView): void;
+  /** Starts the closing handshake. */
+  close(code?: number, reason?: string): void;
+  /** Stores a structured-clone copy of `value` that survives hibernation. */
+  serializeAttachment(value: unknown): void;
+  /** Returns a fresh copy of the stored attachment, or `null` when none was set. */
+  deserializeAttachment(): unknown;
+}
+
+/** The handler set an object class can implement (Cloudflare's names). */
+export interface WebSocketHandlers {
+  /** A text (`string`) or binary (`ArrayBuffer`) message arrived. */
+  webSocketMessage?(ws: WebSocket, message: string | ArrayBuffer): void | Promise<void>;
+  /** The socket closed. */
+  webSocketClose?(ws: WebSocket, code: number, reason: string, wasClean: boolean): void | Promise<void>;
+  /** A WebSocket protocol error occurred (oversized message, invalid frame). */
+  webSocketError?(ws: WebSocket, error: unknown): void | Promise<void>;
+}
+
+/** Where a reported exception came from. */
+export interface ExceptionContext {
+  /** The binding name of the object's class (`ROOM`). */
+  readonly namespace: string;
+  /** The object id (64 hex characters), when an object is involved. */
+  readonly id?: string;
+  /** What was running: `webSocketMessage`, `fetch`, `kv.flush`, … */
+  readonly operation: string;
+}
+
+/** The app-level exception hook. */
+export type ExceptionHandler = (error: unknown, context: ExceptionContext) => void;
+
+/** What `@onConnect` may return. */
+export type ConnectResult = void | undefined | Response | { readonly tags?: readonly string[] };

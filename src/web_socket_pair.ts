@@ -1,0 +1,127 @@
+import { Connection } from "./sockets/connection.ts";
+import type { WebSocket } from "./types.ts";
+
+/**
+ * The client end of a {@linkcode WebSocketPair}: only good for returning in
+ * {@linkcode webSocketResponse}. The real client is on the other side of the
+ * network; sending on this end throws.
+ */
+class ClientEnd implements WebSocket {
+  readonly #server: Connection;
+  constructor(server: Connection) {
+    this.#server = server;
+  }
+  /** @internal */
+  static serverOf(client: unknown): Connection | undefined {
+    return client instanceof ClientEnd ? client.#server : undefined;
+  }
+  get readyState(): number {
+    return this.#server.readyState;
+  }
+  get url(): string | null {
+    return this.#server.url;
+  }
+  get protocol(): string {
+    return this.#server.protocol;
+  }
+  get bufferedAmount(): number {
+    return 0;
+  }
+  send(): void {
+    throw misuse();
+  }
+  close(): void {
+    throw misuse();
+  }
+  serializeAttachment(): void {
+    throw misuse();
+  }
+  deserializeAttachment(): unknown {
+    throw misuse();
+  }
+}
+
+function misuse(): TypeError {
+  return new TypeError(
+    "Cannot use the client end of a WebSocketPair: return it with webSocketResponse(client)",
+  );
+}
+
+/**
+ * Cloudflare's `WebSocketPair`: `[client, server]`. Accept `server` with
+ * `ctx.acceptWebSocket(server)` and return `webSocketResponse(client)` from
+ * `fetch`; the router then upgrades the request and binds `server` to the
+ * real socket.
+ *
+ * @example Usage
+ * ```ts
+ * import { WebSocketPair } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * const pair = new WebSocketPair();
+ * const [client, server] = Object.values(pair);
+ * assert.ok(client !== server);
+ * assert.equal(pair[1], server);
+ * ```
+ */
+export class WebSocketPair {
+  /** The client end, for {@linkcode webSocketResponse}. */
+  readonly 0: WebSocket;
+  /** The server end, for `ctx.acceptWebSocket()`. */
+  readonly 1: WebSocket;
+
+  constructor() {
+    const server = new Connection();
+    this[0] = new ClientEnd(server);
+    this[1] = server;
+  }
+}
+
+/** Options of {@linkcode webSocketResponse}. */
+export interface WebSocketResponseInit {
+  /** The subprotocol to agree to; must be one the client offered. */
+  readonly protocol?: string;
+  /** Extra headers for the 101 response. */
+  readonly headers?: HeadersInit;
+}
+
+const marked = new WeakMap<Response, { server: Connection; init: WebSocketResponseInit }>();
+
+/**
+ * Replaces Cloudflare's `new Response(null, { status: 101, webSocket: client })`:
+ * a marker response telling the router to upgrade the request and bind the
+ * pair's server end. Only the router sees this response.
+ *
+ * @param client The client end of a {@linkcode WebSocketPair}.
+ * @param init Optional subprotocol and headers.
+ * @returns The marker response.
+ * @throws {TypeError} If `client` is not the client end of a `WebSocketPair`.
+ *
+ * @example Usage
+ * ```ts
+ * import { WebSocketPair, webSocketResponse } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * const [client] = Object.values(new WebSocketPair());
+ * const response = webSocketResponse(client);
+ * assert.ok(response instanceof Response);
+ * ```
+ */
+export function webSocketResponse(client: WebSocket, init: WebSocketResponseInit = {}): Response {
+  const server = ClientEnd.serverOf(client);
+  if (!server) {
+    throw new TypeError(
+      "Cannot build a WebSocket response: pass the client end of a WebSocketPair (pair[0])",
+    );
+  }
+  const response = new Response(null, { status: 200, headers: init.headers });
+  marked.set(response, { server, init });
+  return response;
+}
+
+/** The server end and options behind a marker response, if it is one. */
+export function upgradeTarget(
+  response: Response,
+): { server: Connection; init: WebSocketResponseInit } | undefined {
+  return marked.get(response);
+}

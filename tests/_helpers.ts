@@ -1,0 +1,63 @@
+import { App, type AppOptions, type ObjectClass } from "../mod.ts";
+import { ManualClock, testClient, type TestClient } from "../src/testing/mod.ts";
+import type { ExceptionContext } from "../src/types.ts";
+
+/** A served app on 127.0.0.1:0 with a manual clock and an in-memory KV. */
+export interface Served<O extends Record<string, ObjectClass>> {
+  app: App<O>;
+  clock: ManualClock;
+  kv: Deno.Kv;
+  port: number;
+  exceptions: Array<{ error: unknown; context: ExceptionContext }>;
+  url(path: string): string;
+  connect(path: string, protocols?: string | string[]): Promise<TestClient>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts an app for a test; dispose it with `await using`. */
+export async function serveApp<O extends Record<string, ObjectClass>>(
+  options: Omit<AppOptions<O>, "clock" | "kv"> & { kv?: Deno.Kv; clock?: ManualClock },
+): Promise<Served<O>> {
+  const clock = options.clock ?? new ManualClock();
+  const ownKv = options.kv === undefined;
+  const kv = options.kv ?? await Deno.openKv(":memory:");
+  const exceptions: Served<O>["exceptions"] = [];
+  const app = new App<O>({
+    onException: (error, context) => exceptions.push({ error, context }),
+    ...options,
+    clock,
+    kv,
+  });
+  const controller = new AbortController();
+  const server = await app.serve({ hostname: "127.0.0.1", port: 0, signal: controller.signal, handleSignals: false });
+  const port = server.addr.port;
+  const clients: TestClient[] = [];
+  return {
+    app,
+    clock,
+    kv,
+    port,
+    exceptions,
+    url: (path) => `http://127.0.0.1:${port}${path}`,
+    async connect(path, protocols) {
+      const client = await testClient(`ws://127.0.0.1:${port}${path}`, protocols);
+      clients.push(client);
+      return client;
+    },
+    async [Symbol.asyncDispose]() {
+      controller.abort();
+      await server.finished;
+      await Promise.all(clients.map((c) => c.close()));
+      if (ownKv) kv.close();
+    },
+  };
+}
+
+/** Waits until `check()` is truthy, polling on real macrotasks (bounded). */
+export async function until(check: () => unknown, what = "condition", tries = 500): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
