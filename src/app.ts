@@ -277,6 +277,7 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
         ctor: ctor as unknown as ClassRuntime["ctor"],
         handlers: resolveHandlers(ctor, definition.handlers),
         hibernate: definition.options?.hibernate ?? true,
+        outputGate: definition.options?.outputGate ?? true,
         hibernateAfterMs: positive(
           `${binding} hibernateAfterMs`,
           definition.options?.hibernateAfterMs,

@@ -17,6 +17,12 @@ export interface DurableObjectOptions {
   readonly hibernateAfterMs?: number;
   /** When `false`, the instance is never dropped while it holds sockets. */
   readonly hibernate?: boolean;
+  /**
+   * When `false`, messages go out at once even while a storage write is
+   * pending (lower latency; a client may then see the effect of a write that
+   * a crash loses).
+   */
+  readonly outputGate?: boolean;
 }
 
 interface Record {

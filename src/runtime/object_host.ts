@@ -28,6 +28,8 @@ export interface ClassRuntime {
   readonly handlers: ClassHandlers;
   readonly hibernate: boolean;
   readonly hibernateAfterMs: number;
+  /** Hold outgoing messages until pending storage writes are durable. */
+  readonly outputGate: boolean;
   readonly app: AppRuntime;
 }
 
@@ -103,13 +105,13 @@ class Generation {
     this.settled = () => {
       if (this.dead) return;
       this.inflight--;
-      host.checkIdle();
+      host.settle();
     };
     this.failed = [MESSAGE, CLOSE, ERROR].map((kind) => (error: unknown) => {
       if (this.dead) return;
       this.inflight--;
       host.report(error, NAMES[kind]!);
-      host.checkIdle();
+      host.settle();
     });
   }
 }
@@ -157,7 +159,8 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   #idleTimer: ClockTimer | null = null;
   #storage: ObjectStorage | null = null;
   #drainScheduled = false;
-  #outputGate: Promise<unknown> | null = null;
+  /** A pending storage write that outgoing messages wait for, or `null` (output gate). */
+  outputGate: Promise<unknown> | null = null;
 
   constructor(runtime: ClassRuntime, id: ObjectId, sockets: ObjectSocketList<Connection>) {
     this.runtime = runtime;
@@ -319,7 +322,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   #endWaitUntil(): void {
     this.#waitUntil--;
-    this.checkIdle();
+    this.settle();
   }
 
   // ---- calls with results (fetch, connect, RPC, alarm) ----------------------------------------
@@ -391,7 +394,9 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     if (fn === undefined) return;
     let result: unknown;
     try {
-      result = (fn as (this: object, ...args: unknown[]) => unknown).call(this.#instance!, ws, a, b, c);
+      // workerd's arity: webSocketMessage and webSocketError get 2 arguments, webSocketClose 4.
+      const call = fn as (this: object, ...args: unknown[]) => unknown;
+      result = kind === CLOSE ? call.call(this.#instance!, ws, a, b, c) : call.call(this.#instance!, ws, a);
     } catch (error) {
       return this.report(error, NAMES[kind]!);
     }
@@ -467,16 +472,14 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   /** Messages sent after a write wait until it is durable (Cloudflare's output gate). */
   #holdOutput(commit: Promise<unknown>): void {
-    const all = this.#outputGate === null ? commit : Promise.allSettled([this.#outputGate, commit]);
-    this.#outputGate = all;
-    all.finally(() => {
-      if (this.#outputGate === all) this.#outputGate = null;
+    if (!this.runtime.outputGate) return;
+    const all: Promise<unknown> = this.outputGate === null
+      ? commit.then(() => {}, () => {})
+      : Promise.allSettled([this.outputGate, commit]);
+    this.outputGate = all;
+    all.then(() => {
+      if (this.outputGate === all) this.outputGate = null;
     });
-  }
-
-  /** The promise sends must wait for, or `null` when no write is pending. */
-  get outputGate(): Promise<unknown> | null {
-    return this.#outputGate;
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------
@@ -566,6 +569,16 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     return this.#status === "waking" || this.#gen.inflight > 0 || this.#requests > 0 ||
       this.#waitUntil > 0 || this.#gate > 0 || this.#head < this.#queue.length ||
       (!this.runtime.hibernate && this.#sockets.size > 0);
+  }
+
+  /**
+   * Something that kept the object busy ended (an async handler, a
+   * `waitUntil`): the idle period starts now, as on workerd ("10 s after the
+   * last in-flight event or request"), not when that work arrived.
+   */
+  settle(): void {
+    this.#lastActivity = this.#app.clock.now();
+    this.checkIdle();
   }
 
   /** Arms the idle timer when nothing keeps the object awake. */

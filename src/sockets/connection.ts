@@ -14,6 +14,8 @@ export interface ConnectionOwner {
   readonly maxBufferedBytes: number;
   /** Close the socket with 1013 (`"close"`) or drop the message (`"drop"`) over that cap. */
   readonly backpressure: "close" | "drop";
+  /** A pending storage write that outgoing messages must wait for (output gate), or `null`. */
+  readonly outputGate: Promise<unknown> | null;
   /** The clock's time. */
   now(): number;
   /** A data message to deliver. */
@@ -77,6 +79,8 @@ export class Connection implements WebSocket {
   #raw: globalThis.WebSocket | null = null;
   #live: globalThis.WebSocket | null = null;
   #pending: unknown[] | null = null;
+  // Messages held by the output gate, in order.
+  #held: unknown[] | null = null;
   // undefined = persisted in KV and dropped from memory while hibernated.
   #attachment: Uint8Array | null | undefined = null;
   #url: string | null = null;
@@ -120,6 +124,7 @@ export class Connection implements WebSocket {
     const live = this.#live;
     if (live !== null && this.#state === OPEN) {
       const owner = this.owner!;
+      if (owner.outputGate !== null || this.#held !== null) return this.#hold(owner, message);
       // Deno's bufferedAmount is unbounded (deno-platform §3): cap it ourselves.
       if (live.bufferedAmount > owner.maxBufferedBytes) return this.#overBuffered(owner);
       live.send(message as string);
@@ -134,6 +139,36 @@ export class Connection implements WebSocket {
     (this.#pending ??= []).push(message);
   }
 
+  // Cloudflare's output gate: a message sent while a storage write is pending
+  // goes out only once that write is durable, so clients never see effects of
+  // writes that could still be lost.
+  #hold(owner: ConnectionOwner, message: unknown): void {
+    if (this.#held === null) {
+      this.#held = [message];
+      const release = () => this.#release();
+      (owner.outputGate ?? Promise.resolve()).then(release, release);
+    } else this.#held.push(message);
+  }
+
+  #release(): void {
+    const gate = this.owner?.outputGate ?? null;
+    if (gate !== null) {
+      // Another write started meanwhile: wait for it too.
+      const release = () => this.#release();
+      gate.then(release, release);
+      return;
+    }
+    const held = this.#held;
+    this.#held = null;
+    if (held === null) return;
+    for (const item of held) {
+      const live = this.#live;
+      if (live === null) return;
+      if (item instanceof CloseRequest) return live.close(item.code, item.reason);
+      live.send(item as string);
+    }
+  }
+
   /** Starts the closing handshake; a no-op once closing or closed. */
   close(code?: number, reason?: string): void {
     if (this.#state === CLOSING || this.#state === CLOSED) return;
@@ -145,7 +180,8 @@ export class Connection implements WebSocket {
     }
     this.#state = CLOSING;
     this.owner?.onLeave(this);
-    if (this.#live !== null) this.#live.close(code, reason);
+    if (this.#held !== null) this.#held.push(new CloseRequest(code, reason)); // after held messages
+    else if (this.#live !== null) this.#live.close(code, reason);
     else (this.#pending ??= []).push(new CloseRequest(code, reason));
   }
 

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { testClient } from "../../src/testing/mod.ts";
+
+const MAIN = new URL("../../examples/chat/main.ts", import.meta.url).pathname;
+
+/** Starts examples/chat/main.ts as a real process and waits for its ready line. */
+async function startChat(env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", MAIN],
+    env: { PORT: "0", DORMANT_HOSTNAME: "127.0.0.1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!/chat listening (\d+) pid (\d+)/.test(seen)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`chat exited before listening: ${seen}`);
+    seen += value;
+  }
+  const [, port, pid] = /chat listening (\d+) pid (\d+)/.exec(seen)!;
+  // Keep draining stdout so the child never blocks on a full pipe.
+  const drained = (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })();
+  const stderr = new Response(child.stderr).text();
+  return { child, port: Number(port), pid: Number(pid), drained, stderr };
+}
+
+async function join(port: number, room: string, name: string) {
+  const client = await testClient(`ws://127.0.0.1:${port}/rooms/${room}/ws?name=${name}`);
+  const history = await client.nextJson<{ type: string; messages: unknown[] }>();
+  assert.equal(history.type, "history");
+  await client.nextJson(); // joined
+  return { client, history: history.messages };
+}
+
+Deno.test("chat process prints its ready line, flushes and exits 0 on SIGTERM within 5 s", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const chat = await startChat({ DORMANT_KV_PATH: `${dir}/data/chat.sqlite3` });
+    assert.equal(chat.pid, chat.child.pid);
+    const { client } = await join(chat.port, "lobby", "ann");
+    client.socket.send("persist me");
+    assert.equal((await client.nextJson<{ text: string }>()).text, "persist me");
+    const started = Date.now();
+    chat.child.kill("SIGTERM");
+    const closed = await client.closed;
+    const status = await chat.child.status;
+    await chat.drained;
+    await chat.stderr;
+    assert.equal(status.code, 0);
+    assert.equal(closed.code, 1001);
+    assert.ok(Date.now() - started < 5_000, "exit within 5 s");
+
+    const again = await startChat({ DORMANT_KV_PATH: `${dir}/data/chat.sqlite3` });
+    const { client: ben, history } = await join(again.port, "lobby", "ben");
+    assert.deepEqual(history, [{ from: "ann", text: "persist me" }]);
+    await ben.close();
+    again.child.kill("SIGTERM");
+    await again.child.status;
+    await again.drained;
+    await again.stderr;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("chat survives kill -9: acknowledged history is complete and a pending alarm still fires", async () => {
+  const dir = await Deno.makeTempDir();
+  const env = { DORMANT_KV_PATH: `${dir}/chat.sqlite3`, CHAT_HISTORY_TTL_MS: "1500" };
+  try {
+    const first = await startChat(env);
+    const { client } = await join(first.port, "k9", "ann");
+    for (let i = 0; i < 20; i++) client.socket.send(`m${i}`);
+    // A broadcast is only sent once its write is durable (output gate): seeing it = acknowledged.
+    for (let i = 0; i < 20; i++) assert.equal((await client.nextJson<{ text: string }>()).text, `m${i}`);
+    const other = await join(first.port, "k9-empty", "zed");
+    other.client.socket.send("bye");
+    await other.client.nextJson();
+    await other.client.close(); // room k9-empty is now empty: its TTL alarm is pending
+    await new Promise((resolve) => setTimeout(resolve, 300)); // let the alarm write land
+    first.child.kill("SIGKILL");
+    await first.child.status;
+    await first.drained;
+    await first.stderr;
+    await client.closed;
+
+    const second = await startChat(env);
+    const { client: ben, history } = await join(second.port, "k9", "ben");
+    assert.equal(history.length, 20);
+    assert.deepEqual(history[19], { from: "ann", text: "m19" });
+    // The alarm (due 1.5 s after the room emptied) fires in the new process. A
+    // subprocess has no injectable clock, so this waits real time, once.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const probe = await testClient(`ws://127.0.0.1:${second.port}/rooms/k9-empty/ws?name=probe`);
+    const after = await probe.nextJson<{ messages: unknown[] }>();
+    await probe.close();
+    assert.deepEqual(after.messages, [], "history of the empty room was deleted by the alarm");
+    await ben.close();
+    second.child.kill("SIGTERM");
+    assert.equal((await second.child.status).code, 0);
+    await second.drained;
+    await second.stderr;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { createChatApp } from "../../examples/chat/app.ts";
+import { hibernateNow, ManualClock, objectStatus, testClient } from "../../src/testing/mod.ts";
+
+type Event = { type: string; [key: string]: unknown };
+
+async function serveChat(options: { clock?: ManualClock; kv?: Deno.Kv } = {}) {
+  const clock = options.clock ?? new ManualClock(Date.now());
+  const kv = options.kv ?? await Deno.openKv(":memory:");
+  const app = createChatApp({ kv, clock, historyTtlMs: 60_000 });
+  const controller = new AbortController();
+  const server = await app.serve({ hostname: "127.0.0.1", port: 0, signal: controller.signal, handleSignals: false });
+  const base = `127.0.0.1:${server.addr.port}`;
+  const clients: Array<Awaited<ReturnType<typeof testClient>>> = [];
+  return {
+    app,
+    clock,
+    kv,
+    base,
+    async join(room: string, name: string) {
+      const client = await testClient(`ws://${base}/rooms/${room}/ws?name=${encodeURIComponent(name)}`);
+      clients.push(client);
+      return client;
+    },
+    async [Symbol.asyncDispose]() {
+      controller.abort();
+      await server.finished;
+      await Promise.all(clients.map((c) => c.close()));
+      if (!options.kv) kv.close();
+    },
+  };
+}
+
+Deno.test("chat serves its page at / and 404 elsewhere", async () => {
+  await using chat = await serveChat();
+  const page = await fetch(`http://${chat.base}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /text\/html/);
+  assert.match(await page.text(), /Dormant chat/);
+  const missing = await fetch(`http://${chat.base}/nope`);
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+});
+
+Deno.test("chat refuses bad nicknames with 400 and non-upgrades with 426", async () => {
+  await using chat = await serveChat();
+  const upgrade = {
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "sec-websocket-version": "13",
+  };
+  for (const name of ["", "x".repeat(33)]) {
+    const response = await fetch(`http://${chat.base}/rooms/a/ws?name=${name}`, { headers: upgrade });
+    assert.equal(response.status, 400);
+    assert.equal((await response.json()).code, "invalid_name");
+  }
+  const plain = await fetch(`http://${chat.base}/rooms/a/ws?name=bob`);
+  assert.equal(plain.status, 426);
+  assert.equal(plain.headers.get("upgrade"), "websocket");
+  await plain.body?.cancel();
+});
+
+Deno.test("chat sends history first, then joins, messages and leaves to everyone", async () => {
+  await using chat = await serveChat();
+  const alice = await chat.join("r1", "alice");
+  assert.deepEqual(await alice.nextJson(), { type: "history", messages: [] });
+  assert.deepEqual(await alice.nextJson(), { type: "joined", name: "alice" });
+  const bob = await chat.join("r1", "bob");
+  assert.deepEqual(await bob.nextJson(), { type: "history", messages: [] });
+  assert.deepEqual(await bob.nextJson(), { type: "joined", name: "bob" });
+  assert.deepEqual(await alice.nextJson(), { type: "joined", name: "bob" });
+  alice.socket.send("hello");
+  const expected = { type: "message", from: "alice", text: "hello" };
+  assert.deepEqual(await alice.nextJson(), expected);
+  assert.deepEqual(await bob.nextJson(), expected);
+  alice.socket.send("x".repeat(2001));
+  assert.deepEqual(await alice.nextJson(), { type: "error", code: "message_too_long" });
+  alice.socket.send(new Uint8Array([1, 2])); // ignored
+  alice.socket.send("ping");
+  assert.equal(await alice.next(), "pong");
+  await bob.close();
+  assert.deepEqual(await alice.nextJson(), { type: "left", name: "bob" });
+  const carol = await chat.join("r1", "carol");
+  assert.deepEqual(await carol.nextJson(), {
+    type: "history",
+    messages: [{ from: "alice", text: "hello" }],
+  });
+});
+
+Deno.test("chat keeps the nickname across hibernation and answers ping while hibernated", async () => {
+  await using chat = await serveChat();
+  const alice = await chat.join("r2", "alice");
+  await alice.nextJson();
+  await alice.nextJson();
+  const id = chat.app.env.ROOM.idFromName("r2");
+  await chat.clock.advance(10_000);
+  assert.equal(objectStatus(chat.app, "ROOM", id), "hibernated");
+  alice.socket.send("ping");
+  assert.equal(await alice.next(), "pong");
+  assert.equal(objectStatus(chat.app, "ROOM", id), "hibernated");
+  alice.socket.send("still me");
+  assert.deepEqual(await alice.nextJson(), { type: "message", from: "alice", text: "still me" });
+});
+
+Deno.test("chat keeps the last 100 messages", async () => {
+  await using chat = await serveChat();
+  const alice = await chat.join("r3", "alice");
+  await alice.nextJson();
+  await alice.nextJson();
+  for (let i = 1; i <= 105; i++) alice.socket.send(`m${i}`);
+  for (let i = 1; i <= 105; i++) assert.equal((await alice.nextJson<{ text: string }>()).text, `m${i}`);
+  const id = chat.app.env.ROOM.idFromName("r3");
+  await hibernateNow(chat.app, "ROOM", id);
+  const bob = await chat.join("r3", "bob");
+  const history = await bob.nextJson<{ messages: Array<{ text: string }> }>();
+  assert.equal(history.messages.length, 100);
+  assert.equal(history.messages[0]!.text, "m6");
+  assert.equal(history.messages[99]!.text, "m105");
+});
+
+Deno.test("chat deletes the history of a room left empty past the TTL", async () => {
+  await using chat = await serveChat();
+  const alice = await chat.join("r4", "alice");
+  await alice.nextJson();
+  await alice.nextJson();
+  alice.socket.send("remember me");
+  await alice.nextJson();
+  await alice.close();
+  await chat.clock.advance(61_000);
+  const bob = await chat.join("r4", "bob");
+  assert.deepEqual(await bob.nextJson(), { type: "history", messages: [] });
+});
