@@ -538,8 +538,9 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
    * (3 s), flushes KV, closes sockets with 1001 and exits 0.
    */
   async serve(options: ServeOptions = {}): Promise<Server> {
-    if (this.#options.maxConnections === undefined) this.#maxConnections = defaultConnectionCap();
     await this.#ensureReady();
+    // After KV is open, so its descriptors count as already used.
+    if (this.#options.maxConnections === undefined) this.#maxConnections = defaultConnectionCap();
     const controller = new AbortController();
     const listener = listen(this.fetch, {
       hostname: options.hostname ?? "0.0.0.0",

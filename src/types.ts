@@ -25,8 +25,13 @@ export interface WebSocket {
   close(code?: number, reason?: string): void;
   /** Stores a structured-clone copy of `value` that survives hibernation. */
   serializeAttachment(value: unknown): void;
-  /** Returns a fresh copy of the stored attachment, or `null` when none was set. */
-  deserializeAttachment(): unknown;
+  /**
+   * Returns a fresh copy of the stored attachment, or `null` when none was set.
+   * Typed `any` as in Cloudflare's workers-types, so ported code such as
+   * `ws.deserializeAttachment().username` type-checks unchanged.
+   */
+  // deno-lint-ignore no-explicit-any
+  deserializeAttachment(): any;
 }
 
 /** The handler set an object class can implement (Cloudflare's names). */

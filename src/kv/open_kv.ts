@@ -7,6 +7,8 @@
  * @module
  */
 
+import { resolve } from "node:path";
+
 interface Shared {
   kv: Promise<Deno.Kv>;
   users: number;
@@ -30,9 +32,18 @@ export interface KvLease {
 export async function openKv(path: string | undefined): Promise<KvLease> {
   if (path === ":memory:") {
     const kv = await Deno.openKv(":memory:");
-    return { kv, release: () => kv.close() };
+    let released = false;
+    return {
+      kv,
+      release(): void {
+        if (released) return; // like shared leases: a second release is a no-op
+        released = true;
+        kv.close();
+      },
+    };
   }
-  const key = path ?? "\0default";
+  // One file, one key: "./a.sqlite3", "a.sqlite3" and "/cwd/a.sqlite3" must share a handle.
+  const key = path === undefined ? "\0default" : /^https?:\/\//i.test(path) ? path : resolve(path);
   let entry = shared.get(key);
   if (!entry) {
     entry = { kv: Deno.openKv(path), users: 0 };

@@ -159,6 +159,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   #idleTimer: ClockTimer | null = null;
   #storage: ObjectStorage | null = null;
   #drainScheduled = false;
+  #disposed = false;
   /** A pending storage write that outgoing messages wait for, or `null` (output gate). */
   outputGate: Promise<unknown> | null = null;
 
@@ -583,7 +584,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   /** Arms the idle timer when nothing keeps the object awake. */
   checkIdle(): void {
-    if (this.#idleTimer !== null || this.#busy()) return;
+    if (this.#idleTimer !== null || this.#disposed || this.#busy()) return;
     if (this.#status === "hibernated" && this.#live > 0) return;
     const wait = this.#lastActivity + this.runtime.hibernateAfterMs - this.#app.clock.now();
     this.#idleTimer = this.#app.clock.setTimeout(() => this.#onIdleTimer(), Math.max(0, wait));
@@ -631,6 +632,8 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   /** Stops timers for shutdown; the instance is dropped without events. */
   dispose(): void {
+    // A drain scheduled before shutdown may still run: it must not arm a new timer.
+    this.#disposed = true;
     if (this.#idleTimer !== null) this.#app.clock.clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
     this.#gen.dead = true;

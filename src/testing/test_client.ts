@@ -2,10 +2,14 @@
 export interface TestClient {
   /** The underlying client socket. */
   readonly socket: WebSocket;
-  /** The next message (text as string, binary as ArrayBuffer), in arrival order. */
-  next(): Promise<string | ArrayBuffer>;
+  /**
+   * The next message (text as string, binary as ArrayBuffer), in arrival
+   * order. Rejects after `timeoutMs` (default 10 s) so a lost message fails a
+   * test instead of hanging it.
+   */
+  next(timeoutMs?: number): Promise<string | ArrayBuffer>;
   /** The next message parsed as JSON. */
-  nextJson<T = unknown>(): Promise<T>;
+  nextJson<T = unknown>(timeoutMs?: number): Promise<T>;
   /** Messages received and not yet taken. */
   readonly buffered: number;
   /** Resolves with the close event. */
@@ -34,36 +38,50 @@ export function testClient(url: string | URL, protocols?: string | string[]): Pr
   const socket = new WebSocket(url, protocols);
   socket.binaryType = "arraybuffer";
   const inbox: Array<string | ArrayBuffer> = [];
-  const waiters: Array<(value: string | ArrayBuffer) => void> = [];
-  const failers: Array<(error: Error) => void> = [];
+  type Waiter = { resolve: (value: string | ArrayBuffer) => void; reject: (error: Error) => void };
+  const waiters: Waiter[] = [];
   let ended: CloseEvent | null = null;
   const closed = new Promise<CloseEvent>((resolve) => {
     socket.addEventListener("close", (event) => {
       ended = event;
-      for (const fail of failers.splice(0)) fail(new Error(`socket closed (${event.code}) while waiting for a message`));
-      waiters.length = 0;
+      for (const waiter of waiters.splice(0)) {
+        waiter.reject(new Error(`socket closed (${event.code}) while waiting for a message`));
+      }
       resolve(event);
     });
   });
   socket.addEventListener("message", (event) => {
     const waiter = waiters.shift();
-    failers.shift();
-    if (waiter) waiter(event.data);
+    if (waiter) waiter.resolve(event.data);
     else inbox.push(event.data);
   });
   const client: TestClient = {
     socket,
-    next() {
+    next(timeoutMs = 10_000) {
       const value = inbox.shift();
       if (value !== undefined) return Promise.resolve(value);
       if (ended) return Promise.reject(new Error(`socket closed (${(ended as CloseEvent).code})`));
       return new Promise((resolve, reject) => {
-        waiters.push(resolve);
-        failers.push(reject);
+        const waiter: Waiter = {
+          resolve: (value) => {
+            clearTimeout(timer);
+            resolve(value);
+          },
+          reject: (error) => {
+            clearTimeout(timer);
+            reject(error);
+          },
+        };
+        // Real time on purpose: this guards a test against hanging, it is not idle time.
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`no message within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.push(waiter);
       });
     },
-    async nextJson<T>() {
-      const value = await client.next();
+    async nextJson<T>(timeoutMs?: number) {
+      const value = await client.next(timeoutMs);
       if (typeof value !== "string") throw new TypeError("Expected a text message, got binary");
       return JSON.parse(value) as T;
     },

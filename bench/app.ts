@@ -1,0 +1,127 @@
+/**
+ * The bench app (../shared/bench README, "What the bench app must serve"):
+ * the framework used the way a user would, ported from
+ * `../shared/bench/servers/workerd/worker.mjs`. One object per room
+ * (`idFromName(room)` through the router), each socket tagged with its room
+ * and given a small attachment, `ping` answered `pong` by the auto-response,
+ * broadcast over `ctx.getWebSockets()`.
+ *
+ *   /echo/<room>   @onMessage → ws.send(message)
+ *   /bcast/<room>  @onMessage → send to every ctx.getWebSockets()
+ *   /idle/<room>   accept and hold; messages are echoed
+ *   /stats         app.stats() summary (connections, kvCommits, …) + Deno.memoryUsage()
+ *   /gc            forces a V8 GC (needs --v8-flags=--expose-gc), then Deno.memoryUsage()
+ *
+ * Run from the repo root: `deno run -A bench/app.ts [port]` (PORT env also
+ * accepted). KV is a file in a fresh temporary directory per start. Prints
+ * `fw listening <port> pid <pid>` once listening; SIGTERM shuts down (app.serve).
+ *
+ * @module
+ */
+import {
+  App,
+  type AppStats,
+  durableObject,
+  type DurableObjectState,
+  onClose,
+  onConnect,
+  onMessage,
+  type WebSocket,
+  WebSocketRequestResponsePair,
+} from "../mod.ts";
+
+const port = Number(Deno.args[0] ?? Deno.env.get("PORT") ?? 8000);
+
+/** What echo/idle and broadcast rooms share: accept with a tag and an attachment. */
+class Room {
+  /** Sockets accepted by this instance (the attachment's `n`). */
+  n = 0;
+
+  constructor(readonly ctx: DurableObjectState, readonly env: unknown) {
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  @onConnect
+  connect(ws: WebSocket, _request: Request): void {
+    const room = this.ctx.id.name ?? "default";
+    this.ctx.acceptWebSocket(ws, [room]);
+    ws.serializeAttachment({ room, n: this.n++ });
+  }
+
+  @onClose
+  closed(_ws: WebSocket, _code: number, _reason: string): void {
+    // Nothing to do: Deno already answered the client's Close frame (contract §2),
+    // unlike workerd, where worker.mjs must call ws.close() here.
+  }
+}
+
+/** Echo and idle rooms: reply with the same data. */
+@durableObject({ name: "echo" })
+class EchoRoom extends Room {
+  @onMessage
+  message(ws: WebSocket, message: string | ArrayBuffer): void {
+    ws.send(message);
+  }
+}
+
+/** Broadcast rooms: relay every message to every socket of the object, sender included. */
+@durableObject({ name: "bcast" })
+class BcastRoom extends Room {
+  @onMessage
+  message(_ws: WebSocket, message: string | ArrayBuffer): void {
+    for (const ws of this.ctx.getWebSockets()) ws.send(message);
+  }
+}
+
+const kvDir = await Deno.makeTempDir({ prefix: "dormant-bench-" });
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(kvDir, { recursive: true });
+  } catch {
+    // best effort
+  }
+});
+
+const app = new App({
+  objects: { ECHO: EchoRoom, BCAST: BcastRoom },
+  routes: [
+    { pattern: "/echo/:name", object: "ECHO" },
+    { pattern: "/idle/:name", object: "ECHO" },
+    { pattern: "/bcast/:name", object: "BCAST" },
+  ],
+  kvPath: `${kvDir}/kv.sqlite3`,
+  fallback(request: Request): Response {
+    const path = new URL(request.url).pathname;
+    if (path === "/stats") {
+      const s: AppStats = app.stats();
+      let sockets = 0;
+      let active = 0;
+      for (const o of s.objects) {
+        sockets += o.sockets;
+        if (o.status === "active") active++;
+      }
+      return Response.json({
+        connections: s.connections,
+        kvCommits: s.kvCommits,
+        kvMutations: s.kvMutations,
+        pendingWrites: s.pendingWrites,
+        objects: s.objects.length,
+        activeObjects: active,
+        sockets,
+        ...Deno.memoryUsage(),
+      });
+    }
+    if (path === "/gc") { // only with --v8-flags=--expose-gc
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      return Response.json({ gc: !!gc, ...Deno.memoryUsage() });
+    }
+    return new Response("Not Found", { status: 404 });
+  },
+});
+
+await app.serve({
+  hostname: "127.0.0.1",
+  port,
+  onListen: (addr: Deno.NetAddr) => console.log(`fw listening ${addr.port} pid ${Deno.pid}`),
+});

@@ -1,0 +1,205 @@
+// Object storage on Deno KV: chunked values, batched reads, transient-error
+// retries. See _kv_layout.ts for the key layout.
+//
+// Reading a value over 64 KiB: its head holds exactly 65,536 bytes and its
+// continuation was written in the same atomic, so both carry the same
+// versionstamp. A head of 65,536 bytes is therefore re-read together with its
+// continuation in one `getMany` (one consistent snapshot): equal versionstamps
+// mean "join them"; anything else means the head is a complete value of
+// exactly 64 KiB and the continuation is a leftover (which the next write of
+// the key deletes). A reader can never see half of a value.
+
+import { KvError } from "../errors.ts";
+import { decodeKey, type KeyRange } from "./_codec.ts";
+import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./_engine.ts";
+import {
+  KV_MAX_MUTATIONS,
+  KV_MAX_PAYLOAD,
+  KV_MAX_VALUE,
+  kvKeySize,
+  type KvLayout,
+} from "./_kv_layout.ts";
+
+/** `kv.getMany` reads at most 10 keys. */
+const GET_MANY_LIMIT = 10;
+/** Backoff before each retry of a transient failure, in milliseconds. */
+const RETRY_DELAYS = [10, 40, 160];
+
+function isTransient(error: unknown): boolean {
+  return error instanceof Error && /database is (locked|busy)|SQLITE_BUSY/i.test(error.message);
+}
+
+/** Runs a KV call, retrying transient failures ("database is locked"), else throws `KvError`. */
+async function withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      const delay = RETRY_DELAYS[attempt];
+      if (delay === undefined || !isTransient(error)) throw new KvError(operation, error);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+function bytesOf(entry: Deno.KvEntryMaybe<unknown>): Uint8Array {
+  if (entry.value instanceof Uint8Array) return entry.value;
+  throw new TypeError(
+    `Cannot read storage entry as its value is not bytes: current type is ${typeof entry.value}`,
+  );
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function join(head: Uint8Array, tail: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(head.length + tail.length);
+  bytes.set(head);
+  bytes.set(tail, head.length);
+  return bytes;
+}
+
+/** A `StorageBackend` on Deno KV. */
+export class KvBackend implements StorageBackend {
+  readonly layout: KvLayout;
+  readonly #kv: Deno.Kv;
+
+  constructor(kv: Deno.Kv, layout: KvLayout) {
+    this.#kv = kv;
+    this.layout = layout;
+  }
+
+  /** `getMany` in groups of at most 10 keys. */
+  async #getMany(
+    keys: readonly Deno.KvKey[],
+    operation: string,
+  ): Promise<Deno.KvEntryMaybe<unknown>[]> {
+    const groups = await Promise.all(
+      chunk(keys, GET_MANY_LIMIT).map((group) =>
+        withRetry(operation, () => this.#kv.getMany(group))
+      ),
+    );
+    return groups.flat();
+  }
+
+  async versions(keys: readonly Uint8Array[]): Promise<(string | null)[]> {
+    const heads = await this.#getMany(keys.map((k) => this.layout.head(k)), "get");
+    return heads.map((entry) => entry.versionstamp);
+  }
+
+  async read(keys: readonly Uint8Array[]): Promise<(StoredValue | null)[]> {
+    const heads = await this.#getMany(keys.map((k) => this.layout.head(k)), "get");
+    const values: (StoredValue | null)[] = heads.map((entry) =>
+      entry.versionstamp === null ? null : { bytes: bytesOf(entry), version: entry.versionstamp }
+    );
+    await this.#joinChunks(keys, values);
+    return values;
+  }
+
+  async list(range: KeyRange, reverse: boolean, limit: number | undefined): Promise<ListedEntry[]> {
+    const selector = {
+      start: this.layout.headBound(range.lower, "lower"),
+      end: this.layout.headBound(range.upper, "upper"),
+    };
+    const batchSize = Math.min(limit ?? 500, 500);
+    const entries = await withRetry("list", async () => {
+      const out: Deno.KvEntry<unknown>[] = [];
+      for await (const entry of this.#kv.list(selector, { reverse, limit, batchSize })) {
+        out.push(entry);
+      }
+      return out;
+    });
+    const keys = entries.map((entry) => entry.key.at(-1) as Uint8Array);
+    const values: (StoredValue | null)[] = entries.map((entry) => ({
+      bytes: bytesOf(entry),
+      version: entry.versionstamp,
+    }));
+    await this.#joinChunks(keys, values);
+    const listed: ListedEntry[] = [];
+    values.forEach((value, i) => {
+      const keyBytes = keys[i]!;
+      if (value) listed.push({ key: decodeKey(keyBytes), keyBytes, value });
+    });
+    return listed;
+  }
+
+  /** Replaces heads of exactly 64 KiB by whole values, re-read with their continuation. */
+  async #joinChunks(keys: readonly Uint8Array[], values: (StoredValue | null)[]): Promise<void> {
+    const full = values.flatMap((value, i) =>
+      value && value.bytes.length === KV_MAX_VALUE ? [i] : []
+    );
+    if (full.length === 0) return;
+    const pairs = full.flatMap((i) => [this.layout.head(keys[i]!), this.layout.cont(keys[i]!)]);
+    const entries = await this.#getMany(pairs, "get");
+    full.forEach((index, n) => {
+      const head = entries[2 * n]!;
+      const cont = entries[2 * n + 1]!;
+      if (head.versionstamp === null) values[index] = null;
+      else if (cont.versionstamp === head.versionstamp) {
+        values[index] = { bytes: join(bytesOf(head), bytesOf(cont)), version: head.versionstamp };
+      } else values[index] = { bytes: bytesOf(head), version: head.versionstamp };
+    });
+  }
+
+  async commit(ops: readonly WriteOp[], checks: readonly CheckOp[]): Promise<number | null> {
+    const build = () => {
+      const atomic = this.#kv.atomic();
+      for (const check of checks) {
+        atomic.check({ key: this.layout.head(check.keyBytes), versionstamp: check.version });
+      }
+      for (const op of ops) {
+        const head = this.layout.head(op.keyBytes);
+        const cont = this.layout.cont(op.keyBytes);
+        if (op.bytes === null) atomic.delete(head).delete(cont);
+        else if (op.bytes.length <= KV_MAX_VALUE) atomic.set(head, op.bytes).delete(cont);
+        else {atomic.set(head, op.bytes.subarray(0, KV_MAX_VALUE)).set(
+            cont,
+            op.bytes.subarray(KV_MAX_VALUE),
+          );}
+      }
+      return atomic;
+    };
+    const result = await withRetry("commit", () => build().commit());
+    return result.ok ? 2 * ops.length : null;
+  }
+
+  async clear(onCommit: (mutations: number) => void): Promise<void> {
+    while (true) {
+      const keys = await withRetry("deleteAll", async () => {
+        const out: Deno.KvKey[] = [];
+        const iter = this.#kv.list({ prefix: this.layout.root }, {
+          limit: KV_MAX_MUTATIONS,
+          batchSize: 500,
+        });
+        for await (const entry of iter) out.push(entry.key);
+        return out;
+      });
+      if (keys.length === 0) return;
+      // Deletes cost their key once in the payload; stay under both limits.
+      let group: Deno.KvKey[] = [];
+      let payload = 0;
+      const flush = async () => {
+        if (group.length === 0) return;
+        const keys = group;
+        await withRetry("deleteAll", () => {
+          const atomic = this.#kv.atomic();
+          for (const key of keys) atomic.delete(key);
+          return atomic.commit();
+        });
+        onCommit(group.length);
+        group = [];
+        payload = 0;
+      };
+      for (const key of keys) {
+        const size = kvKeySize(key);
+        if (payload + size > KV_MAX_PAYLOAD || group.length === KV_MAX_MUTATIONS) await flush();
+        group.push(key);
+        payload += size;
+      }
+      await flush();
+    }
+  }
+}

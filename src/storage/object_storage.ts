@@ -1,0 +1,301 @@
+/**
+ * The durable storage API of an object (`ctx.storage`), named after
+ * Cloudflare's `DurableObjectStorage` so ported code runs unchanged.
+ * Two implementations share one semantics and one conformance suite:
+ * `KvStorage` (Deno KV) and `MemoryStorage` (in memory).
+ *
+ * Semantics common to both:
+ *
+ * - Keys are strings of at most 1,536 UTF-8 bytes (Deno KV's 2,048-byte keys
+ *   minus the framework prefix; Cloudflare allows 2 KiB). `list()` returns
+ *   keys in UTF-8 byte order, as Cloudflare does.
+ * - Values are structured-clone values (serialized with `node:v8`) of at most
+ *   131,072 bytes; `get()` always returns a fresh copy.
+ * - Writes issued without an `await` between them are coalesced into one
+ *   atomic commit at the end of the current microtask turn; reads see writes
+ *   that are not committed yet.
+ * - Limits are checked before anything is written and throw a `RangeError`
+ *   (or `TypeError` for a wrong type) that names the limit and the value.
+ *
+ * @module
+ */
+
+/**
+ * Options of the read methods. Accepted for Cloudflare compatibility.
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import type { StorageGetOptions } from "./object_storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: StorageGetOptions = { allowConcurrency: true };
+ * const storage = new MemoryStorage();
+ * assert.equal(await storage.get("missing", options), undefined);
+ * ```
+ */
+export interface StorageGetOptions {
+  /**
+   * Do not close the input gate while this read runs, so other events of the
+   * object may be delivered meanwhile.
+   *
+   * @default {false}
+   */
+  allowConcurrency?: boolean;
+  /** Ignored: there is no storage cache to bypass. */
+  noCache?: boolean;
+}
+
+/**
+ * Options of the write methods. Accepted for Cloudflare compatibility.
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import type { StoragePutOptions } from "./object_storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: StoragePutOptions = { allowUnconfirmed: true };
+ * const storage = new MemoryStorage();
+ * await storage.put("k", 1, options);
+ * assert.equal(await storage.get("k"), 1);
+ * ```
+ */
+export interface StoragePutOptions {
+  /**
+   * Do not close the input gate while this write commits.
+   *
+   * @default {false}
+   */
+  allowConcurrency?: boolean;
+  /**
+   * Do not hold the object's outgoing messages until this write is durable
+   * (the output gate).
+   *
+   * @default {false}
+   */
+  allowUnconfirmed?: boolean;
+  /** Ignored: there is no storage cache. */
+  noCache?: boolean;
+}
+
+/**
+ * Options of {@linkcode ObjectStorage.list}. Bounds are compared in UTF-8
+ * byte order. `start` and `startAfter` cannot be combined.
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import type { StorageListOptions } from "./object_storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const storage = new MemoryStorage();
+ * await storage.put({ "user:1": "a", "user:2": "b", "room:1": "c" });
+ * const options: StorageListOptions = { prefix: "user:", reverse: true, limit: 1 };
+ * assert.deepEqual([...(await storage.list(options)).keys()], ["user:2"]);
+ * ```
+ */
+export interface StorageListOptions extends StorageGetOptions {
+  /** Only keys that start with this string. */
+  prefix?: string;
+  /** Only keys greater than or equal to this one. */
+  start?: string;
+  /** Only keys strictly greater than this one. */
+  startAfter?: string;
+  /** Only keys strictly less than this one. */
+  end?: string;
+  /**
+   * Return keys in descending order (with `limit`: the last keys).
+   *
+   * @default {false}
+   */
+  reverse?: boolean;
+  /** At most this many entries (a positive integer). */
+  limit?: number;
+}
+
+/**
+ * What an alarm handler is told about the current delivery.
+ *
+ * @example Usage
+ * ```ts
+ * import type { AlarmInvocationInfo } from "./object_storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const info: AlarmInvocationInfo = { isRetry: true, retryCount: 1, scheduledTime: 0 };
+ * assert.ok(info.isRetry);
+ * ```
+ */
+export interface AlarmInvocationInfo {
+  /** `true` when an earlier delivery of this alarm failed. */
+  readonly isRetry: boolean;
+  /** How many deliveries of this alarm failed before this one (0 to 6). */
+  readonly retryCount: number;
+  /** The time the alarm was set for, in milliseconds since the epoch. */
+  readonly scheduledTime: number;
+}
+
+/**
+ * The storage API available inside {@linkcode ObjectStorage.transaction}.
+ * Reads see the transaction's own writes; writes become visible to others
+ * only when the transaction commits.
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import type { StorageTransaction } from "./object_storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const storage = new MemoryStorage();
+ * async function increment(txn: StorageTransaction): Promise<number> {
+ *   const next = ((await txn.get<number>("n")) ?? 0) + 1;
+ *   await txn.put("n", next);
+ *   return next;
+ * }
+ * assert.equal(await storage.transaction(increment), 1);
+ * ```
+ */
+export interface StorageTransaction {
+  /** Reads one key; `undefined` if absent. */
+  get<T = unknown>(key: string, options?: StorageGetOptions): Promise<T | undefined>;
+  /** Reads up to 128 keys; absent keys are left out of the map. */
+  get<T = unknown>(keys: string[], options?: StorageGetOptions): Promise<Map<string, T>>;
+  /** Writes one key. */
+  put<T>(key: string, value: T, options?: StoragePutOptions): Promise<void>;
+  /** Writes up to 128 keys. */
+  put<T>(entries: Record<string, T>, options?: StoragePutOptions): Promise<void>;
+  /** Deletes one key; resolves to whether it existed. */
+  delete(key: string, options?: StoragePutOptions): Promise<boolean>;
+  /** Deletes up to 128 keys; resolves to how many existed. */
+  delete(keys: string[], options?: StoragePutOptions): Promise<number>;
+  /** Lists entries in key order. */
+  list<T = unknown>(options?: StorageListOptions): Promise<Map<string, T>>;
+  /** Discards every write of the transaction; the function's result is still returned. */
+  rollback(): void;
+}
+
+/**
+ * The durable storage of one object (`ctx.storage`).
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import type { ObjectStorage } from "./object_storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const storage: ObjectStorage = new MemoryStorage();
+ * await storage.put("count", 1);
+ * assert.equal(await storage.get<number>("count"), 1);
+ * assert.equal(await storage.delete("count"), true);
+ * ```
+ */
+export interface ObjectStorage {
+  /**
+   * Reads one key.
+   *
+   * @throws {TypeError} If the key is not a well-formed string.
+   * @throws {RangeError} If the key exceeds 1,536 UTF-8 bytes.
+   */
+  get<T = unknown>(key: string, options?: StorageGetOptions): Promise<T | undefined>;
+  /**
+   * Reads up to 128 keys; the map holds only keys that exist, in key order.
+   *
+   * @throws {RangeError} If more than 128 keys are given.
+   */
+  get<T = unknown>(keys: string[], options?: StorageGetOptions): Promise<Map<string, T>>;
+  /**
+   * Writes one key. Resolves when the write is durable.
+   *
+   * @throws {TypeError} If the value is `undefined`.
+   * @throws {DOMException} `DataCloneError` if the value cannot be structured-cloned.
+   * @throws {RangeError} If the serialized value exceeds 131,072 bytes, or the
+   * coalesced commit would exceed one Deno KV atomic.
+   */
+  put<T>(key: string, value: T, options?: StoragePutOptions): Promise<void>;
+  /**
+   * Writes up to 128 keys atomically.
+   *
+   * @throws {RangeError} If more than 128 keys are given or the commit would
+   * exceed one Deno KV atomic (1,000 mutations, 819,200 bytes, 81,920 bytes of keys).
+   */
+  put<T>(entries: Record<string, T>, options?: StoragePutOptions): Promise<void>;
+  /** Deletes one key; resolves to whether it existed. */
+  delete(key: string, options?: StoragePutOptions): Promise<boolean>;
+  /** Deletes up to 128 keys atomically; resolves to how many existed. */
+  delete(keys: string[], options?: StoragePutOptions): Promise<number>;
+  /**
+   * Lists entries in UTF-8 byte order of their keys.
+   *
+   * @throws {TypeError} If both `start` and `startAfter` are given.
+   * @throws {RangeError} If `limit` is not a positive integer.
+   */
+  list<T = unknown>(options?: StorageListOptions): Promise<Map<string, T>>;
+  /**
+   * Deletes every key of the object and its alarm. Not atomic: it may take
+   * several commits, as on Cloudflare.
+   */
+  deleteAll(options?: StoragePutOptions): Promise<void>;
+  /**
+   * Runs `fn` as an optimistic transaction: all its writes commit together
+   * or not at all. On a conflict with another write the function runs again
+   * (up to 10 times). If `fn` throws, nothing is written and the error is
+   * rethrown.
+   *
+   * @throws {KvError} If the transaction keeps conflicting.
+   */
+  transaction<T>(fn: (txn: StorageTransaction) => Promise<T>): Promise<T>;
+  /** The time of the object's alarm in milliseconds since the epoch, or `null`. */
+  getAlarm(options?: StorageGetOptions): Promise<number | null>;
+  /**
+   * Sets (or replaces) the object's single alarm. A time in the past fires
+   * as soon as possible.
+   *
+   * @throws {TypeError} If the time is not a finite number or a valid `Date`.
+   */
+  setAlarm(scheduledTime: number | Date, options?: StoragePutOptions): Promise<void>;
+  /** Removes the object's alarm, if any. */
+  deleteAlarm(options?: StoragePutOptions): Promise<void>;
+}
+
+/**
+ * What the object host gives a storage so storage I/O follows Cloudflare's
+ * gates. Every storage implementation calls these hooks the same way.
+ *
+ * @example Count commits
+ * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import type { StorageHooks } from "./object_storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let closed = 0;
+ * let mutations = 0;
+ * const hooks: StorageHooks = {
+ *   inputGate: { close: () => closed++, open: () => closed-- },
+ *   trackWrite: () => {},
+ *   onCommit: (n) => mutations += n,
+ * };
+ * const storage = new MemoryStorage({ hooks });
+ * await storage.put("a", 1);
+ * assert.equal(closed, 0);
+ * assert.ok(mutations > 0);
+ * ```
+ */
+export interface StorageHooks {
+  /**
+   * The input gate: `close()` when a storage operation starts I/O, `open()`
+   * once its result is ready (before the awaiting code resumes). Calls are
+   * exactly balanced, also when the operation fails.
+   */
+  readonly inputGate: {
+    close(): void;
+    open(): void;
+  };
+  /**
+   * Called with a promise for every write as soon as the write is issued;
+   * it settles when the write is durable (rejects if it failed). The host
+   * holds outgoing messages until it settles (the output gate).
+   */
+  trackWrite(commit: Promise<unknown>): void;
+  /** Called after every successful KV atomic commit with its mutation count. */
+  onCommit(mutations: number): void;
+}

@@ -1,0 +1,332 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  App,
+  DurableObject,
+  durableObject,
+  type DurableObjectState,
+  ObjectId,
+  onRequest,
+  type WebSocket,
+  WebSocketPair,
+  webSocketResponse,
+} from "../../mod.ts";
+import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
+import { serveApp } from "../_helpers.ts";
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+@durableObject({ name: "rooms" })
+class Room extends DurableObject {}
+
+@durableObject({ name: "counters" })
+class Counter extends DurableObject {}
+
+/** No `@durableObject`: the binding key is the storage name. */
+class Plain extends DurableObject {}
+
+Deno.test("idFromName() is SHA-256 of storage name, NUL and name: the same in every app", async () => {
+  await using first = new App({ objects: { ROOM: Room } });
+  await using second = new App({ objects: { OTHER_BINDING: Room } });
+  const id = first.env.ROOM.idFromName("lobby");
+  assert.ok(id instanceof ObjectId);
+  assert.equal(id.toString(), sha256("rooms\0lobby"));
+  assert.equal(id.name, "lobby");
+  assert.equal(second.env.OTHER_BINDING.idFromName("lobby").toString(), id.toString());
+  assert.ok(second.env.OTHER_BINDING.idFromName("lobby").equals(id));
+  assert.equal(first.env.ROOM.idFromName("").toString(), sha256("rooms\0"));
+  assert.equal(first.env.ROOM.idFromName("über 🚀").toString(), sha256("rooms\0über 🚀"));
+  // The separator keeps ("ab", "c") and ("a", "bc") apart.
+  assert.notEqual(
+    new App({ objects: { ab: Plain } }).env.ab.idFromName("c").toString(),
+    new App({ objects: { a: Plain } }).env.a.idFromName("bc").toString(),
+  );
+});
+
+Deno.test("different classes give different ids for the same name; a class without @durableObject uses its binding key", async () => {
+  await using app = new App({ objects: { ROOM: Room, COUNTER: Counter, PLAIN: Plain } });
+  const room = app.env.ROOM.idFromName("x").toString();
+  const counter = app.env.COUNTER.idFromName("x").toString();
+  assert.notEqual(room, counter);
+  assert.equal(counter, sha256("counters\0x"));
+  assert.equal(app.env.PLAIN.idFromName("x").toString(), sha256("PLAIN\0x"));
+  assert.equal(app.env.PLAIN.storageName, "PLAIN");
+  assert.equal(app.env.ROOM.storageName, "rooms");
+  assert.throws(() => app.env.ROOM.idFromName(42 as unknown as string), TypeError);
+});
+
+Deno.test("idFromString() accepts exactly 64 lowercase hex characters", async () => {
+  await using app = new App({ objects: { ROOM: Room } });
+  const hex = sha256("anything");
+  const id = app.env.ROOM.idFromString(hex);
+  assert.equal(id.toString(), hex);
+  assert.equal(id.name, undefined);
+  assert.ok(id.equals(app.env.ROOM.idFromString(hex)));
+  for (
+    const bad of [
+      hex.toUpperCase(),
+      hex.slice(0, 63),
+      hex + "0",
+      "g".repeat(64),
+      ` ${hex.slice(1)}`,
+      "",
+      42,
+      null,
+    ]
+  ) {
+    assert.throws(() => app.env.ROOM.idFromString(bad as string), TypeError, `accepted ${bad}`);
+  }
+});
+
+Deno.test("newUniqueId() returns distinct 64-hex ids", async () => {
+  await using app = new App({ objects: { ROOM: Room } });
+  const ids = new Set<string>();
+  for (let i = 0; i < 100; i++) {
+    const id = app.env.ROOM.newUniqueId();
+    assert.match(id.toString(), /^[0-9a-f]{64}$/);
+    assert.equal(id.name, undefined);
+    ids.add(id.toString());
+  }
+  assert.equal(ids.size, 100);
+});
+
+Deno.test("new App() validates storage names and rejects duplicates with TypeError", () => {
+  @durableObject({ name: "bad name!" })
+  class Bad {}
+  assert.throws(() => new App({ objects: { BAD: Bad } }), (error: Error) => {
+    assert.ok(error instanceof TypeError);
+    assert.match(error.message, /bad name!/);
+    return true;
+  });
+
+  const long = "a".repeat(65);
+  @durableObject({ name: long })
+  class TooLong {}
+  assert.throws(() => new App({ objects: { LONG: TooLong } }), TypeError);
+  assert.throws(() => new App({ objects: { [long]: Plain } }), TypeError);
+  assert.throws(() => new App({ objects: { "has space": Plain } }), TypeError);
+
+  @durableObject({ name: "a".repeat(64) })
+  class Longest {}
+  @durableObject({ name: "Az09_-" })
+  class Symbols {}
+  new App({ objects: { LONGEST: Longest, SYMBOLS: Symbols } });
+
+  // Two bindings of one storage name would share ids and KV records.
+  assert.throws(() => new App({ objects: { A: Room, B: Room } }), /already used/);
+  @durableObject({ name: "PLAIN" })
+  class Clash {}
+  assert.throws(() => new App({ objects: { PLAIN: Plain, OTHER: Clash } }), TypeError);
+  assert.throws(() => new App({ objects: { X: 42 as unknown as typeof Plain } }), TypeError);
+});
+
+interface CallEnv {
+  SECRET: string;
+  log: string[];
+  hold: PromiseWithResolvers<void> | null;
+}
+
+@durableObject({ name: "calls" })
+class Calls extends DurableObject<CallEnv & { CALLS: unknown }> {
+  items: number[] = [];
+  constructor(ctx: DurableObjectState, env: CallEnv & { CALLS: unknown }) {
+    super(ctx, env);
+    env.log.push("construct");
+  }
+  secret(): string {
+    return this.env.SECRET;
+  }
+  sameNamespace(): boolean {
+    return this.env.CALLS === this.env.CALLS && typeof this.env.CALLS === "object";
+  }
+  mutate(input: { list: number[] }): { list: number[] } {
+    input.list.push(99);
+    return input;
+  }
+  push(n: number): number[] {
+    this.items.push(n);
+    return this.items;
+  }
+  giveFunction(): () => void {
+    return () => {};
+  }
+  step(label: string): string {
+    this.env.log.push(label);
+    return label;
+  }
+  fail(): never {
+    throw new RangeError("boom");
+  }
+  fetch(request: Request): Response {
+    return new Response(`fetch ${new URL(request.url).pathname} ${request.method}`);
+  }
+}
+
+Deno.test("app.env holds the user's values and one namespace per class; objects get both as env", async () => {
+  const log: string[] = [];
+  await using app = new App({
+    objects: { CALLS: Calls },
+    env: { SECRET: "s3cret", log, hold: null },
+  });
+  assert.equal(app.env.SECRET, "s3cret");
+  assert.equal(app.env.CALLS, app.env.CALLS);
+  assert.equal(typeof app.env.CALLS.idFromName, "function");
+  const stub = app.env.CALLS.getByName("a");
+  assert.equal(await stub.secret(), "s3cret");
+  assert.equal(await stub.sameNamespace(), true);
+  assert.ok(Object.isFrozen(app.env));
+});
+
+Deno.test("stubs structured-clone RPC arguments and results", async () => {
+  await using app = new App({
+    objects: { CALLS: Calls },
+    env: { SECRET: "", log: [], hold: null },
+  });
+  const stub = app.env.CALLS.getByName("a");
+  assert.equal(stub.name, "a");
+  assert.ok(stub.id.equals(app.env.CALLS.idFromName("a")));
+
+  const input = { list: [1, 2] };
+  const output = await stub.mutate(input);
+  assert.deepEqual(input, { list: [1, 2] }, "the caller's argument is untouched");
+  assert.deepEqual(output, { list: [1, 2, 99] });
+  assert.notEqual(output, input);
+
+  const first = await stub.push(1);
+  first.push(1_000); // mutating a result changes nothing inside the object
+  assert.deepEqual(await stub.push(2), [1, 2]);
+
+  await assert.rejects(
+    stub.step((() => {}) as unknown as string),
+    (error: unknown) => error instanceof DOMException && error.name === "DataCloneError",
+  );
+  await assert.rejects(
+    stub.giveFunction(),
+    (error: unknown) => error instanceof DOMException && error.name === "DataCloneError",
+  );
+  await assert.rejects(stub.fail(), RangeError);
+  await assert.rejects(
+    (stub as unknown as { missing(): Promise<void> }).missing(),
+    /not a method/,
+  );
+  // Not thenable: awaiting a stub gives the stub.
+  assert.equal(await stub, stub);
+  assert.equal((stub as unknown as { webSocketMessage?: unknown }).webSocketMessage, undefined);
+});
+
+Deno.test("RPC calls made before the object is built run once it is, in call order", async () => {
+  const env: CallEnv = { SECRET: "", log: [], hold: null };
+  await using app = new App({ objects: { CALLS: Calls }, env });
+  const stub = app.env.CALLS.getByName("a");
+  // Three calls made while the object is not built yet run once, in order.
+  const results = await Promise.all([stub.step("1"), stub.step("2"), stub.step("3")]);
+  assert.deepEqual(results, ["1", "2", "3"]);
+  assert.deepEqual(env.log, ["construct", "1", "2", "3"]);
+});
+
+/** Like Calls, but reads its probe through a nested env object (env is copied by the app). */
+@durableObject({ name: "bcalls" })
+class BlockCalls extends DurableObject<{ probe: CallEnv }> {
+  constructor(ctx: DurableObjectState, env: { probe: CallEnv }) {
+    super(ctx, env);
+    env.probe.log.push("construct");
+  }
+  step(label: string): string {
+    this.env.probe.log.push(label);
+    return label;
+  }
+  async blocked(label: string): Promise<string> {
+    await this.ctx.blockConcurrencyWhile(() => this.env.probe.hold!.promise);
+    this.env.probe.log.push(label);
+    return label;
+  }
+}
+
+Deno.test("a call made during blockConcurrencyWhile waits until the block ends", async () => {
+  const probe: CallEnv = { SECRET: "", log: [], hold: null };
+  await using app = new App({ objects: { CALLS: BlockCalls }, env: { probe } });
+  const stub = app.env.CALLS.getByName("a");
+  await stub.step("warm");
+  probe.hold = Promise.withResolvers();
+  const blocked = stub.blocked("blocked");
+  const after = stub.step("after");
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(probe.log, ["construct", "warm"], "nothing ran while blocked");
+  probe.hold.resolve();
+  assert.deepEqual(await Promise.all([blocked, after]), ["blocked", "after"]);
+  assert.deepEqual(probe.log, ["construct", "warm", "blocked", "after"]);
+});
+
+Deno.test("an RPC call wakes a hibernated object; one instance per id even for concurrent stubs", async () => {
+  const probe: CallEnv = { SECRET: "", log: [], hold: null };
+  await using app = new App({ objects: { CALLS: BlockCalls }, env: { probe } });
+  const id = app.env.CALLS.idFromName("a");
+  const [x, y] = [app.env.CALLS.get(id), app.env.CALLS.getByName("a")];
+  await Promise.all([x.step("x"), y.step("y")]);
+  assert.equal(probe.log.filter((l) => l === "construct").length, 1);
+  await hibernateNow(app, "CALLS", id);
+  assert.equal(objectStatus(app, "CALLS", id), "hibernated");
+  assert.equal(await y.step("again"), "again");
+  assert.deepEqual(probe.log, ["construct", "x", "y", "construct", "again"]);
+  assert.equal(objectStatus(app, "CALLS", id), "active");
+});
+
+@durableObject({ name: "web" })
+class Web {
+  @onRequest
+  handle(request: Request): Response {
+    return new Response(
+      `onRequest ${request.method} ${new URL(request.url).pathname} ${request.headers.get("x-a")}`,
+    );
+  }
+}
+
+class NoFetch extends DurableObject {}
+
+Deno.test("stub.fetch() reaches fetch() or @onRequest; without either it answers 501", async () => {
+  await using app = new App({
+    objects: { CALLS: Calls, WEB: Web, NONE: NoFetch },
+    env: { SECRET: "", log: [], hold: null },
+  });
+  const calls = app.env.CALLS.getByName("a");
+  assert.equal(
+    await (await calls.fetch("http://do/path", { method: "POST", body: "x" })).text(),
+    "fetch /path POST",
+  );
+  const web = app.env.WEB.getByName("a");
+  const response = await web.fetch(new Request("http://do/w", { headers: { "x-a": "1" } }));
+  assert.equal(await response.text(), "onRequest GET /w 1");
+  const none = await app.env.NONE.getByName("a").fetch("http://do/");
+  assert.equal(none.status, 501);
+  await none.body?.cancel();
+});
+
+/** A ported class reachable through routes and stubs at once. */
+class Hybrid extends DurableObject {
+  fetch(request: Request): Response {
+    if (request.headers.get("upgrade") !== "websocket") return new Response("plain");
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server);
+    return webSocketResponse(client);
+  }
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    ws.send(message);
+  }
+  count(): number {
+    return this.ctx.getWebSockets().length;
+  }
+}
+
+Deno.test("a stub and a routed WebSocket reach the same object", async () => {
+  await using s = await serveApp({
+    objects: { HYBRID: Hybrid },
+    routes: [{ pattern: "/h/:name", object: "HYBRID" }],
+  });
+  await s.connect("/h/one");
+  await s.connect("/h/one");
+  assert.equal(await s.app.env.HYBRID.getByName("one").count(), 2);
+  assert.equal(await s.app.env.HYBRID.getByName("two").count(), 0);
+  assert.equal(await (await s.app.env.HYBRID.getByName("one").fetch("http://do/")).text(), "plain");
+});

@@ -1,0 +1,213 @@
+/**
+ * `app.serve()` under load and on the way down (contract §6): the connection
+ * cap answers 503 and frees its slot when a socket leaves; graceful shutdown
+ * lets running handlers finish, flushes KV write-behind, closes sockets with
+ * 1001 (1012 on restart) and answers new requests with 503, within 5 s; a
+ * served process exits 0 on SIGINT.
+ *
+ * Rerun: `deno test -A tests/server/serve_test.ts`
+ */
+import assert from "node:assert/strict";
+import { deserialize } from "node:v8";
+import { App, DurableObject, type WebSocket } from "../../mod.ts";
+import { ManualClock, testClient, type TestClient } from "../../src/testing/mod.ts";
+import { serveApp, until } from "../_helpers.ts";
+import { rawHttp } from "../_raw_client.ts";
+
+const UPGRADE = {
+  Upgrade: "websocket",
+  Connection: "Upgrade",
+  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+  "Sec-WebSocket-Version": "13",
+};
+
+interface Env {
+  /** Resolved when a "slow" handler has started. */
+  readonly slowStarted: PromiseWithResolvers<void>;
+}
+
+/** Echoes; `"slow"` awaits 100 ms of real time, records it in the attachment, then answers. */
+class Echo extends DurableObject<Env> {
+  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
+    if (message === "slow") {
+      this.env.slowStarted.resolve();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      ws.serializeAttachment({ finished: true });
+      ws.send("done");
+      return;
+    }
+    ws.send(message);
+  }
+}
+
+const ROUTES = [{ pattern: "/echo/:name", object: "ECHO" }];
+
+Deno.test("maxConnections 5: the 6th upgrade gets 503, the five still echo, and a slot frees when one closes", async () => {
+  await using s = await serveApp({
+    objects: { ECHO: Echo },
+    env: { slowStarted: Promise.withResolvers<void>() },
+    routes: ROUTES,
+    maxConnections: 5,
+  });
+  const clients: TestClient[] = [];
+  for (let i = 0; i < 5; i++) clients.push(await s.connect(`/echo/room${i % 2}`));
+  assert.equal(s.app.stats().connections, 5);
+  const sixth = await rawHttp(s.port, "GET", "/echo/room0", UPGRADE);
+  assert.equal(sixth.status, 503);
+  assert.equal(sixth.headers.get("retry-after"), "1");
+  assert.equal(sixth.body, "Too many connections");
+  for (const [i, client] of clients.entries()) {
+    client.socket.send(`still ${i}`);
+    assert.equal(await client.next(), `still ${i}`);
+  }
+  await clients[0]!.close();
+  await until(() => s.app.stats().connections === 4, "the closed socket released its slot");
+  const next = await s.connect("/echo/room0");
+  next.socket.send("admitted");
+  assert.equal(await next.next(), "admitted");
+  assert.equal((await rawHttp(s.port, "GET", "/echo/room1", UPGRADE)).status, 503);
+});
+
+/** A served app with its own listener (not `serveApp`, so the test drives `server.shutdown()`). */
+async function serveOwn() {
+  const kv = await Deno.openKv(":memory:");
+  const slowStarted = Promise.withResolvers<void>();
+  const exceptions: unknown[] = [];
+  const app = new App({
+    objects: { ECHO: Echo },
+    env: { slowStarted },
+    routes: ROUTES,
+    kv,
+    // A manual clock that is never advanced: nothing is flushed before shutdown.
+    clock: new ManualClock(),
+    onException: (error) => exceptions.push(error),
+  });
+  const server = await app.serve({ hostname: "127.0.0.1", port: 0, handleSignals: false });
+  const port = server.addr.port;
+  return {
+    app,
+    kv,
+    server,
+    port,
+    slowStarted,
+    exceptions,
+    connect: (name: string) => testClient(`ws://127.0.0.1:${port}/echo/${name}`),
+  };
+}
+
+async function socketRecords(kv: Deno.Kv): Promise<Array<{ t: string[]; a: Uint8Array | null; c: number }>> {
+  const out = [];
+  for await (const entry of kv.list<{ t: string[]; a: Uint8Array | null; c: number }>({ prefix: ["dormant", "h"] })) {
+    if (entry.key[4] === "ws") out.push(entry.value);
+  }
+  return out;
+}
+
+for (const restart of [false, true]) {
+  const code = restart ? 1012 : 1001;
+  Deno.test(`server.shutdown(${restart ? "{ restart: true }" : ""}) lets a running handler finish, flushes KV, answers 503 meanwhile and closes sockets with ${code} within 5 s`, async () => {
+    const s = await serveOwn();
+    try {
+      const a = await s.connect("a");
+      const b = await s.connect("b");
+      a.socket.send("slow");
+      await s.slowStarted.promise;
+      assert.equal(s.app.stats().pendingWrites, 2, "both socket records wait in the write-behind buffer");
+      assert.equal((await socketRecords(s.kv)).length, 0);
+
+      const started = performance.now();
+      const shutdown = s.server.shutdown({ restart });
+      // New requests while shutting down: 503, upgrade or not.
+      const upgrade = await rawHttp(s.port, "GET", "/echo/c", UPGRADE);
+      assert.equal(upgrade.status, 503);
+      assert.equal(upgrade.headers.get("retry-after"), "1");
+      const plain = await fetch(`http://127.0.0.1:${s.port}/echo/c`);
+      assert.equal(plain.status, 503);
+      await plain.body?.cancel();
+
+      await shutdown;
+      await s.server.finished;
+      const elapsed = performance.now() - started;
+      assert.equal(await a.next(), "done", "the running handler finished and its message went out");
+      const [closedA, closedB] = await Promise.all([a.closed, b.closed]);
+      assert.equal(closedA.code, code);
+      assert.equal(closedB.code, code);
+      assert.equal(closedA.reason, restart ? "Server restarting" : "Server shutting down");
+      assert.ok(elapsed < 5_000, `shutdown took ${elapsed} ms`);
+
+      const records = await socketRecords(s.kv);
+      assert.equal(records.length, 2, "both socket records were flushed");
+      const attachments = records.map((r) => r.a === null ? null : deserialize(r.a));
+      assert.deepEqual(attachments.filter((x) => x !== null), [{ finished: true }]);
+      assert.deepEqual(s.exceptions, []);
+    } finally {
+      s.kv.close();
+    }
+  });
+}
+
+Deno.test("server.shutdown() does not wait for the handler longer than shutdownTimeoutMs", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const never = Promise.withResolvers<void>();
+  class Stuck extends DurableObject {
+    async webSocketMessage(ws: WebSocket) {
+      ws.send("started");
+      await never.promise;
+    }
+  }
+  try {
+    const app = new App({ objects: { S: Stuck }, routes: [{ pattern: "/s/:name", object: "S" }], kv });
+    const server = await app.serve({ hostname: "127.0.0.1", port: 0, handleSignals: false, shutdownTimeoutMs: 200 });
+    const client = await testClient(`ws://127.0.0.1:${server.addr.port}/s/x`);
+    client.socket.send("go");
+    assert.equal(await client.next(), "started");
+    const started = performance.now();
+    await server.shutdown();
+    assert.ok(performance.now() - started < 5_000);
+    assert.equal((await client.closed).code, 1001);
+  } finally {
+    never.resolve();
+    kv.close();
+  }
+});
+
+// ---- a real process and SIGINT ----------------------------------------------------------------
+
+const FIXTURE = new URL("./fixtures/echo_server.ts", import.meta.url).pathname;
+
+Deno.test("a served process lets a running handler finish, closes with 1001 and exits 0 on SIGINT within 5 s", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", FIXTURE],
+    env: { SLOW_MS: "300" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!/listening (\d+)/.test(seen)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`fixture exited before listening: ${seen}`);
+    seen += value;
+  }
+  const drained = (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })();
+  const port = Number(/listening (\d+)/.exec(seen)![1]);
+  const client = await testClient(`ws://127.0.0.1:${port}/echo/a`);
+  client.socket.send("slow");
+  // Events are dispatched once the previous handler's synchronous part returned:
+  // this echo proves the slow handler is running.
+  client.socket.send("x");
+  assert.equal(await client.next(), "x");
+  const started = performance.now();
+  child.kill("SIGINT");
+  assert.equal(await client.next(), "done");
+  const closed = await client.closed;
+  const status = await child.status;
+  await drained;
+  const errors = await stderr;
+  assert.equal(closed.code, 1001);
+  assert.equal(status.code, 0, errors);
+  assert.ok(performance.now() - started < 5_000);
+});
