@@ -35,14 +35,18 @@ export {
   type ObjectClass,
   type ObjectStats,
   type RouteTarget,
-  type Server,
   type ServeOptions,
+  type Server,
 } from "./src/app.ts";
 export type { RouteInit } from "./src/router/router.ts";
 export type { Upgrader } from "./src/router/upgrade.ts";
 
 // Object classes: decorators and Cloudflare's base class.
-export { type ClassDecoratorFn, durableObject, type DurableObjectOptions } from "./src/decorators/durable_object.ts";
+export {
+  type ClassDecoratorFn,
+  durableObject,
+  type DurableObjectOptions,
+} from "./src/decorators/durable_object.ts";
 export {
   type MethodDecoratorFn,
   onAlarm,
@@ -56,22 +60,38 @@ export {
 export { DurableObject } from "./src/durable_object.ts";
 
 // Ids, namespaces, stubs and state.
-export { type DurableObjectNamespace, type DurableObjectStub } from "./src/runtime/namespace.ts";
+export {
+  type AnyFunction,
+  type DurableObjectNamespace,
+  type DurableObjectStub,
+} from "./src/runtime/namespace.ts";
 export { ObjectId } from "./src/runtime/object_id.ts";
 export type { DurableObjectState } from "./src/runtime/object_state.ts";
 export type { Blocker, HostStatus } from "./src/runtime/object_host.ts";
 export type { Clock, ClockTimer } from "./src/runtime/clock.ts";
 
 // WebSockets.
-export { WebSocketPair, webSocketResponse, type WebSocketResponseInit } from "./src/web_socket_pair.ts";
+export {
+  WebSocketPair,
+  webSocketResponse,
+  type WebSocketResponseInit,
+} from "./src/web_socket_pair.ts";
 export { WebSocketRequestResponsePair } from "./src/web_socket_request_response_pair.ts";
-export type { ConnectResult, ExceptionContext, ExceptionHandler, WebSocket, WebSocketHandlers } from "./src/types.ts";
+export type {
+  ConnectResult,
+  ExceptionContext,
+  ExceptionHandler,
+  WebSocket,
+  WebSocketHandlers,
+} from "./src/types.ts";
 
 // Storage and alarms.
 export type {
   AlarmInvocationInfo,
   ObjectStorage,
+  StorageGetOptions,
   StorageListOptions,
+  StoragePutOptions,
   StorageTransaction,
 } from "./src/storage/object_storage.ts";
 

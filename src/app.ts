@@ -5,7 +5,15 @@ import { type KvLease, openKv } from "./kv/open_kv.ts";
 import { type Clock, delay, systemClock } from "./runtime/clock.ts";
 import { DurableObjectNamespace } from "./runtime/namespace.ts";
 import type { ObjectId } from "./runtime/object_id.ts";
-import type { AppRuntime, Blocker, ClassHandlers, ClassRuntime, HostStatus, HostStore, ObjectHost } from "./runtime/object_host.ts";
+import type {
+  AppRuntime,
+  Blocker,
+  ClassHandlers,
+  ClassRuntime,
+  HostStatus,
+  HostStore,
+  ObjectHost,
+} from "./runtime/object_host.ts";
 import type { DurableObjectState } from "./runtime/object_state.ts";
 import { type RouteInit, type RouteMatch, Router } from "./router/router.ts";
 import { checkUpgrade, denoUpgrade, type Upgrader, wantsUpgrade } from "./router/upgrade.ts";
@@ -47,7 +55,10 @@ export type BeforeHook = (
 ) => Response | void | undefined | Promise<Response | void | undefined>;
 
 /** Options of {@linkcode App}. */
-export interface AppOptions<O extends Record<string, ObjectClass>, E extends object = Record<never, never>> {
+export interface AppOptions<
+  O extends Record<string, ObjectClass>,
+  E extends object = Record<never, never>,
+> {
   /** Object classes by binding name; `env[binding]` becomes their namespace. */
   readonly objects: O;
   /** Values passed to every object as `env` (namespaces are added). */
@@ -55,7 +66,10 @@ export interface AppOptions<O extends Record<string, ObjectClass>, E extends obj
   /** URL routes to objects. */
   readonly routes?: readonly RouteInit[];
   /** Answers requests no route matches. @default 404 */
-  readonly fallback?: (request: Request, info?: Deno.ServeHandlerInfo) => Response | Promise<Response>;
+  readonly fallback?: (
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ) => Response | Promise<Response>;
   /** Runs before a WebSocket upgrade, before any object wakes (auth, origin). */
   readonly onBeforeConnect?: BeforeHook;
   /** Runs before plain HTTP reaches an object. */
@@ -99,9 +113,9 @@ export interface AppOptions<O extends Record<string, ObjectClass>, E extends obj
 
 /** Options of {@linkcode App.serve}. */
 export interface ServeOptions {
-  /** @default "0.0.0.0" */
+  /** The interface to listen on. @default "0.0.0.0" */
   readonly hostname?: string;
-  /** @default 8000 (0 = any free port) */
+  /** The port; 0 picks any free port. @default 8000 */
   readonly port?: number;
   /** Aborting shuts the server down gracefully (without exiting the process). */
   readonly signal?: AbortSignal;
@@ -125,16 +139,25 @@ export interface Server {
 
 /** Per-object report from {@linkcode App.stats}. */
 export interface ObjectStats {
+  /** The binding name (`ROOM`). */
   readonly namespace: string;
+  /** The object id, 64 hex characters. */
   readonly id: string;
+  /** The name the id was derived from, when known. */
   readonly name: string | undefined;
+  /** Whether an instance is in memory. */
   readonly status: HostStatus;
   /** What keeps it awake; empty when idle. */
   readonly blockers: readonly Blocker[];
+  /** Open sockets. */
   readonly sockets: number;
+  /** Events delivered (messages, closes, errors, requests, calls, alarms). */
   readonly events: number;
+  /** Instances built (first use and every wake). */
   readonly wakes: number;
+  /** Times the instance was dropped for idleness. */
   readonly hibernations: number;
+  /** KV commits that carried this object's data. */
   readonly kvCommits: number;
 }
 
@@ -148,6 +171,7 @@ export interface AppStats {
   readonly kvMutations: number;
   /** Records waiting in the write-behind buffer. */
   readonly pendingWrites: number;
+  /** Every object in memory. */
   readonly objects: readonly ObjectStats[];
 }
 
@@ -177,7 +201,10 @@ const STORAGE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
  * assert.equal(response.status, 426); // not an upgrade
  * ```
  */
-export class App<O extends Record<string, ObjectClass> = Record<string, ObjectClass>, E extends object = Record<never, never>> {
+export class App<
+  O extends Record<string, ObjectClass> = Record<string, ObjectClass>,
+  E extends object = Record<never, never>,
+> {
   /** `env` as objects see it: user values plus `env[binding]` namespaces. */
   readonly env: AppEnv<O, E>;
   readonly #namespaces = new Map<string, DurableObjectNamespace<unknown>>();
@@ -204,25 +231,32 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
   #closed: Promise<void> | null = null;
 
   /**
+   * Creates the instance.
+   *
    * @param options Classes, routes, KV and limits.
    * @throws {TypeError} If a storage name, route or option is invalid.
    * @throws {RangeError} If a limit is out of range.
    */
   constructor(options: AppOptions<O, E>) {
     if (typeof options !== "object" || options === null || typeof options.objects !== "object") {
-      throw new TypeError("Cannot create App as options.objects is missing: pass { objects: { NAME: Class } }");
+      throw new TypeError(
+        "Cannot create App as options.objects is missing: pass { objects: { NAME: Class } }",
+      );
     }
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#upgrade = options.upgrade ?? denoUpgrade;
     this.#maxConnections = positive("maxConnections", options.maxConnections, Infinity);
-    const maxAttachmentBytes = positive("maxAttachmentBytes", options.maxAttachmentBytes, DEFAULT_MAX_ATTACHMENT_BYTES);
+    const maxAttachmentBytes = positive(
+      "maxAttachmentBytes",
+      options.maxAttachmentBytes,
+      DEFAULT_MAX_ATTACHMENT_BYTES,
+    );
     if (maxAttachmentBytes > 60_000) {
       throw new RangeError(
         `Cannot create App as maxAttachmentBytes exceeds 60000 (one Deno KV value): current value is ${maxAttachmentBytes}`,
       );
     }
-    const app = this;
     const store: HostStore = {
       markSocket: (ws, what) => this.#store?.markSocket(ws, what),
       markConfig: (host) => this.#store?.markConfig(host),
@@ -238,10 +272,12 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
     };
     this.#runtime = {
       clock: this.#clock,
-      get env() {
-        return app.env;
-      },
-      maxMessageBytes: positive("maxMessageBytes", options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
+      env: () => this.env,
+      maxMessageBytes: positive(
+        "maxMessageBytes",
+        options.maxMessageBytes,
+        DEFAULT_MAX_MESSAGE_BYTES,
+      ),
       maxAttachmentBytes,
       maxBufferedBytes: positive("maxBufferedBytes", options.maxBufferedBytes, 16 * 1024 * 1024),
       backpressure: options.backpressure ?? "close",
@@ -259,7 +295,9 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
     const env: Record<string, unknown> = { ...options.env };
     for (const [binding, ctor] of Object.entries(options.objects)) {
       if (typeof ctor !== "function") {
-        throw new TypeError(`Cannot register "${binding}" as it is not a class: current type is ${typeof ctor}`);
+        throw new TypeError(
+          `Cannot register "${binding}" as it is not a class: current type is ${typeof ctor}`,
+        );
       }
       const definition = readDefinition(ctor);
       const storageName = definition.options?.name ?? binding;
@@ -269,7 +307,9 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
         );
       }
       if (this.#byStorageName.has(storageName)) {
-        throw new TypeError(`Cannot register "${binding}" as storage name "${storageName}" is already used`);
+        throw new TypeError(
+          `Cannot register "${binding}" as storage name "${storageName}" is already used`,
+        );
       }
       const runtime: ClassRuntime = {
         binding,
@@ -286,7 +326,11 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
         ),
         app: this.#runtime,
       };
-      const namespace = new DurableObjectNamespace<unknown>(runtime, this.#registry, () => void this.#ensureReady());
+      const namespace = new DurableObjectNamespace<unknown>(
+        runtime,
+        this.#registry,
+        () => void this.#ensureReady(),
+      );
       this.#namespaces.set(binding, namespace);
       this.#byStorageName.set(storageName, namespace);
       env[binding] = namespace;
@@ -398,9 +442,16 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
     await this.#ensureReady();
     const match = this.#router.match(request);
     if (match === null) {
-      return this.#options.fallback ? this.#options.fallback(request, info) : new Response("Not Found", { status: 404 });
+      return this.#options.fallback
+        ? this.#options.fallback(request, info)
+        : new Response("Not Found", { status: 404 });
     }
-    if (this.#draining) return new Response("Server is shutting down", { status: 503, headers: { "retry-after": "1" } });
+    if (this.#draining) {
+      return new Response("Server is shutting down", {
+        status: 503,
+        headers: { "retry-after": "1" },
+      });
+    }
     const upgrade = wantsUpgrade(request);
     if (upgrade || match.route.websocket !== false) {
       const refused = checkUpgrade(request);
@@ -444,7 +495,9 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
         id = namespace.idFromName(name);
       } else return new Response("Missing object name", { status: 400 });
     } catch (error) {
-      return new Response(error instanceof Error ? error.message : "Bad object id", { status: 400 });
+      return new Response(error instanceof Error ? error.message : "Bad object id", {
+        status: 400,
+      });
     }
     return { namespace: match.route.object, id, name, params: match.params };
   }
@@ -466,9 +519,14 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
         if (refused) return refused;
         server = ws;
       } else if (handlers.fetch) {
-        const response = await host.call("fetch", (instance) => handlers.fetch!.call(instance, request));
+        const response = await host.call(
+          "fetch",
+          (instance) => handlers.fetch!.call(instance, request),
+        );
         if (!(response instanceof Response)) {
-          throw new TypeError(`Cannot answer the request as fetch() returned no Response: got ${typeof response}`);
+          throw new TypeError(
+            `Cannot answer the request as fetch() returned no Response: got ${typeof response}`,
+          );
         }
         const target = upgradeTarget(response);
         if (!target) return response;
@@ -487,18 +545,25 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
     }
     if (server.owner !== host) {
       host.report(
-        new TypeError("Cannot upgrade as the server end was not accepted by this object: call ctx.acceptWebSocket(server)"),
+        new TypeError(
+          "Cannot upgrade as the server end was not accepted by this object: call ctx.acceptWebSocket(server)",
+        ),
         "fetch",
       );
       return new Response("Internal Server Error", { status: 500 });
     }
     let upgraded: { socket: globalThis.WebSocket; response: Response };
     try {
-      upgraded = this.#upgrade(request, { protocol: protocol || undefined, idleTimeout: this.#options.idleTimeout });
+      upgraded = this.#upgrade(request, {
+        protocol: protocol || undefined,
+        idleTimeout: this.#options.idleTimeout,
+      });
     } catch (error) {
       server.failUpgrade();
       host.report(error, "upgrade");
-      return new Response(error instanceof Error ? error.message : "Upgrade failed", { status: 400 });
+      return new Response(error instanceof Error ? error.message : "Upgrade failed", {
+        status: 400,
+      });
     }
     server.bind(upgraded.socket, request.url, protocol);
     this.#connections++;
@@ -585,7 +650,10 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
   async #shutdown(restart: boolean, timeoutMs: number): Promise<void> {
     this.#draining = true;
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && this.#hosts().some((h) => h.blockers().some((b) => b !== "hibernation disabled"))) {
+    while (
+      Date.now() < deadline &&
+      this.#hosts().some((h) => h.blockers().some((b) => b !== "hibernation disabled"))
+    ) {
       await delay(10);
     }
     if (this.#ready) {
@@ -597,7 +665,9 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
       }
     }
     for (const host of this.#hosts()) {
-      for (const ws of host.list()) ws.terminate(restart ? 1012 : 1001, restart ? "Server restarting" : "Server shutting down");
+      for (const ws of host.list()) {
+        ws.terminate(restart ? 1012 : 1001, restart ? "Server restarting" : "Server shutting down");
+      }
       host.dispose();
     }
     this.#store?.close();
@@ -656,10 +726,19 @@ export class App<O extends Record<string, ObjectClass> = Record<string, ObjectCl
   }
 }
 
-function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  allowZero = false,
+): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new RangeError(`Cannot create App as ${name} must be a positive number: current value is ${value}`);
+  if (
+    typeof value !== "number" || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)
+  ) {
+    throw new RangeError(
+      `Cannot create App as ${name} must be a positive number: current value is ${value}`,
+    );
   }
   return value;
 }
@@ -675,7 +754,9 @@ function resolveHandlers(
     const fn = proto[key];
     if (typeof fn !== "function") {
       if (decorated[kind] !== undefined) {
-        throw new TypeError(`Cannot register ${ctor.name} as its @on${kind} target "${String(key)}" is not a method`);
+        throw new TypeError(
+          `Cannot register ${ctor.name} as its @on${kind} target "${String(key)}" is not a method`,
+        );
       }
       return undefined;
     }

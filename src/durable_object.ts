@@ -31,6 +31,8 @@ export class DurableObject<Env = unknown> {
   protected readonly env: Env;
 
   /**
+   * Creates the instance.
+   *
    * @param ctx The object's state.
    * @param env The app's environment.
    */

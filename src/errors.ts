@@ -25,6 +25,8 @@ export class DormantError extends Error {
   readonly code: string;
 
   /**
+   * Creates the instance.
+   *
    * @param message What went wrong.
    * @param code The stable code.
    * @param options Standard error options (`cause`).
@@ -51,6 +53,8 @@ export class DormantError extends Error {
  */
 export class ObjectResetError extends DormantError {
   /**
+   * Creates the instance.
+   *
    * @param message Why the instance was discarded.
    * @param options Standard error options (`cause`).
    */
@@ -78,6 +82,8 @@ export class EventTimeoutError extends DormantError {
   readonly timeoutMs: number;
 
   /**
+   * Creates the instance.
+   *
    * @param operation The handler that ran too long.
    * @param timeoutMs The timeout in milliseconds.
    */
@@ -107,6 +113,8 @@ export class ObjectFullError extends DormantError {
   readonly limit: number;
 
   /**
+   * Creates the instance.
+   *
    * @param limit The per-object socket limit.
    */
   constructor(limit: number) {
@@ -133,6 +141,8 @@ export class ObjectFullError extends DormantError {
  */
 export class KvError extends DormantError {
   /**
+   * Creates the instance.
+   *
    * @param operation The KV operation that failed.
    * @param cause The underlying error.
    */

@@ -39,7 +39,12 @@ export interface WebSocketHandlers {
   /** A text (`string`) or binary (`ArrayBuffer`) message arrived. */
   webSocketMessage?(ws: WebSocket, message: string | ArrayBuffer): void | Promise<void>;
   /** The socket closed. */
-  webSocketClose?(ws: WebSocket, code: number, reason: string, wasClean: boolean): void | Promise<void>;
+  webSocketClose?(
+    ws: WebSocket,
+    code: number,
+    reason: string,
+    wasClean: boolean,
+  ): void | Promise<void>;
   /** A WebSocket protocol error occurred (oversized message, invalid frame). */
   webSocketError?(ws: WebSocket, error: unknown): void | Promise<void>;
 }

@@ -17,13 +17,17 @@ export class WebSocketRequestResponsePair {
   readonly #response: string;
 
   /**
+   * Creates the instance.
+   *
    * @param request The exact text message to match (case-sensitive).
    * @param response The text sent back.
    */
   constructor(request: string, response: string) {
     if (arguments.length < 2) {
       throw new TypeError(
-        `Cannot construct WebSocketRequestResponsePair: parameter ${arguments.length + 1} is missing`,
+        `Cannot construct WebSocketRequestResponsePair: parameter ${
+          arguments.length + 1
+        } is missing`,
       );
     }
     this.#request = String(request);

@@ -5,8 +5,8 @@
  */
 import {
   DurableObject,
-  type DurableObjectState,
   durableObject,
+  type DurableObjectState,
   onAlarm,
   onClose,
   onConnect,
@@ -67,7 +67,11 @@ export class ChatRoom extends DurableObject<ChatEnv> {
         { status: 400 },
       );
     }
-    const stored = await this.ctx.storage.list<ChatLine>({ prefix: PREFIX, reverse: true, limit: HISTORY });
+    const stored = await this.ctx.storage.list<ChatLine>({
+      prefix: PREFIX,
+      reverse: true,
+      limit: HISTORY,
+    });
     ws.serializeAttachment({ name });
     this.ctx.acceptWebSocket(ws, ["member"]);
     // Queued until the upgrade completes, and sent before anything else.
@@ -77,7 +81,7 @@ export class ChatRoom extends DurableObject<ChatEnv> {
   }
 
   @onMessage
-  async message(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+  message(ws: WebSocket, message: string | ArrayBuffer): void {
     if (typeof message !== "string") return; // binary frames are ignored
     const length = [...message].length;
     if (length < 1 || length > MAX_TEXT) {

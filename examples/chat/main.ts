@@ -15,7 +15,9 @@ function numberFromEnv(name: string, fallback: number): number {
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) {
-    throw new RangeError(`Cannot start chat as ${name} must be a non-negative integer: current value is "${raw}"`);
+    throw new RangeError(
+      `Cannot start chat as ${name} must be a non-negative integer: current value is "${raw}"`,
+    );
   }
   return value;
 }

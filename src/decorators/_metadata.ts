@@ -64,7 +64,11 @@ export function recordHandler(kind: HandlerKind, context: ClassMethodDecoratorCo
 }
 
 /** Records a handler method (legacy form: the prototype and the property key). */
-export function recordLegacyHandler(kind: HandlerKind, prototype: object, key: string | symbol): void {
+export function recordLegacyHandler(
+  kind: HandlerKind,
+  prototype: object,
+  key: string | symbol,
+): void {
   if (typeof prototype === "function") {
     throw new TypeError(`Cannot use @on${cap(kind)} on a static method: "${String(key)}"`);
   }
@@ -72,7 +76,10 @@ export function recordLegacyHandler(kind: HandlerKind, prototype: object, key: s
 }
 
 /** Records class options (TC39 form). */
-export function recordOptions(metadata: DecoratorMetadataObject, options: DurableObjectOptions): void {
+export function recordOptions(
+  metadata: DecoratorMetadataObject,
+  options: DurableObjectOptions,
+): void {
   own(metadata as Metadata).options = options;
 }
 

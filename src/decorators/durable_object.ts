@@ -37,11 +37,15 @@ export type ClassDecoratorFn = <C extends abstract new (...args: never[]) => unk
  */
 export function durableObject(options: DurableObjectOptions = {}): ClassDecoratorFn {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Cannot use @durableObject as options must be an object: current value is ${options}`);
+    throw new TypeError(
+      `Cannot use @durableObject as options must be an object: current value is ${options}`,
+    );
   }
   return (value, context) => {
     if (isTc39Context(context)) {
-      if (context.kind !== "class") throw new TypeError("Cannot use @durableObject on a class member");
+      if (context.kind !== "class") {
+        throw new TypeError("Cannot use @durableObject on a class member");
+      }
       recordOptions(context.metadata, options);
     } else {
       recordLegacyOptions(value, options);

@@ -1,4 +1,9 @@
-import { type HandlerKind, isTc39Context, recordHandler, recordLegacyHandler } from "./_metadata.ts";
+import {
+  type HandlerKind,
+  isTc39Context,
+  recordHandler,
+  recordLegacyHandler,
+} from "./_metadata.ts";
 
 /**
  * A method decorator that works as a TC39 decorator `(method, context)` and

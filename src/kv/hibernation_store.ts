@@ -100,8 +100,12 @@ export class HibernationStore implements HostStore {
   #deleteWritten(ws: Connection, persisted: number): void {
     if (persisted === 0) return; // never written: nothing to delete (churn costs no KV write)
     const host = ws.owner as ObjectHost;
-    if (persisted & RECORD) this.#deletes.push(this.#mutation(host, socketKey(host, this.#boot, ws.sid)));
-    if (persisted & TIMESTAMP) this.#deletes.push(this.#mutation(host, tsKey(host, this.#boot, ws.sid)));
+    if (persisted & RECORD) {
+      this.#deletes.push(this.#mutation(host, socketKey(host, this.#boot, ws.sid)));
+    }
+    if (persisted & TIMESTAMP) {
+      this.#deletes.push(this.#mutation(host, tsKey(host, this.#boot, ws.sid)));
+    }
     this.#persisted.delete(ws);
     this.#schedule();
   }
@@ -153,7 +157,12 @@ export class HibernationStore implements HostStore {
         if (bytes === undefined) continue; // unloaded: already persisted
         const record: SocketRecord = { t: ws.tags, a: bytes, c: ws.acceptedAt };
         sets.push(
-          this.#mutation(host, socketKey(host, this.#boot, ws.sid), record, (bytes?.byteLength ?? 0) + 64),
+          this.#mutation(
+            host,
+            socketKey(host, this.#boot, ws.sid),
+            record,
+            (bytes?.byteLength ?? 0) + 64,
+          ),
         );
       }
       if (what & TIMESTAMP) {
@@ -205,7 +214,8 @@ export class HibernationStore implements HostStore {
       let keys = 0;
       while (
         end < mutations.length && end - start < MAX_MUTATIONS &&
-        bytes + mutations[end]!.bytes < MAX_BYTES && keys + keyBytes(mutations[end]!.key) < MAX_KEY_BYTES
+        bytes + mutations[end]!.bytes < MAX_BYTES &&
+        keys + keyBytes(mutations[end]!.key) < MAX_KEY_BYTES
       ) {
         bytes += mutations[end]!.bytes;
         keys += keyBytes(mutations[end]!.key);
@@ -237,7 +247,9 @@ export class HibernationStore implements HostStore {
     for (const ws of host.list()) if (!ws.attachmentLoaded) unloaded.set(ws.sid, ws);
     let config: ConfigRecord | null = null;
     const base = host.keyBase.length;
-    for await (const entry of this.#kv.list({ prefix: host.keyBase as Deno.KvKey }, { batchSize: 500 })) {
+    for await (
+      const entry of this.#kv.list({ prefix: host.keyBase as Deno.KvKey }, { batchSize: 500 })
+    ) {
       const kind = entry.key[base];
       if (kind === "cfg") config = entry.value as ConfigRecord;
       else if (kind === "ws" && entry.key[base + 1] === this.#boot) {

@@ -15,7 +15,9 @@ export interface RouteInit {
    * of the match. Defaults to the group `name`, else the group `id` is read
    * as a 64-hex id.
    */
-  readonly name?: string | ((params: Record<string, string | undefined>, request: Request) => string | null);
+  readonly name?:
+    | string
+    | ((params: Record<string, string | undefined>, request: Request) => string | null);
   /** A pattern group holding a 64-hex id instead of a name. */
   readonly id?: string;
   /**
@@ -66,11 +68,14 @@ export class Router {
       const result = pattern.exec(request.url);
       if (result === null) continue;
       const params = result.pathname.groups;
-      if (route.id !== undefined) return { route, params, name: null, id: params[route.id] ?? null };
+      if (route.id !== undefined) {
+        return { route, params, name: null, id: params[route.id] ?? null };
+      }
       if (typeof route.name === "function") {
         return { route, params, name: route.name(params, request), id: null };
       }
-      const group = route.name ?? (params.name !== undefined || params.id === undefined ? "name" : null);
+      const group = route.name ??
+        (params.name !== undefined || params.id === undefined ? "name" : null);
       if (group === null) return { route, params, name: null, id: params.id ?? null };
       return { route, params, name: params[group] ?? null, id: null };
     }

@@ -3,8 +3,9 @@ import type { SocketRegistry } from "../sockets/socket_registry.ts";
 import { hashName, ObjectId, parseHex, uniqueHex } from "./object_id.ts";
 import { type ClassRuntime, ObjectHost } from "./object_host.ts";
 
+/** Any function; used to pick the methods of an object class for its stub. */
 // deno-lint-ignore no-explicit-any
-type AnyFunction = (...args: any[]) => any;
+export type AnyFunction = (...args: any[]) => any;
 
 /**
  * A stub: `fetch(request)` plus the object's public methods as async calls
@@ -20,8 +21,9 @@ export type DurableObjectStub<T = unknown> =
     fetch(input: Request | string | URL, init?: RequestInit): Promise<Response>;
   }
   & {
-    [K in keyof T as T[K] extends AnyFunction ? (K extends "fetch" ? never : K) : never]: T[K] extends
-      AnyFunction ? (...args: Parameters<T[K]>) => Promise<Awaited<ReturnType<T[K]>>> : never;
+    [K in keyof T as T[K] extends AnyFunction ? (K extends "fetch" ? never : K) : never]:
+      T[K] extends AnyFunction ? (...args: Parameters<T[K]>) => Promise<Awaited<ReturnType<T[K]>>>
+        : never;
   };
 
 /** Names never callable through a stub. */
@@ -63,7 +65,11 @@ export class DurableObjectNamespace<T = unknown> {
   readonly #ensureReady: () => void;
 
   /** @internal Created by `App`. */
-  constructor(runtime: ClassRuntime, registry: SocketRegistry<Connection>, ensureReady: () => void) {
+  constructor(
+    runtime: ClassRuntime,
+    registry: SocketRegistry<Connection>,
+    ensureReady: () => void,
+  ) {
     this.#runtime = runtime;
     this.#registry = registry;
     this.#ensureReady = ensureReady;
@@ -82,7 +88,9 @@ export class DurableObjectNamespace<T = unknown> {
   /** Derives the id for `name`: SHA-256 of the storage name and the name, stable everywhere. */
   idFromName(name: string): ObjectId {
     if (typeof name !== "string") {
-      throw new TypeError(`Cannot derive an id as the name must be a string: current type is ${typeof name}`);
+      throw new TypeError(
+        `Cannot derive an id as the name must be a string: current type is ${typeof name}`,
+      );
     }
     return new ObjectId(hashName(this.#runtime.storageName, name), name);
   }
@@ -100,7 +108,9 @@ export class DurableObjectNamespace<T = unknown> {
   /** A stub for the object with `id`. */
   get(id: ObjectId): DurableObjectStub<T> {
     if (!(id instanceof ObjectId)) {
-      throw new TypeError("Cannot get a stub as the id is not an ObjectId: use idFromName() or idFromString()");
+      throw new TypeError(
+        "Cannot get a stub as the id is not an ObjectId: use idFromName() or idFromString()",
+      );
     }
     return makeStub<T>(this, id);
   }
@@ -116,7 +126,11 @@ export class DurableObjectNamespace<T = unknown> {
     let host = this.#hosts.get(hex);
     if (host === undefined) {
       this.#ensureReady();
-      host = new ObjectHost(this.#runtime, id, this.#registry.forObject(`${this.#runtime.storageName}/${hex}`));
+      host = new ObjectHost(
+        this.#runtime,
+        id,
+        this.#registry.forObject(`${this.#runtime.storageName}/${hex}`),
+      );
       this.#hosts.set(hex, host);
     }
     return host;
@@ -146,7 +160,9 @@ function makeStub<T>(namespace: DurableObjectNamespace<T>, id: ObjectId): Durabl
     id,
     name: id.name,
     fetch(input: Request | string | URL, init?: RequestInit): Promise<Response> {
-      const request = input instanceof Request && init === undefined ? input : new Request(input, init);
+      const request = input instanceof Request && init === undefined
+        ? input
+        : new Request(input, init);
       return namespace.host(id).fetch(request);
     },
   };
@@ -165,7 +181,9 @@ function makeStub<T>(namespace: DurableObjectNamespace<T>, id: ObjectId): Durabl
         return namespace.host(id).call(key, async (instance) => {
           const method = (instance as Record<string, unknown>)[key];
           if (typeof method !== "function") {
-            throw new TypeError(`Cannot call "${key}" on ${namespace.binding}: it is not a method of the object`);
+            throw new TypeError(
+              `Cannot call "${key}" on ${namespace.binding}: it is not a method of the object`,
+            );
           }
           return structuredClone(await method.apply(instance, cloned));
         });

@@ -1,8 +1,12 @@
 import { EventTimeoutError, ObjectFullError, ObjectResetError } from "../errors.ts";
-import { Connection, type ConnectionOwner, RECORD } from "../sockets/connection.ts";
+import { type Connection, type ConnectionOwner, RECORD } from "../sockets/connection.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import { normalizeTags } from "../sockets/tags.ts";
-import type { AlarmInvocationInfo, ObjectStorage, StorageHooks } from "../storage/object_storage.ts";
+import type {
+  AlarmInvocationInfo,
+  ObjectStorage,
+  StorageHooks,
+} from "../storage/object_storage.ts";
 import type { ExceptionContext } from "../types.ts";
 import { type Clock, type ClockTimer, nextTask } from "./clock.ts";
 import type { ObjectId } from "./object_id.ts";
@@ -11,7 +15,13 @@ import { ObjectState, type StateHost } from "./object_state.ts";
 /** Handler functions resolved once per class (decorated names or Cloudflare's). */
 export interface ClassHandlers {
   message?: (this: object, ws: Connection, message: string | ArrayBuffer) => unknown;
-  close?: (this: object, ws: Connection, code: number, reason: string, wasClean: boolean) => unknown;
+  close?: (
+    this: object,
+    ws: Connection,
+    code: number,
+    reason: string,
+    wasClean: boolean,
+  ) => unknown;
   error?: (this: object, ws: Connection, error: unknown) => unknown;
   connect?: (this: object, ws: Connection, request: Request) => unknown;
   request?: (this: object, request: Request) => unknown;
@@ -36,7 +46,8 @@ export interface ClassRuntime {
 /** App-wide services. */
 export interface AppRuntime {
   readonly clock: Clock;
-  readonly env: unknown;
+  /** The app's `env` (read when an instance is built). */
+  env(): unknown;
   readonly maxMessageBytes: number;
   readonly maxAttachmentBytes: number;
   readonly maxBufferedBytes: number;
@@ -361,7 +372,9 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     return this.call("fetch", async (instance) => {
       const response = await handler.call(instance, request);
       if (!(response instanceof Response)) {
-        throw new TypeError(`Cannot answer the request as fetch() returned no Response: got ${typeof response}`);
+        throw new TypeError(
+          `Cannot answer the request as fetch() returned no Response: got ${typeof response}`,
+        );
       }
       return response;
     });
@@ -375,7 +388,10 @@ export class ObjectHost implements ConnectionOwner, StateHost {
       return this.#endCall(p, error, true);
     }
     if (isThenable(result)) {
-      result.then((value) => this.#endCall(p, value, false), (error) => this.#endCall(p, error, true));
+      result.then(
+        (value) => this.#endCall(p, value, false),
+        (error) => this.#endCall(p, error, true),
+      );
     } else this.#endCall(p, result, false);
   }
 
@@ -391,13 +407,19 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   #runSocket(kind: number, ws: Connection, a: unknown, b: unknown, c: unknown): void {
     const handlers = this.runtime.handlers;
-    const fn = kind === MESSAGE ? handlers.message : kind === CLOSE ? handlers.close : handlers.error;
+    const fn = kind === MESSAGE
+      ? handlers.message
+      : kind === CLOSE
+      ? handlers.close
+      : handlers.error;
     if (fn === undefined) return;
     let result: unknown;
     try {
       // workerd's arity: webSocketMessage and webSocketError get 2 arguments, webSocketClose 4.
       const call = fn as (this: object, ...args: unknown[]) => unknown;
-      result = kind === CLOSE ? call.call(this.#instance!, ws, a, b, c) : call.call(this.#instance!, ws, a);
+      result = kind === CLOSE
+        ? call.call(this.#instance!, ws, a, b, c)
+        : call.call(this.#instance!, ws, a);
     } catch (error) {
       return this.report(error, NAMES[kind]!);
     }
@@ -454,7 +476,8 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   }
 
   #updateReady(): void {
-    this.#ready = this.#status === "active" && this.#gate === 0 && this.#head === this.#queue.length;
+    this.#ready = this.#status === "active" && this.#gate === 0 &&
+      this.#head === this.#queue.length;
   }
 
   #closeGate(): void {
@@ -505,7 +528,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
         this.needsLoad = false;
       }
       const ctx = new ObjectState(this, gen);
-      this.#instance = new this.runtime.ctor(ctx, this.#app.env);
+      this.#instance = new this.runtime.ctor(ctx, this.#app.env());
       this.wakes++;
       const start = this.runtime.handlers.start;
       if (start) await start.call(this.#instance);
@@ -604,7 +627,9 @@ export class ObjectHost implements ConnectionOwner, StateHost {
    */
   async hibernate(): Promise<void> {
     if (this.#busy()) {
-      throw new Error(`Cannot hibernate object ${this.hex} as it is busy: ${this.blockers().join(", ")}`);
+      throw new Error(
+        `Cannot hibernate object ${this.hex} as it is busy: ${this.blockers().join(", ")}`,
+      );
     }
     if (this.#idleTimer !== null) {
       this.#app.clock.clearTimeout(this.#idleTimer);

@@ -20,7 +20,10 @@ export interface ListenOptions {
   readonly onListenError?: (error: unknown, attempt: number) => void;
 }
 
-type Handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
+type Handler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
 
 /** A running listener. */
 export interface Listener {
@@ -54,7 +57,9 @@ export function listen(handler: Handler, options: ListenOptions): Listener {
             }
           },
           onError(error) {
-            console.error(JSON.stringify({ level: "error", msg: "request failed", error: String(error) }));
+            console.error(
+              JSON.stringify({ level: "error", msg: "request failed", error: String(error) }),
+            );
             return new Response("Internal Server Error", { status: 500 });
           },
         }, handler);

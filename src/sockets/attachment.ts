@@ -13,7 +13,10 @@ export function encodeAttachment(value: unknown, limit: number): Uint8Array {
   try {
     bytes = serialize(value);
   } catch (error) {
-    throw new DOMException(error instanceof Error ? error.message : String(error), "DataCloneError");
+    throw new DOMException(
+      error instanceof Error ? error.message : String(error),
+      "DataCloneError",
+    );
   }
   if (bytes.byteLength > limit) {
     throw new RangeError(

@@ -190,7 +190,10 @@ export class Connection implements WebSocket {
     if (arguments.length === 0) {
       throw new TypeError("Cannot serialize attachment as no value was given: pass a value");
     }
-    const bytes = encodeAttachment(value, this.owner?.maxAttachmentBytes ?? DEFAULT_MAX_ATTACHMENT_BYTES);
+    const bytes = encodeAttachment(
+      value,
+      this.owner?.maxAttachmentBytes ?? DEFAULT_MAX_ATTACHMENT_BYTES,
+    );
     this.#attachment = bytes;
     this.owner?.onDirty(this, RECORD);
   }
@@ -416,7 +419,9 @@ function checkCloseArguments(code: number | undefined, reason: string | undefine
   }
   if (reason !== undefined && utf8Length(reason) > 123) {
     throw new DOMException(
-      `Cannot close WebSocket as the reason exceeds 123 UTF-8 bytes: current size is ${utf8Length(reason)}`,
+      `Cannot close WebSocket as the reason exceeds 123 UTF-8 bytes: current size is ${
+        utf8Length(reason)
+      }`,
       "SyntaxError",
     );
   }

@@ -32,6 +32,8 @@ export class ManualClock implements Clock {
   #timers: Pending[] = [];
 
   /**
+   * Creates the instance.
+   *
    * @param start The initial time in milliseconds since the epoch.
    */
   constructor(start: number = Date.UTC(2026, 0, 1)) {
@@ -69,7 +71,9 @@ export class ManualClock implements Clock {
     const end = this.#now + ms;
     while (true) {
       await settle();
-      const due = this.#timers.filter((t) => t.due <= end).sort((a, b) => a.due - b.due || a.id - b.id)[0];
+      const due = this.#timers.filter((t) =>
+        t.due <= end
+      ).sort((a, b) => a.due - b.due || a.id - b.id)[0];
       if (!due) break;
       this.#timers = this.#timers.filter((t) => t !== due);
       this.#now = Math.max(this.#now, due.due);

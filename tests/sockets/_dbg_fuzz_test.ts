@@ -260,7 +260,7 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
       const k = `rs${ws.readyState} bound${ws.bound} fin${ws.finished} ends${JSON.stringify(env.ends.get(ws))} live${host.liveSockets}`;
       desc[k] = (desc[k] ?? 0) + 1;
     }
-    console.log(o.sockets, JSON.stringify(desc));
+    console.log(o.sockets, JSON.stringify(desc), env.accepted, env.ends.size, s.exceptions.length, s.exceptions.slice(0,2).map((e) => [String(e.error), JSON.stringify(e.context)]));
   }
   // Each accepted socket ended exactly once: one webSocketClose or one webSocketError.
   await until(() => env.ends.size === env.accepted, `one end event per socket ${context}`, 2_000);
