@@ -228,6 +228,9 @@ export class App<
   #kvCommits = 0;
   #kvMutations = 0;
   #draining = false;
+  /** Connects in flight per object, and objects a failed connect may have left an orphan in. */
+  readonly #connecting = new Map<ObjectHost, number>();
+  readonly #orphans = new Set<ObjectHost>();
   #closed: Promise<void> | null = null;
 
   /**
@@ -503,6 +506,28 @@ export class App<
   }
 
   async #connect(host: ObjectHost, request: Request, ip: string | undefined): Promise<Response> {
+    this.#connecting.set(host, (this.#connecting.get(host) ?? 0) + 1);
+    let response: Response | undefined;
+    try {
+      return response = await this.#connectTo(host, request, ip);
+    } finally {
+      // A fetch()/@onConnect that accepted a socket and then threw or answered
+      // without upgrading leaves it accepted and never bound. Fail such sockets
+      // (webSocketClose 1006, contract §1) once no other connect to this object
+      // is in flight, so a concurrent connect's socket is never taken for one.
+      if (response?.status !== 101) this.#orphans.add(host);
+      const left = this.#connecting.get(host)! - 1;
+      if (left > 0) this.#connecting.set(host, left);
+      else {
+        this.#connecting.delete(host);
+        if (this.#orphans.delete(host)) {
+          for (const ws of host.list()) if (!ws.bound) ws.failUpgrade();
+        }
+      }
+    }
+  }
+
+  async #connectTo(host: ObjectHost, request: Request, ip: string | undefined): Promise<Response> {
     const handlers = host.runtime.handlers;
     let server: Connection;
     let protocol = "";

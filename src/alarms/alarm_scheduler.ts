@@ -252,7 +252,9 @@ export class AlarmScheduler {
 
   #track(task: Promise<void>): void {
     this.#tasks.add(task);
-    void task.finally(() => this.#tasks.delete(task));
+    // Tasks handle their own errors; anything left is a bug, reported rather than unhandled.
+    void task.catch((error) => this.#report(error, { namespace: "", id: "", operation: "alarm" }))
+      .finally(() => this.#tasks.delete(task));
   }
 
   #report(error: unknown, context: AlarmExceptionContext): void {

@@ -117,6 +117,7 @@ export class ObjectState implements DurableObjectState {
   setWebSocketAutoResponse(pair?: WebSocketRequestResponsePair | null): void {
     const host = this.#live();
     if (pair === undefined || pair === null) {
+      if (host.autoResponse === null) return; // unchanged: nothing to persist
       host.autoResponse = null;
       return host.configChanged();
     }
@@ -135,6 +136,9 @@ export class ObjectState implements DurableObjectState {
         );
       }
     }
+    const current = host.autoResponse;
+    // Cloudflare code sets it in the constructor, i.e. on every wake: unchanged costs no KV write.
+    if (current !== null && current.request === request && current.response === response) return;
     host.autoResponse = Object.freeze({ request, response });
     host.configChanged();
   }
@@ -164,6 +168,7 @@ export class ObjectState implements DurableObjectState {
         `Cannot set event timeout as it exceeds ${MAX_EVENT_TIMEOUT_MS} ms: current value is ${whole}`,
       );
     }
+    if (host.eventTimeoutMs === whole) return; // unchanged: nothing to persist
     host.eventTimeoutMs = whole;
     host.configChanged();
   }

@@ -50,7 +50,10 @@ const END_DROP = 1; // "Unexpected EOF", broken pipe, reset: close code 0 follow
 const END_IDLE = 2; // "No response from ping frame.": close 1001, then a second close 1005
 const END_PROTOCOL = 3; // any other error: webSocketError, no webSocketClose
 
-const DROP_ERROR = /unexpected eof|os error 32|os error 104|broken pipe|connection reset/i;
+// "Failed to send frame": a write to a peer that already left (measured: the
+// client sends a message and Close, then drops TCP before the echo is written).
+const DROP_ERROR =
+  /unexpected eof|os error 32|os error 104|broken pipe|connection reset|failed to send frame/i;
 const DEFAULT_OWNER_LIMIT = 32 * 1024 * 1024;
 
 let nextSocketId = 0;

@@ -11,7 +11,7 @@
 
 import { KvError } from "../errors.ts";
 import { decodeKey, type KeyRange } from "./_codec.ts";
-import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./_engine.ts";
+import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./_backend.ts";
 import {
   KV_MAX_MUTATIONS,
   KV_MAX_PAYLOAD,

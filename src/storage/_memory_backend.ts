@@ -3,7 +3,7 @@
 // counts (the engine applies the same KV limits to both backends).
 
 import { compareBytes, decodeKey, inRange, type KeyRange } from "./_codec.ts";
-import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./_engine.ts";
+import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./_backend.ts";
 import type { KvLayout } from "./_kv_layout.ts";
 
 interface Entry {

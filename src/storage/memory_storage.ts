@@ -8,7 +8,8 @@
 
 import type { AlarmScheduler } from "../alarms/alarm_scheduler.ts";
 import { alarmTime } from "./_codec.ts";
-import { type AlarmAccess, StorageEngine } from "./_engine.ts";
+import type { AlarmAccess } from "./_backend.ts";
+import { StorageEngine } from "./_engine.ts";
 import { KvLayout } from "./_kv_layout.ts";
 import { MemoryBackend } from "./_memory_backend.ts";
 import type {

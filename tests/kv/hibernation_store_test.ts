@@ -4,6 +4,7 @@ import {
   App,
   DurableObject,
   durableObject,
+  type DurableObjectState,
   KvError,
   type WebSocket,
   WebSocketPair,
@@ -190,24 +191,27 @@ Deno.test("a hibernated object's attachments are dropped from memory and read ba
   assert.equal(s.app.stats().kvCommits, commits, "waking reads, it writes nothing");
 });
 
-Deno.test("a new app's ready() deletes socket records of an earlier process; settings and its own records survive", async () => {
+Deno.test("a new app's ready() deletes socket records of an earlier run; settings and its own records survive", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const hex = new App({ objects: { ROOM: Room } }).env.ROOM.idFromName("x").toString();
     const base = ["dormant", "h", STORAGE, hex];
-    // Records of an app that never shut down...
-    await using first = await serveApp({ objects: { ROOM: Room }, routes: ROUTES, kv });
-    const old = await first.connect("/room/x?user=old");
-    old.socket.send("auto");
-    assert.equal(await old.next(), "ok");
-    await flushNow(first.app);
-    // ...and of a process that crashed (written by hand in the key layout).
+    {
+      // An earlier run: its socket record and the object's settings are in KV.
+      await using first = await serveApp({ objects: { ROOM: Room }, routes: ROUTES, kv });
+      const old = await first.connect("/room/x?user=old");
+      old.socket.send("auto");
+      assert.equal(await old.next(), "ok");
+      await flushNow(first.app);
+      assert.equal(count(await records(kv), "ws"), 1);
+    }
+    // A process that crashed left records too (written by hand in the key layout).
     await kv.atomic()
       .set([...base, "ws", "0123456789abcdef", "0"], { t: ["ghost"], a: null, c: 1 })
       .set([...base, "ts", "0123456789abcdef", "0"], 5)
       .set(["dormant", "h", "other", hex, "ws", "0123456789abcdef", "1"], { t: [], a: null, c: 1 })
       .commit();
-    assert.equal(count(await records(kv), "ws"), 3);
+    assert.ok(count(await records(kv), "ws") >= 2);
     assert.equal(count(await records(kv), "cfg"), 1);
 
     await using second = await serveApp({
@@ -226,7 +230,7 @@ Deno.test("a new app's ready() deletes socket records of an earlier process; set
     left = await records(kv);
     assert.equal(count(left, "ws"), 1);
     assert.deepEqual((left.find((r) => r.kind === "ws")!.value as { t: string[] }).t, ["new"]);
-    // The settings written by the first app apply in the second one.
+    // The settings written by the first run apply in the second one.
     fresh.socket.send("ping");
     assert.equal(await fresh.next(), "pong");
     fresh.socket.send("whoami");
@@ -234,6 +238,31 @@ Deno.test("a new app's ready() deletes socket records of an earlier process; set
   } finally {
     kv.close();
   }
+});
+
+Deno.test({
+  name: "a second app on the same KV leaves the socket records of a running app alone",
+  // BUG: HibernationStore.cleanup() (run by ready()) deletes every socket record whose boot id
+  // differs from its own, including those of an app that is still running: a second App on the
+  // same kv/kvPath in this process, or another Deno Deploy instance sharing the database. The
+  // running app's hibernated objects then wake with `null` attachments, silently. Needs a
+  // liveness notion per boot (e.g. a boot lease in KV refreshed while running; cleanup only
+  // deletes records of boots whose lease expired) — an architectural change, not done here.
+  ignore: true,
+  fn: async () => {
+    const kv = await Deno.openKv(":memory:");
+    try {
+      await using first = await serveApp({ objects: { ROOM: Room }, routes: ROUTES, kv });
+      const client = await first.connect("/room/x?user=a");
+      await hibernateNow(first.app, "ROOM", first.app.env.ROOM.idFromName("x"));
+      await using second = await serveApp({ objects: { ROOM: Room }, routes: ROUTES, kv });
+      await second.app.ready();
+      client.socket.send("whoami");
+      assert.deepEqual(JSON.parse(await client.next() as string), { user: "a", at: 0, n: "1" });
+    } finally {
+      kv.close();
+    }
+  },
 });
 
 Deno.test("per-object settings survive hibernation, eviction from memory and a restart; clearing them is persisted too", async () => {
@@ -348,4 +377,37 @@ Deno.test("a failing KV commit reaches onException as a KvError from kv.flush, n
   } finally {
     real.close();
   }
+});
+
+/** Cloudflare's usual pattern: the auto-response is set in the constructor, so on every wake. */
+class ConstructorAuto extends DurableObject {
+  constructor(ctx: DurableObjectState, env: unknown) {
+    super(ctx, env);
+    this.ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+    this.ctx.setHibernatableWebSocketEventTimeout(1_000);
+  }
+  fetch(): Response {
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server);
+    return webSocketResponse(client);
+  }
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    ws.send(message);
+  }
+}
+
+Deno.test("settings re-set unchanged by every new instance cost no KV write", async () => {
+  await using s = await serveApp({ objects: { ROOM: ConstructorAuto }, routes: ROUTES });
+  const client = await s.connect("/room/a");
+  await flushNow(s.app);
+  const id = s.app.env.ROOM.idFromName("a");
+  await hibernateNow(s.app, "ROOM", id);
+  const { kvCommits, kvMutations } = s.app.stats();
+  for (let i = 0; i < 3; i++) {
+    client.socket.send(`m${i}`);
+    assert.equal(await client.next(), `m${i}`);
+    await hibernateNow(s.app, "ROOM", id);
+  }
+  assert.equal(s.app.stats().kvCommits, kvCommits);
+  assert.equal(s.app.stats().kvMutations, kvMutations);
 });

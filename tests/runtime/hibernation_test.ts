@@ -182,13 +182,14 @@ Deno.test("the app's hibernateAfterMs and a class's @durableObject({ hibernateAf
   await until(() => statusOf(s, "QUICK", "q") === "hibernated", "QUICK hibernation");
   assert.equal(statusOf(s, "ROOM", "r"), "active");
 
-  // A message at t=1,000 moves ROOM's deadline from 2,000 to 3,000.
+  // At t=1,000: QUICK wakes (its 500 ms start again); a connect and a message to ROOM move its
+  // deadline from t=2,000 to t=3,000.
   await s.clock.advance(500);
-  q.socket.send("whoami"); // wakes QUICK: its 500 ms start again now
+  q.socket.send("whoami");
   await q.next();
-  const ra = await s.connect("/room/r?user=b");
-  ra.socket.send("whoami");
-  await ra.next();
+  const late = await s.connect("/room/r?user=b");
+  late.socket.send("whoami");
+  await late.next();
   await s.clock.advance(1_999);
   assert.equal(statusOf(s, "ROOM", "r"), "active");
   await s.clock.advance(1);

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { deserialize } from "node:v8";
-import { App, DurableObject, type WebSocket } from "../../mod.ts";
+import { App, DurableObject, type WebSocket, WebSocketPair, webSocketResponse } from "../../mod.ts";
 import { ManualClock, testClient, type TestClient } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
 import { rawHttp } from "../_raw_client.ts";
@@ -66,6 +66,78 @@ Deno.test("maxConnections 5: the 6th upgrade gets 503, the five still echo, and 
   next.socket.send("admitted");
   assert.equal(await next.next(), "admitted");
   assert.equal((await rawHttp(s.port, "GET", "/echo/room1", UPGRADE)).status, 503);
+});
+
+// ---- handlers that accept and then fail ---------------------------------------------------------
+
+interface PickyEnv {
+  readonly closes: Array<[number, string, boolean]>;
+  readonly gate: PromiseWithResolvers<void>;
+}
+
+/** Accepts the server end first, then obeys `?fail=throw|refuse` or `?wait`. */
+class Picky extends DurableObject<PickyEnv> {
+  async fetch(request: Request): Promise<Response> {
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server!);
+    const params = new URL(request.url).searchParams;
+    if (params.has("wait")) await this.env.gate.promise;
+    if (params.get("fail") === "throw") throw new Error("failed after accept");
+    if (params.get("fail") === "refuse") return new Response("refused after accept", { status: 403 });
+    return webSocketResponse(client!);
+  }
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
+    ws.send(`${message} (${this.ctx.getWebSockets().length} open)`);
+  }
+  webSocketClose(_ws: WebSocket, code: number, reason: string, wasClean: boolean) {
+    this.env.closes.push([code, reason, wasClean]);
+  }
+  open(): number {
+    return this.ctx.getWebSockets().length;
+  }
+}
+
+async function servePicky() {
+  const closes: PickyEnv["closes"] = [];
+  const gate = Promise.withResolvers<void>();
+  const s = await serveApp({
+    objects: { P: Picky },
+    env: { closes, gate },
+    routes: [{ pattern: "/p/:name", object: "P" }],
+  });
+  return Object.assign(s, { closes, gate });
+}
+
+Deno.test("a fetch() that accepts the server end and then throws or refuses leaves no socket behind: it gets webSocketClose 1006", async () => {
+  await using s = await servePicky();
+  const thrown = await rawHttp(s.port, "GET", "/p/a?fail=throw", UPGRADE);
+  assert.equal(thrown.status, 500);
+  const refused = await rawHttp(s.port, "GET", "/p/a?fail=refuse", UPGRADE);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body, "refused after accept");
+  assert.deepEqual(s.closes, [[1006, "", false], [1006, "", false]]);
+  assert.equal(await s.app.env.P.getByName("a").open(), 0);
+  assert.equal(s.app.stats().objects[0]!.sockets, 0);
+  assert.equal(s.exceptions.length, 1);
+  assert.equal((s.exceptions[0]!.error as Error).message, "failed after accept");
+  const client = await s.connect("/p/a");
+  client.socket.send("hi");
+  assert.equal(await client.next(), "hi (1 open)");
+});
+
+Deno.test("a failed connect does not take the accepted socket of a concurrent connect to the same object", async () => {
+  await using s = await servePicky();
+  const waiting = s.connect("/p/b?wait");
+  await until(() => s.app.stats().objects[0]?.sockets === 1, "the waiting connect accepted its socket");
+  const refused = await rawHttp(s.port, "GET", "/p/b?fail=refuse", UPGRADE);
+  assert.equal(refused.status, 403);
+  // The orphan is failed only once no connect to the object is in flight.
+  assert.deepEqual(s.closes, []);
+  s.gate.resolve();
+  const client = await waiting;
+  client.socket.send("hi");
+  assert.equal(await client.next(), "hi (1 open)");
+  assert.deepEqual(s.closes, [[1006, "", false]]);
 });
 
 /** A served app with its own listener (not `serveApp`, so the test drives `server.shutdown()`). */

@@ -45,10 +45,10 @@ function prng(seed: number): () => number {
 }
 
 interface Env {
-  accepted: number;
+  /** `env` is frozen by the app: counters live in a mutable object. */
+  readonly counts: { accepted: number; messages: number };
   /** Terminal events per socket: "close <code>" or "error <message>". */
   readonly ends: Map<WebSocket, string[]>;
-  messages: number;
 }
 
 class Echo extends DurableObject<Env> {
@@ -59,12 +59,12 @@ class Echo extends DurableObject<Env> {
   fetch(_request: Request): Response {
     const [client, server] = Object.values(new WebSocketPair());
     this.ctx.acceptWebSocket(server!, ["fuzz"]);
-    server!.serializeAttachment({ n: this.env.accepted });
-    this.env.accepted++;
+    server!.serializeAttachment({ n: this.env.counts.accepted });
+    this.env.counts.accepted++;
     return webSocketResponse(client!);
   }
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
-    this.env.messages++;
+    this.env.counts.messages++;
     ws.send(message);
   }
   webSocketClose(ws: WebSocket, code: number) {
@@ -198,7 +198,7 @@ async function act(rand: Rand, c: RawClient): Promise<string> {
 // ---- the run ----------------------------------------------------------------------------------
 
 Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed ${SEED}) leave the server healthy and nothing stray`, async () => {
-  const env: Env = { accepted: 0, ends: new Map(), messages: 0 };
+  const env: Env = { counts: { accepted: 0, messages: 0 }, ends: new Map() };
   await using s = await serveApp({
     objects: { ECHO: Echo },
     env,
@@ -254,7 +254,7 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
   await until(() => s.app.stats().connections === 0, `every fuzz socket gone ${context}`, 2_000);
   assert.deepEqual(s.app.stats().objects.map((o) => o.sockets), s.app.stats().objects.map(() => 0), context);
   // Each accepted socket ended exactly once: one webSocketClose or one webSocketError.
-  await until(() => env.ends.size === env.accepted, `one end event per socket ${context}`, 2_000);
+  await until(() => env.ends.size === env.counts.accepted, `one end event per socket ${context}`, 2_000);
   const twice = [...env.ends.values()].filter((list) => list.length !== 1);
   assert.deepEqual(twice, [], `sockets with more than one end event ${context}`);
   // Nothing reached onException: protocol errors go to webSocketError only.
@@ -286,9 +286,9 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
       seed: SEED,
       ms: DURATION_MS,
       sessions,
-      accepted: env.accepted,
+      accepted: env.counts.accepted,
       refusedHandshakes,
-      messagesDelivered: env.messages,
+      messagesDelivered: env.counts.messages,
       hibernations,
       actions,
       ends,

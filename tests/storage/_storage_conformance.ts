@@ -136,10 +136,15 @@ export function storageConformance(
     assert.notEqual(await storage.get("k"), await storage.get("k"));
   });
 
-  test(".put(entries) and .get(keys) work on batches, leaving out missing keys, in key order", async ({ storage }) => {
+  test(".put(entries) and .get(keys) work on batches, leaving out missing keys, in key order", async ({ storage, hooks }) => {
     await storage.put({ b: 2, a: 1, c: 3 });
     const map = await storage.get(["c", "missing", "a", "a"]);
     assert.deepEqual([...map], [["a", 1], ["c", 3]]);
+    const commits = hooks.commits.length;
+    await storage.put({});
+    assert.equal(await storage.delete([]), 0);
+    assert.deepEqual(await storage.get([]), new Map());
+    assert.equal(hooks.commits.length, commits, "empty batches commit nothing");
   });
 
   test(".delete() reports whether the key existed, and .delete(keys) how many did", async ({ storage }) => {

@@ -1,0 +1,271 @@
+// One attempt of a `transaction()`: its reads, its writes and how it detects
+// conflicts. The engine runs the attempts and commits them.
+
+import {
+  decodeValue,
+  type EncodedKey,
+  encodeKey,
+  encodeKeys,
+  inRange,
+  type KeyRange,
+  parseListOptions,
+} from "./_codec.ts";
+import {
+  type CheckOp,
+  deleteOps,
+  parsePut,
+  projectSize,
+  sortEntries,
+  type StorageBackend,
+  type WriteOp,
+} from "./_backend.ts";
+import {
+  addSize,
+  type AtomicSize,
+  checkAtomicSize,
+  KV_MAX_CHECKS,
+  type KvLayout,
+  zeroSize,
+} from "./_kv_layout.ts";
+import type {
+  StorageGetOptions,
+  StorageListOptions,
+  StoragePutOptions,
+  StorageTransaction,
+} from "./object_storage.ts";
+
+interface Read {
+  readonly keyBytes: Uint8Array;
+  readonly version: string | null;
+  readonly seq: number;
+}
+
+/** What a transaction needs from its engine. */
+export interface TransactionContext {
+  readonly backend: StorageBackend;
+  io<T>(concurrent: boolean, fn: () => Promise<T>): Promise<T>;
+  /** The number of in-process commits so far. */
+  seq(): number;
+  /** Tells the host that the transaction writes (the output gate). */
+  trackWrite(): void;
+}
+
+/**
+ * One attempt of a transaction. Reads record the versionstamps they saw
+ * (checked by KV at commit, catching writers in other processes) and the
+ * in-process commit count at the time (compared with the keys later
+ * in-process commits touched, which also catches inserts into listed ranges).
+ */
+export class Transaction implements StorageTransaction {
+  readonly writes: Map<string, WriteOp> = new Map();
+  size: AtomicSize = zeroSize();
+  rolledBack = false;
+  #finished = false;
+  /** Set when one key read twice had two versions. */
+  #inconsistent = false;
+  readonly #ctx: TransactionContext;
+  readonly #pointReads = new Map<string, Read>();
+  readonly #listReads = new Map<string, Read>();
+  readonly #ranges: { range: KeyRange; seq: number }[] = [];
+  readonly #touched = new Map<string, { keyBytes: Uint8Array; seq: number }>();
+  #clearedAt = -1;
+
+  constructor(ctx: TransactionContext) {
+    this.#ctx = ctx;
+  }
+
+  finish(): void {
+    this.#finished = true;
+  }
+
+  /** Records keys another in-process commit wrote (`"all"` = deleteAll). */
+  touch(ops: readonly WriteOp[] | "all", seq: number): void {
+    if (ops === "all") this.#clearedAt = seq;
+    else for (const op of ops) this.#touched.set(op.key, { keyBytes: op.keyBytes, seq });
+  }
+
+  /** Whether an in-process commit changed something this attempt read after it read it. */
+  conflicted(): boolean {
+    if (this.#inconsistent) return true;
+    const reads = [...this.#pointReads.values(), ...this.#listReads.values(), ...this.#ranges];
+    if (reads.some((r) => r.seq < this.#clearedAt)) return true;
+    for (const [key, touched] of this.#touched) {
+      for (const read of [this.#pointReads.get(key), this.#listReads.get(key)]) {
+        if (read && read.seq < touched.seq) return true;
+      }
+      for (const { range, seq } of this.#ranges) {
+        if (seq < touched.seq && inRange(range, touched.keyBytes)) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Versionstamp checks for the commit: point reads first, then listed keys, within KV's limits. */
+  checks(base: AtomicSize, layout: KvLayout): CheckOp[] {
+    const checks: CheckOp[] = [];
+    const size = { ...base };
+    const seen = new Set<string>();
+    for (const [key, read] of [...this.#pointReads, ...this.#listReads]) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const cost = layout.checkSize(read.keyBytes);
+      addSize(size, cost);
+      try {
+        checkAtomicSize(size, "check");
+      } catch {
+        break; // in-process conflicts are still caught by conflicted()
+      }
+      checks.push({ keyBytes: read.keyBytes, version: read.version });
+      if (checks.length === KV_MAX_CHECKS) break;
+    }
+    return checks;
+  }
+
+  #usable(verb: string, writes = false): void {
+    if (this.#finished) throw new Error(`Cannot ${verb} as the transaction has finished`);
+    if (writes && this.rolledBack) {
+      throw new Error(`Cannot ${verb} as the transaction was rolled back`);
+    }
+  }
+
+  #record(map: Map<string, Read>, key: EncodedKey, version: string | null, seq: number): void {
+    const known = this.#pointReads.get(key.key) ?? this.#listReads.get(key.key);
+    if (known && known.version !== version) this.#inconsistent = true;
+    if (!map.has(key.key)) map.set(key.key, { keyBytes: key.bytes, version, seq });
+  }
+
+  #layout(): KvLayout {
+    return this.#ctx.backend.layout;
+  }
+
+  get<T = unknown>(key: string, options?: StorageGetOptions): Promise<T | undefined>;
+  get<T = unknown>(keys: string[], options?: StorageGetOptions): Promise<Map<string, T>>;
+  async get<T>(
+    arg: string | string[],
+    options?: StorageGetOptions,
+  ): Promise<T | undefined | Map<string, T>> {
+    this.#usable("get");
+    const concurrent = options?.allowConcurrency === true;
+    const many = Array.isArray(arg);
+    const keys = many ? encodeKeys(arg, "get") : [encodeKey(arg, "get key")];
+    for (const k of keys) this.#layout().checkKey(k.bytes, "get key");
+    const found: [Uint8Array, string, Uint8Array][] = [];
+    const missing: EncodedKey[] = [];
+    for (const k of keys) {
+      const own = this.writes.get(k.key);
+      if (own) {
+        if (own.bytes) found.push([k.bytes, k.key, own.bytes]);
+      } else missing.push(k);
+    }
+    if (missing.length > 0) {
+      const seq = this.#ctx.seq();
+      const values = await this.#ctx.io(
+        concurrent,
+        () => this.#ctx.backend.read(missing.map((k) => k.bytes)),
+      );
+      missing.forEach((k, i) => {
+        const value = values[i] ?? null;
+        this.#record(this.#pointReads, k, value?.version ?? null, seq);
+        if (value) found.push([k.bytes, k.key, value.bytes]);
+      });
+    }
+    if (!many) return found[0] ? decodeValue<T>(found[0][2]) : undefined;
+    return new Map(sortEntries(found).map(([, key, bytes]) => [key, decodeValue<T>(bytes)]));
+  }
+
+  put<T>(key: string, value: T, options?: StoragePutOptions): Promise<void>;
+  put<T>(entries: Record<string, T>, options?: StoragePutOptions): Promise<void>;
+  // deno-lint-ignore require-await
+  async put(arg: unknown, value?: unknown, options?: unknown): Promise<void> {
+    this.#usable("put", true);
+    const { ops, action } = parsePut(arg, value, options);
+    for (const op of ops) this.#layout().checkKey(op.keyBytes, "put key");
+    this.#apply(ops, action);
+  }
+
+  delete(key: string, options?: StoragePutOptions): Promise<boolean>;
+  delete(keys: string[], options?: StoragePutOptions): Promise<number>;
+  async delete(arg: string | string[], options?: StoragePutOptions): Promise<boolean | number> {
+    this.#usable("delete", true);
+    const many = Array.isArray(arg);
+    const keys = many ? encodeKeys(arg, "delete") : [encodeKey(arg, "delete key")];
+    for (const k of keys) this.#layout().checkKey(k.bytes, "delete key");
+    // Validate the size before reading, so a refused delete costs no I/O.
+    checkAtomicSize(
+      projectSize(this.size, this.writes, deleteOps(keys), this.#layout()),
+      "delete keys",
+    );
+    let existed = 0;
+    const unknown: EncodedKey[] = [];
+    for (const k of keys) {
+      const own = this.writes.get(k.key);
+      const read = this.#pointReads.get(k.key) ?? this.#listReads.get(k.key);
+      if (own) existed += own.bytes ? 1 : 0;
+      else if (read) existed += read.version !== null ? 1 : 0;
+      else unknown.push(k);
+    }
+    if (unknown.length > 0) {
+      const seq = this.#ctx.seq();
+      const versions = await this.#ctx.io(
+        options?.allowConcurrency === true,
+        () => this.#ctx.backend.versions(unknown.map((k) => k.bytes)),
+      );
+      unknown.forEach((k, i) => {
+        const version = versions[i] ?? null;
+        this.#record(this.#pointReads, k, version, seq);
+        if (version !== null) existed++;
+      });
+    }
+    this.#usable("delete", true);
+    this.#apply(deleteOps(keys), many ? "delete keys" : "delete key");
+    return many ? existed : existed > 0;
+  }
+
+  async list<T = unknown>(options?: StorageListOptions): Promise<Map<string, T>> {
+    this.#usable("list");
+    const request = parseListOptions(options);
+    const range = request.range;
+    if (!range) return new Map();
+    const own = [...this.writes.values()].filter((op) => inRange(range, op.keyBytes));
+    // Ask for enough entries that the ones this transaction deleted cannot shorten the page.
+    const deleted = own.filter((op) => op.bytes === null).length;
+    const limit = request.limit === undefined ? undefined : request.limit + deleted;
+    const seq = this.#ctx.seq();
+    const listed = await this.#ctx.io(
+      request.allowConcurrency,
+      () => this.#ctx.backend.list(range, request.reverse, limit),
+    );
+    this.#ranges.push({ range, seq });
+    const merged = new Map<string, [Uint8Array, string, Uint8Array]>();
+    for (const entry of listed) {
+      this.#record(
+        this.#listReads,
+        { key: entry.key, bytes: entry.keyBytes },
+        entry.value.version,
+        seq,
+      );
+      merged.set(entry.key, [entry.keyBytes, entry.key, entry.value.bytes]);
+    }
+    for (const op of own) {
+      if (op.bytes) merged.set(op.key, [op.keyBytes, op.key, op.bytes]);
+      else merged.delete(op.key);
+    }
+    let entries = sortEntries([...merged.values()], request.reverse);
+    if (request.limit !== undefined) entries = entries.slice(0, request.limit);
+    return new Map(entries.map(([, key, bytes]) => [key, decodeValue<T>(bytes)]));
+  }
+
+  rollback(): void {
+    this.#usable("roll back");
+    this.rolledBack = true;
+  }
+
+  #apply(ops: readonly WriteOp[], action: string): void {
+    if (ops.length === 0) return;
+    const size = projectSize(this.size, this.writes, ops, this.#layout());
+    checkAtomicSize(size, `${action} in the transaction`);
+    for (const op of ops) this.writes.set(op.key, op);
+    this.size = size;
+    this.#ctx.trackWrite();
+  }
+}
