@@ -1,8 +1,8 @@
 import { readDefinition } from "./decorators/_metadata.ts";
-import { ObjectFullError } from "./errors.ts";
-import { HibernationStore } from "./kv/hibernation_store.ts";
+import { KvError, ObjectFullError } from "./errors.ts";
+import { HibernationStore, LEASE_BEAT_MS } from "./kv/hibernation_store.ts";
 import { type KvLease, openKv } from "./kv/open_kv.ts";
-import { type Clock, delay, systemClock } from "./runtime/clock.ts";
+import { type Clock, type ClockTimer, delay, systemClock } from "./runtime/clock.ts";
 import { DurableObjectNamespace } from "./runtime/namespace.ts";
 import type { ObjectId } from "./runtime/object_id.ts";
 import type {
@@ -176,6 +176,13 @@ export interface AppStats {
 }
 
 const STORAGE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A connection slot taken before the hook runs; kept by the socket once bound. */
+interface Slot {
+  /** The client address, when per-address counting is on. */
+  readonly ip: string | undefined;
+  bound: boolean;
+}
 
 /**
  * The application: registered object classes, the router, the socket
@@ -371,7 +378,10 @@ export class App<
       onCommit,
       report: (error, operation) => this.#report(error, { namespace: "*", operation }),
     });
+    // The lease tells other apps on this database that our records are live.
+    await this.#store.renewLease();
     await this.#store.cleanup();
+    this.#scheduleBeat(0);
     this.#alarms = new AlarmScheduler({
       kv: this.#kv,
       clock: this.#clock,
@@ -387,6 +397,23 @@ export class App<
       onException: (error, context) => this.#report(error, context),
     });
     await this.#alarms.start();
+  }
+
+  #beatTimer: ClockTimer | null = null;
+
+  /** Renews the boot lease every 30 s; every third beat also cleans dead boots' records. */
+  #scheduleBeat(beat: number): void {
+    if (this.#draining) return;
+    this.#beatTimer = this.#clock.setTimeout(async () => {
+      this.#beatTimer = null;
+      try {
+        await this.#store!.renewLease();
+        if (beat % 3 === 2) await this.#store!.cleanup();
+      } catch (error) {
+        if (!this.#draining) this.#report(new KvError("lease", error), { namespace: "*", operation: "kv.lease" });
+      }
+      this.#scheduleBeat(beat + 1);
+    }, LEASE_BEAT_MS);
   }
 
   #createStorage(host: ObjectHost, hooks: StorageHooks): ObjectStorage {
@@ -482,9 +509,30 @@ export class App<
     if (ip !== undefined && perIp !== undefined && (this.#perIp.get(ip) ?? 0) >= perIp) {
       return new Response("Too many connections from this address", { status: 429 });
     }
-    const early = await this.#options.onBeforeConnect?.(request, target);
-    if (early) return early;
-    return this.#connect(namespace.host(target.id), request, ip);
+    // Take the slot now: the hook and the object may await I/O, and upgrades
+    // arriving meanwhile must see it taken, or together they overshoot both caps.
+    const slot = this.#reserve(perIp === undefined ? undefined : ip);
+    try {
+      const early = await this.#options.onBeforeConnect?.(request, target);
+      if (early) return early;
+      return await this.#connect(namespace.host(target.id), request, slot);
+    } finally {
+      if (!slot.bound) this.#release(slot.ip);
+    }
+  }
+
+  #reserve(ip: string | undefined): Slot {
+    this.#connections++;
+    if (ip !== undefined) this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    return { ip, bound: false };
+  }
+
+  #release(ip: string | undefined): void {
+    this.#connections--;
+    if (ip === undefined) return;
+    const n = (this.#perIp.get(ip) ?? 1) - 1;
+    if (n === 0) this.#perIp.delete(ip);
+    else this.#perIp.set(ip, n);
   }
 
   #target(match: RouteMatch): RouteTarget | Response {
@@ -505,11 +553,11 @@ export class App<
     return { namespace: match.route.object, id, name, params: match.params };
   }
 
-  async #connect(host: ObjectHost, request: Request, ip: string | undefined): Promise<Response> {
+  async #connect(host: ObjectHost, request: Request, slot: Slot): Promise<Response> {
     this.#connecting.set(host, (this.#connecting.get(host) ?? 0) + 1);
     let response: Response | undefined;
     try {
-      return response = await this.#connectTo(host, request, ip);
+      return response = await this.#connectTo(host, request, slot);
     } finally {
       // A fetch()/@onConnect that accepted a socket and then threw or answered
       // without upgrading leaves it accepted and never bound. Fail such sockets
@@ -527,7 +575,7 @@ export class App<
     }
   }
 
-  async #connectTo(host: ObjectHost, request: Request, ip: string | undefined): Promise<Response> {
+  async #connectTo(host: ObjectHost, request: Request, slot: Slot): Promise<Response> {
     const handlers = host.runtime.handlers;
     let server: Connection;
     let protocol = "";
@@ -591,11 +639,9 @@ export class App<
       });
     }
     server.bind(upgraded.socket, request.url, protocol);
-    this.#connections++;
-    if (ip !== undefined && this.#options.maxConnectionsPerIp !== undefined) {
-      this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
-      this.#ipOf.set(server, ip);
-    }
+    // The reserved slot now belongs to the socket; #socketGone releases it.
+    slot.bound = true;
+    if (slot.ip !== undefined) this.#ipOf.set(server, slot.ip);
     if (headers) {
       for (const [key, value] of new Headers(headers)) upgraded.response.headers.set(key, value);
     }
@@ -609,14 +655,7 @@ export class App<
   }
 
   #socketGone(ws: Connection): void {
-    if (!ws.bound) return;
-    this.#connections--;
-    const ip = this.#ipOf.get(ws);
-    if (ip !== undefined) {
-      const n = (this.#perIp.get(ip) ?? 1) - 1;
-      if (n === 0) this.#perIp.delete(ip);
-      else this.#perIp.set(ip, n);
-    }
+    if (ws.bound) this.#release(this.#ipOf.get(ws));
   }
 
   // ---- serving and shutdown ---------------------------------------------------------------------
@@ -694,6 +733,14 @@ export class App<
         ws.terminate(restart ? 1012 : 1001, restart ? "Server restarting" : "Server shutting down");
       }
       host.dispose();
+    }
+    if (this.#beatTimer !== null) this.#clock.clearTimeout(this.#beatTimer);
+    this.#beatTimer = null;
+    try {
+      // Our sockets are closed: their records are stale for whoever starts next.
+      await this.#store?.dropLease();
+    } catch (error) {
+      this.#report(error, { namespace: "*", operation: "shutdown lease" });
     }
     this.#store?.close();
     this.#alarms?.close();

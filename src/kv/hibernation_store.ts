@@ -2,6 +2,21 @@ import { KvError } from "../errors.ts";
 import { type Clock, type ClockTimer, delay } from "../runtime/clock.ts";
 import type { HostStore, ObjectHost } from "../runtime/object_host.ts";
 import { type Connection, RECORD, TIMESTAMP } from "../sockets/connection.ts";
+import { currentPid, machineId, processAlive } from "./process_info.ts";
+
+/** How often a running app renews its boot lease. */
+export const LEASE_BEAT_MS = 30_000;
+/** A lease not renewed for this long belongs to a dead boot. */
+export const LEASE_TTL_MS = 90_000;
+
+/** Stored under `["dormant", "boot", boot]` while a process runs. */
+interface BootLease {
+  /** Last renewal (clock time). */
+  beat: number;
+  /** Process id and machine boot id, to tell a crashed local process at once. */
+  pid: number;
+  machine: string | null;
+}
 
 /** KV's per-atomic limits, with headroom for encoding overhead (deno-platform §1.1). */
 const MAX_MUTATIONS = 900;
@@ -267,15 +282,48 @@ export class HibernationStore implements HostStore {
     }
   }
 
+  /** Writes (or renews) this process's boot lease. */
+  async renewLease(): Promise<void> {
+    const lease: BootLease = { beat: this.#clock.now(), pid: currentPid(), machine: this.#machine };
+    await commitWithRetry(() => this.#kv.atomic().set(["dormant", "boot", this.#boot], lease));
+    this.#onCommit(1);
+  }
+
+  /** Removes this process's lease (graceful shutdown): its records become stale at once. */
+  async dropLease(): Promise<void> {
+    await commitWithRetry(() => this.#kv.atomic().delete(["dormant", "boot", this.#boot]));
+    this.#onCommit(1);
+  }
+
+  readonly #machine = machineId();
+
+  /** Whether a lease belongs to a boot that can no longer hold sockets. */
+  #dead(lease: BootLease | undefined): boolean {
+    if (lease === undefined) return true;
+    if (this.#clock.now() - lease.beat >= LEASE_TTL_MS) return true;
+    // Same machine: a process that is gone holds no sockets, whatever its last beat.
+    if (lease.machine !== null && lease.machine === this.#machine) return processAlive(lease.pid) === false;
+    return false;
+  }
+
   /**
-   * Deletes socket records left by earlier process starts: their sockets
-   * died with that process. Returns how many records were removed.
+   * Deletes socket records whose process is gone (its sockets died with it)
+   * and the leases of dead boots. Records of other running apps sharing the
+   * database are kept. Returns how many records were removed.
    */
   async cleanup(): Promise<number> {
-    const stale: Deno.KvKey[] = [];
+    const leases = new Map<string, BootLease>();
+    for await (const entry of this.#kv.list<BootLease>({ prefix: ["dormant", "boot"] })) {
+      leases.set(entry.key[2] as string, entry.value);
+    }
+    const dead = new Set<string>();
+    for (const [boot, lease] of leases) if (boot !== this.#boot && this.#dead(lease)) dead.add(boot);
+    const stale: Deno.KvKey[] = [...dead].map((boot) => ["dormant", "boot", boot]);
     for await (const entry of this.#kv.list({ prefix: ["dormant", "h"] }, { batchSize: 500 })) {
       const kind = entry.key[4];
-      if ((kind === "ws" || kind === "ts") && entry.key[5] !== this.#boot) stale.push(entry.key);
+      if (kind !== "ws" && kind !== "ts") continue;
+      const boot = entry.key[5] as string;
+      if (boot !== this.#boot && (dead.has(boot) || !leases.has(boot))) stale.push(entry.key);
     }
     for (let i = 0; i < stale.length; i += MAX_MUTATIONS) {
       await commitWithRetry(() => {

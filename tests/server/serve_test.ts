@@ -68,6 +68,24 @@ Deno.test("maxConnections 5: the 6th upgrade gets 503, the five still echo, and 
   assert.equal((await rawHttp(s.port, "GET", "/echo/room1", UPGRADE)).status, 503);
 });
 
+Deno.test("maxConnections 3 holds against 8 concurrent upgrades while an async onBeforeConnect is pending", async () => {
+  await using s = await serveApp({
+    objects: { ECHO: Echo },
+    env: { slowStarted: Promise.withResolvers<void>() },
+    routes: ROUTES,
+    maxConnections: 3,
+    // An auth lookup that takes real I/O time: every upgrade is in flight at once.
+    onBeforeConnect: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    },
+  });
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => rawHttp(s.port, "GET", `/echo/r${i}`, UPGRADE)),
+  );
+  assert.deepEqual(answers.map((a) => a.status).sort(), [101, 101, 101, 503, 503, 503, 503, 503]);
+  await until(() => s.app.stats().connections === 0, "the raw connections closed");
+});
+
 // ---- handlers that accept and then fail ---------------------------------------------------------
 
 interface PickyEnv {
