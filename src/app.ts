@@ -410,7 +410,9 @@ export class App<
         await this.#store!.renewLease();
         if (beat % 3 === 2) await this.#store!.cleanup();
       } catch (error) {
-        if (!this.#draining) this.#report(new KvError("lease", error), { namespace: "*", operation: "kv.lease" });
+        if (!this.#draining) {
+          this.#report(new KvError("lease", error), { namespace: "*", operation: "kv.lease" });
+        }
       }
       this.#scheduleBeat(beat + 1);
     }, LEASE_BEAT_MS);

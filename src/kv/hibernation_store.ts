@@ -302,7 +302,9 @@ export class HibernationStore implements HostStore {
     if (lease === undefined) return true;
     if (this.#clock.now() - lease.beat >= LEASE_TTL_MS) return true;
     // Same machine: a process that is gone holds no sockets, whatever its last beat.
-    if (lease.machine !== null && lease.machine === this.#machine) return processAlive(lease.pid) === false;
+    if (lease.machine !== null && lease.machine === this.#machine) {
+      return processAlive(lease.pid) === false;
+    }
     return false;
   }
 
@@ -317,7 +319,9 @@ export class HibernationStore implements HostStore {
       leases.set(entry.key[2] as string, entry.value);
     }
     const dead = new Set<string>();
-    for (const [boot, lease] of leases) if (boot !== this.#boot && this.#dead(lease)) dead.add(boot);
+    for (const [boot, lease] of leases) {
+      if (boot !== this.#boot && this.#dead(lease)) dead.add(boot);
+    }
     const stale: Deno.KvKey[] = [...dead].map((boot) => ["dormant", "boot", boot]);
     for await (const entry of this.#kv.list({ prefix: ["dormant", "h"] }, { batchSize: 500 })) {
       const kind = entry.key[4];

@@ -618,7 +618,9 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     if (this.#busy()) return;
     const wait = this.#lastActivity + this.runtime.hibernateAfterMs - this.#app.clock.now();
     if (wait > 0) return this.checkIdle();
-    this.hibernate().catch((error) => this.report(error, "hibernate"));
+    // The only way this fails is a KV flush, which the store already reported
+    // (as a KvError, with its retry scheduled): reporting again would double it.
+    this.hibernate().catch(() => {});
   }
 
   /**

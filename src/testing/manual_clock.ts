@@ -34,9 +34,11 @@ export class ManualClock implements Clock {
   /**
    * Creates the instance.
    *
-   * @param start The initial time in milliseconds since the epoch.
+   * @param start The initial time in milliseconds since the epoch. Defaults
+   * to the real time when the clock is made, so objects that call
+   * `Date.now()` (as Cloudflare code does, e.g. for `setAlarm`) agree with it.
    */
-  constructor(start: number = Date.UTC(2026, 0, 1)) {
+  constructor(start: number = Date.now()) {
     this.#now = start;
   }
 

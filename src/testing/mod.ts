@@ -32,6 +32,7 @@ import type { ObjectId } from "../runtime/object_id.ts";
 import type { HostStatus } from "../runtime/object_host.ts";
 
 export { ManualClock } from "./manual_clock.ts";
+export { MemoryStorage, type MemoryStorageOptions } from "../storage/memory_storage.ts";
 export { type TestClient, testClient } from "./test_client.ts";
 
 /**

@@ -46,7 +46,7 @@ function prng(seed: number): () => number {
 
 interface Env {
   /** `env` is frozen by the app: counters live in a mutable object. */
-  readonly counts: { accepted: number; messages: number };
+  readonly counts: { accepted: number; messages: number; constructed: number };
   /** Terminal events per socket: "close <code>" or "error <message>". */
   readonly ends: Map<WebSocket, string[]>;
 }
@@ -54,13 +54,18 @@ interface Env {
 class Echo extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    env.counts.constructed++;
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
-  fetch(_request: Request): Response {
+  fetch(request: Request): Response {
     const [client, server] = Object.values(new WebSocketPair());
     this.ctx.acceptWebSocket(server!, ["fuzz"]);
     server!.serializeAttachment({ n: this.env.counts.accepted });
     this.env.counts.accepted++;
+    // Bad handler outcomes too: accepted, then a throw or a refusal instead of the upgrade.
+    const fail = new URL(request.url).searchParams.get("fail");
+    if (fail === "throw") throw new Error("fuzz: failed after accept");
+    if (fail === "refuse") return new Response("refused after accept", { status: 403 });
     return webSocketResponse(client!);
   }
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
@@ -198,7 +203,7 @@ async function act(rand: Rand, c: RawClient): Promise<string> {
 // ---- the run ----------------------------------------------------------------------------------
 
 Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed ${SEED}) leave the server healthy and nothing stray`, async () => {
-  const env: Env = { counts: { accepted: 0, messages: 0 }, ends: new Map() };
+  const env: Env = { counts: { accepted: 0, messages: 0, constructed: 0 }, ends: new Map() };
   await using s = await serveApp({
     objects: { ECHO: Echo },
     env,
@@ -217,7 +222,9 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
       sessions++;
       let client: RawClient;
       try {
-        client = await RawClient.connect(s.port, `/fuzz/room${int(rand, ROOMS)}`);
+        const r = rand();
+        const fail = r < 0.05 ? "?fail=throw" : r < 0.1 ? "?fail=refuse" : "";
+        client = await RawClient.connect(s.port, `/fuzz/room${int(rand, ROOMS)}${fail}`);
       } catch {
         refusedHandshakes++;
         continue;
@@ -239,12 +246,10 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
   }
 
   // Idle time passes meanwhile: objects hibernate and wake under the fuzzers.
-  let hibernations = 0;
   const ticker = (async () => {
     while (performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       await s.clock.advance(1_500);
-      hibernations = s.app.stats().objects.reduce((n, o) => n + o.hibernations, 0);
     }
   })();
   await Promise.all([...Array.from({ length: WORKERS }, (_, i) => worker(i)), ticker]);
@@ -257,8 +262,12 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
   await until(() => env.ends.size === env.counts.accepted, `one end event per socket ${context}`, 2_000);
   const twice = [...env.ends.values()].filter((list) => list.length !== 1);
   assert.deepEqual(twice, [], `sockets with more than one end event ${context}`);
-  // Nothing reached onException: protocol errors go to webSocketError only.
-  assert.deepEqual(s.exceptions.map((e) => String(e.error)), [], context);
+  // Nothing reached onException but the fetch() failures the fuzzer asked for:
+  // protocol errors go to webSocketError only.
+  const unexpected = s.exceptions.filter((e) =>
+    !(e.context.operation === "fetch" && (e.error as Error).message === "fuzz: failed after accept")
+  );
+  assert.deepEqual(unexpected.map((e) => `${e.context.operation}: ${String(e.error)}`), [], context);
 
   // A well-behaved client is served as before.
   const good = await s.connect("/fuzz/room0");
@@ -289,7 +298,8 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
       accepted: env.counts.accepted,
       refusedHandshakes,
       messagesDelivered: env.counts.messages,
-      hibernations,
+      instancesBuilt: env.counts.constructed,
+      fetchFailures: s.exceptions.length,
       actions,
       ends,
       kv: kinds,
