@@ -5,18 +5,11 @@
  */
 
 import type { AlarmScheduler } from "../alarms/alarm_scheduler.ts";
-import { alarmTime } from "./_codec.ts";
+import { EngineStorage } from "./engine_storage.ts";
 import { StorageEngine } from "./_engine.ts";
 import { KvBackend } from "./_kv_backend.ts";
 import { KvLayout } from "./_kv_layout.ts";
-import type {
-  ObjectStorage,
-  StorageGetOptions,
-  StorageHooks,
-  StorageListOptions,
-  StoragePutOptions,
-  StorageTransaction,
-} from "./object_storage.ts";
+import type { StorageHooks } from "./object_storage.ts";
 
 const STORAGE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const OBJECT_ID = /^[0-9a-f]{64}$/;
@@ -73,9 +66,7 @@ export interface KvStorageOptions {
  * }
  * ```
  */
-export class KvStorage implements ObjectStorage {
-  readonly #engine: StorageEngine;
-
+export class KvStorage extends EngineStorage {
   /**
    * Creates the storage of one object. Nothing is read until the first call.
    *
@@ -98,67 +89,12 @@ export class KvStorage implements ObjectStorage {
         }"`,
       );
     }
-    this.#engine = new StorageEngine(new KvBackend(kv, new KvLayout(storageName, id)), hooks, {
-      get: () => alarms.get(storageName, id),
-      set: (time) => alarms.set(storageName, id, time),
-      delete: () => alarms.delete(storageName, id),
-    });
-  }
-
-  /** Reads one key; `undefined` if absent. */
-  get<T = unknown>(key: string, options?: StorageGetOptions): Promise<T | undefined>;
-  /** Reads up to 128 keys; the map holds the keys that exist, in key order. */
-  get<T = unknown>(keys: string[], options?: StorageGetOptions): Promise<Map<string, T>>;
-  get<T>(
-    keys: string | string[],
-    options?: StorageGetOptions,
-  ): Promise<T | undefined | Map<string, T>> {
-    return this.#engine.get(keys, options) as Promise<T | undefined | Map<string, T>>;
-  }
-
-  /** Writes one key; resolves when durable. */
-  put<T>(key: string, value: T, options?: StoragePutOptions): Promise<void>;
-  /** Writes up to 128 keys atomically; resolves when durable. */
-  put<T>(entries: Record<string, T>, options?: StoragePutOptions): Promise<void>;
-  put(keyOrEntries: unknown, value?: unknown, options?: StoragePutOptions): Promise<void> {
-    return this.#engine.put(keyOrEntries, value, options);
-  }
-
-  /** Deletes one key; resolves to whether it existed. */
-  delete(key: string, options?: StoragePutOptions): Promise<boolean>;
-  /** Deletes up to 128 keys atomically; resolves to how many existed. */
-  delete(keys: string[], options?: StoragePutOptions): Promise<number>;
-  delete(keys: string | string[], options?: StoragePutOptions): Promise<boolean | number> {
-    return this.#engine.delete(keys, options);
-  }
-
-  /** Lists entries in UTF-8 byte order of their keys. */
-  list<T = unknown>(options?: StorageListOptions): Promise<Map<string, T>> {
-    return this.#engine.list(options) as Promise<Map<string, T>>;
-  }
-
-  /** Deletes every key of the object and its alarm, in as many commits as needed. */
-  deleteAll(options?: StoragePutOptions): Promise<void> {
-    return this.#engine.deleteAll(options);
-  }
-
-  /** Runs `fn` as an optimistic transaction, rerun on conflict (up to 10 times). */
-  transaction<T>(fn: (txn: StorageTransaction) => Promise<T>): Promise<T> {
-    return this.#engine.transaction(fn);
-  }
-
-  /** The time of the object's alarm, or `null`. */
-  getAlarm(options?: StorageGetOptions): Promise<number | null> {
-    return this.#engine.getAlarm(options);
-  }
-
-  /** Sets or replaces the object's alarm. */
-  async setAlarm(scheduledTime: number | Date, options?: StoragePutOptions): Promise<void> {
-    await this.#engine.setAlarm(alarmTime(scheduledTime), options);
-  }
-
-  /** Removes the object's alarm. */
-  deleteAlarm(options?: StoragePutOptions): Promise<void> {
-    return this.#engine.deleteAlarm(options);
+    super(
+      new StorageEngine(new KvBackend(kv, new KvLayout(storageName, id)), hooks, {
+        get: () => alarms.get(storageName, id),
+        set: (time) => alarms.set(storageName, id, time),
+        delete: () => alarms.delete(storageName, id),
+      }),
+    );
   }
 }

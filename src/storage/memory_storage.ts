@@ -7,19 +7,12 @@
  */
 
 import type { AlarmScheduler } from "../alarms/alarm_scheduler.ts";
-import { alarmTime } from "./_codec.ts";
+import { EngineStorage } from "./engine_storage.ts";
 import type { AlarmAccess } from "./_backend.ts";
 import { StorageEngine } from "./_engine.ts";
 import { KvLayout } from "./_kv_layout.ts";
 import { MemoryBackend } from "./_memory_backend.ts";
-import type {
-  ObjectStorage,
-  StorageGetOptions,
-  StorageHooks,
-  StorageListOptions,
-  StoragePutOptions,
-  StorageTransaction,
-} from "./object_storage.ts";
+import type { StorageHooks } from "./object_storage.ts";
 
 /** Options of {@linkcode MemoryStorage}. */
 export interface MemoryStorageOptions {
@@ -71,9 +64,7 @@ const NO_HOOKS: StorageHooks = {
  * assert.equal(await storage.getAlarm(), Date.UTC(2030, 0, 1));
  * ```
  */
-export class MemoryStorage implements ObjectStorage {
-  readonly #engine: StorageEngine;
-
+export class MemoryStorage extends EngineStorage {
   /**
    * Creates an empty storage.
    *
@@ -96,63 +87,6 @@ export class MemoryStorage implements ObjectStorage {
         delete: () => Promise.resolve(void (local = null)),
       };
     const backend = new MemoryBackend(new KvLayout(storageName, id));
-    this.#engine = new StorageEngine(backend, options.hooks ?? NO_HOOKS, alarm);
-  }
-
-  /** Reads one key; `undefined` if absent. */
-  get<T = unknown>(key: string, options?: StorageGetOptions): Promise<T | undefined>;
-  /** Reads up to 128 keys; the map holds the keys that exist, in key order. */
-  get<T = unknown>(keys: string[], options?: StorageGetOptions): Promise<Map<string, T>>;
-  get<T>(
-    keys: string | string[],
-    options?: StorageGetOptions,
-  ): Promise<T | undefined | Map<string, T>> {
-    return this.#engine.get(keys, options) as Promise<T | undefined | Map<string, T>>;
-  }
-
-  /** Writes one key. */
-  put<T>(key: string, value: T, options?: StoragePutOptions): Promise<void>;
-  /** Writes up to 128 keys atomically. */
-  put<T>(entries: Record<string, T>, options?: StoragePutOptions): Promise<void>;
-  put(keyOrEntries: unknown, value?: unknown, options?: StoragePutOptions): Promise<void> {
-    return this.#engine.put(keyOrEntries, value, options);
-  }
-
-  /** Deletes one key; resolves to whether it existed. */
-  delete(key: string, options?: StoragePutOptions): Promise<boolean>;
-  /** Deletes up to 128 keys atomically; resolves to how many existed. */
-  delete(keys: string[], options?: StoragePutOptions): Promise<number>;
-  delete(keys: string | string[], options?: StoragePutOptions): Promise<boolean | number> {
-    return this.#engine.delete(keys, options);
-  }
-
-  /** Lists entries in UTF-8 byte order of their keys. */
-  list<T = unknown>(options?: StorageListOptions): Promise<Map<string, T>> {
-    return this.#engine.list(options) as Promise<Map<string, T>>;
-  }
-
-  /** Deletes every key and the alarm. */
-  deleteAll(options?: StoragePutOptions): Promise<void> {
-    return this.#engine.deleteAll(options);
-  }
-
-  /** Runs `fn` as an optimistic transaction, rerun on conflict (up to 10 times). */
-  transaction<T>(fn: (txn: StorageTransaction) => Promise<T>): Promise<T> {
-    return this.#engine.transaction(fn);
-  }
-
-  /** The time of the alarm, or `null`. */
-  getAlarm(options?: StorageGetOptions): Promise<number | null> {
-    return this.#engine.getAlarm(options);
-  }
-
-  /** Sets or replaces the alarm. */
-  async setAlarm(scheduledTime: number | Date, options?: StoragePutOptions): Promise<void> {
-    await this.#engine.setAlarm(alarmTime(scheduledTime), options);
-  }
-
-  /** Removes the alarm. */
-  deleteAlarm(options?: StoragePutOptions): Promise<void> {
-    return this.#engine.deleteAlarm(options);
+    super(new StorageEngine(backend, options.hooks ?? NO_HOOKS, alarm));
   }
 }

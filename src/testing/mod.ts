@@ -30,9 +30,10 @@
 import type { App } from "../app.ts";
 import type { ObjectId } from "../runtime/object_id.ts";
 import type { HostStatus } from "../runtime/object_host.ts";
+import { MemoryStorage } from "../storage/memory_storage.ts";
+import type { ObjectStorage } from "../storage/object_storage.ts";
 
 export { ManualClock } from "./manual_clock.ts";
-export { MemoryStorage, type MemoryStorageOptions } from "../storage/memory_storage.ts";
 export { type TestClient, testClient } from "./test_client.ts";
 
 /**
@@ -83,4 +84,25 @@ export function objectStatus(app: App, namespace: string, id: ObjectId): HostSta
  */
 export function flushNow(app: App): Promise<void> {
   return app.flush();
+}
+
+/**
+ * An in-memory `ObjectStorage` with the same semantics and limits as
+ * `ctx.storage` (coalescing, transactions, structured-clone copies), for unit
+ * tests of code that takes a storage. Its alarm is a record that never fires.
+ *
+ * @returns A fresh, empty storage.
+ *
+ * @example Usage
+ * ```ts
+ * import { createMemoryStorage } from "@dormant/dormant/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const storage = createMemoryStorage();
+ * await storage.put({ a: 1, b: 2 });
+ * assert.deepEqual([...(await storage.list()).keys()], ["a", "b"]);
+ * ```
+ */
+export function createMemoryStorage(): ObjectStorage {
+  return new MemoryStorage();
 }

@@ -21,7 +21,7 @@ import {
   WebSocketRequestResponsePair,
   webSocketResponse,
 } from "../../mod.ts";
-import { flushNow } from "../../src/testing/mod.ts";
+import { flushNow, hibernateNow } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
 import { BINARY, CLOSE, closePayload, CONTINUATION, PING, PONG, RawClient, TEXT } from "../_raw_client.ts";
 
@@ -245,10 +245,20 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
     }
   }
 
-  // Idle time passes meanwhile: objects hibernate and wake under the fuzzers.
+  // Meanwhile objects are hibernated (when not busy) and woken by the next event,
+  // and idle time passes on the manual clock (write-behind flushes, idle timers).
+  let hibernated = 0;
   const ticker = (async () => {
     while (performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (const o of s.app.stats().objects) {
+        try {
+          await hibernateNow(s.app, "ECHO", s.app.env.ECHO.idFromString(o.id));
+          hibernated++;
+        } catch {
+          // busy right now: an event or a wake is in flight
+        }
+      }
       await s.clock.advance(1_500);
     }
   })();
@@ -287,6 +297,7 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
   }
   assert.equal(kinds.ws, 1, `socket records in KV: ${JSON.stringify(kinds)} ${context}`);
   assert.ok((kinds.ts ?? 0) <= 1, `timestamp records in KV: ${JSON.stringify(kinds)} ${context}`);
+  assert.ok(hibernated > 0 && env.counts.constructed > ROOMS, `objects hibernated and woke ${context}`);
 
   if (REPORT) {
     const ends: Record<string, number> = {};
@@ -298,6 +309,7 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
       accepted: env.counts.accepted,
       refusedHandshakes,
       messagesDelivered: env.counts.messages,
+      hibernated,
       instancesBuilt: env.counts.constructed,
       fetchFailures: s.exceptions.length,
       actions,
