@@ -1,5 +1,5 @@
 import { App, type AppOptions, type ObjectClass } from "../mod.ts";
-import { ManualClock, testClient, type TestClient } from "../src/testing/mod.ts";
+import { ManualClock, type TestClient, testClient } from "../src/testing/mod.ts";
 import type { ExceptionContext } from "../src/types.ts";
 
 /** A served app on 127.0.0.1:0 with a manual clock and an in-memory KV. */
@@ -29,7 +29,12 @@ export async function serveApp<O extends Record<string, ObjectClass>>(
     kv,
   });
   const controller = new AbortController();
-  const server = await app.serve({ hostname: "127.0.0.1", port: 0, signal: controller.signal, handleSignals: false });
+  const server = await app.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: controller.signal,
+    handleSignals: false,
+  });
   const port = server.addr.port;
   const clients: TestClient[] = [];
   return {

@@ -23,7 +23,10 @@ class Echo extends DurableObject {
 }
 
 Deno.test("App echoes text and binary through webSocketMessage()", async () => {
-  await using s = await serveApp({ objects: { ECHO: Echo }, routes: [{ pattern: "/echo/:name", object: "ECHO" }] });
+  await using s = await serveApp({
+    objects: { ECHO: Echo },
+    routes: [{ pattern: "/echo/:name", object: "ECHO" }],
+  });
   const client = await s.connect("/echo/a");
   client.socket.send("hello");
   assert.equal(await client.next(), "hello");
@@ -56,9 +59,17 @@ class Room {
 }
 
 Deno.test("decorated objects broadcast to other sockets and refuse from @onConnect", async () => {
-  await using s = await serveApp({ objects: { ROOM: Room }, routes: [{ pattern: "/room/:name", object: "ROOM" }] });
+  await using s = await serveApp({
+    objects: { ROOM: Room },
+    routes: [{ pattern: "/room/:name", object: "ROOM" }],
+  });
   const refused = await fetch(s.url("/room/x"), {
-    headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" },
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+    },
   });
   assert.equal(refused.status, 400);
   assert.equal(await refused.text(), "user required");

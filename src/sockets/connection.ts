@@ -84,6 +84,8 @@ export class Connection implements WebSocket {
   #pending: unknown[] | null = null;
   // Messages held by the output gate, in order.
   #held: unknown[] | null = null;
+  // Bytes send() may still write before bufferedAmount could pass the cap; < 0: read it again.
+  #sendBudget = -1;
   // undefined = persisted in KV and dropped from memory while hibernated.
   #attachment: Uint8Array | null | undefined = null;
   #url: string | null = null;
@@ -128,8 +130,14 @@ export class Connection implements WebSocket {
     if (live !== null && this.#state === OPEN) {
       const owner = this.owner!;
       if (owner.outputGate !== null || this.#held !== null) return this.#hold(owner, message);
-      // Deno's bufferedAmount is unbounded (deno-platform §3): cap it ourselves.
-      if (live.bufferedAmount > owner.maxBufferedBytes) return this.#overBuffered(owner);
+      // Deno's bufferedAmount is unbounded (deno-platform §3): cap it ourselves. Reading it is an
+      // op call, so it is read only once the bytes sent since the last read could have passed the cap.
+      if (this.#sendBudget < 0) {
+        const buffered = live.bufferedAmount;
+        if (buffered > owner.maxBufferedBytes) return this.#overBuffered(owner);
+        this.#sendBudget = owner.maxBufferedBytes - buffered;
+      }
+      this.#sendBudget -= sizeBound(message);
       live.send(message as string);
       return;
     }
@@ -164,6 +172,7 @@ export class Connection implements WebSocket {
     const held = this.#held;
     this.#held = null;
     if (held === null) return;
+    this.#sendBudget = -1; // sent below without counting
     for (const item of held) {
       const live = this.#live;
       if (live === null) return;
@@ -316,7 +325,10 @@ export class Connection implements WebSocket {
       if (auto !== null && data === auto.request) {
         // Answered here, without waking or queueing the object. After the
         // server's own close() a match is swallowed, as on workerd.
-        if (this.#state === OPEN) this.#live?.send(auto.response);
+        if (this.#state === OPEN && this.#live !== null) {
+          this.#sendBudget -= auto.response.length * 3;
+          this.#live.send(auto.response);
+        }
         this.autoResponseAt = owner.now();
         if ((this.dirty & TIMESTAMP) === 0) owner.onDirty(this, TIMESTAMP);
         return;
@@ -394,6 +406,13 @@ export class Connection implements WebSocket {
     }
     this.owner?.onGone(this);
   }
+}
+
+/** An upper bound of the bytes `send(message)` adds to `bufferedAmount` (UTF-8: ≤ 3 per UTF-16 unit). */
+function sizeBound(message: unknown): number {
+  if (typeof message === "string") return message.length * 3;
+  const size = (message as { byteLength?: unknown }).byteLength;
+  return typeof size === "number" ? size : Infinity;
 }
 
 class CloseRequest {

@@ -74,7 +74,9 @@ Deno.test("chat survives kill -9: acknowledged history is complete and a pending
     const { client } = await join(first.port, "k9", "ann");
     for (let i = 0; i < 20; i++) client.socket.send(`m${i}`);
     // A broadcast is only sent once its write is durable (output gate): seeing it = acknowledged.
-    for (let i = 0; i < 20; i++) assert.equal((await client.nextJson<{ text: string }>()).text, `m${i}`);
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await client.nextJson<{ text: string }>()).text, `m${i}`);
+    }
     const other = await join(first.port, "k9-empty", "zed");
     other.client.socket.send("bye");
     await other.client.nextJson();

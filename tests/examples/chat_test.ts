@@ -9,7 +9,12 @@ async function serveChat(options: { clock?: ManualClock; kv?: Deno.Kv } = {}) {
   const kv = options.kv ?? await Deno.openKv(":memory:");
   const app = createChatApp({ kv, clock, historyTtlMs: 60_000 });
   const controller = new AbortController();
-  const server = await app.serve({ hostname: "127.0.0.1", port: 0, signal: controller.signal, handleSignals: false });
+  const server = await app.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: controller.signal,
+    handleSignals: false,
+  });
   const base = `127.0.0.1:${server.addr.port}`;
   const clients: Array<Awaited<ReturnType<typeof testClient>>> = [];
   return {
@@ -18,7 +23,9 @@ async function serveChat(options: { clock?: ManualClock; kv?: Deno.Kv } = {}) {
     kv,
     base,
     async join(room: string, name: string) {
-      const client = await testClient(`ws://${base}/rooms/${room}/ws?name=${encodeURIComponent(name)}`);
+      const client = await testClient(
+        `ws://${base}/rooms/${room}/ws?name=${encodeURIComponent(name)}`,
+      );
       clients.push(client);
       return client;
     },
@@ -51,7 +58,9 @@ Deno.test("chat refuses bad nicknames with 400 and non-upgrades with 426", async
     "sec-websocket-version": "13",
   };
   for (const name of ["", "x".repeat(33)]) {
-    const response = await fetch(`http://${chat.base}/rooms/a/ws?name=${name}`, { headers: upgrade });
+    const response = await fetch(`http://${chat.base}/rooms/a/ws?name=${name}`, {
+      headers: upgrade,
+    });
     assert.equal(response.status, 400);
     assert.equal((await response.json()).code, "invalid_name");
   }
@@ -109,7 +118,9 @@ Deno.test("chat keeps the last 100 messages", async () => {
   await alice.nextJson();
   await alice.nextJson();
   for (let i = 1; i <= 105; i++) alice.socket.send(`m${i}`);
-  for (let i = 1; i <= 105; i++) assert.equal((await alice.nextJson<{ text: string }>()).text, `m${i}`);
+  for (let i = 1; i <= 105; i++) {
+    assert.equal((await alice.nextJson<{ text: string }>()).text, `m${i}`);
+  }
   const id = chat.app.env.ROOM.idFromName("r3");
   await hibernateNow(chat.app, "ROOM", id);
   const bob = await chat.join("r3", "bob");

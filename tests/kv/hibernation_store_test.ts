@@ -299,7 +299,10 @@ Deno.test("cleanup deletes records of dead boots: gone processes on this machine
     assert.ok(!leases.includes("crashedlocal0000") && !leases.includes("remotestale00000"));
     // The remote boot stops beating: the periodic cleanup (every third 30 s beat) removes it.
     await app.clock.advance(90_000);
-    await until(async () => (await records(kv)).filter((r) => r.kind === "ws").length === 0, "cleanup");
+    await until(
+      async () => (await records(kv)).filter((r) => r.kind === "ws").length === 0,
+      "cleanup",
+    );
   } finally {
     kv.close();
   }
