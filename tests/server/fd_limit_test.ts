@@ -80,9 +80,15 @@ type Attempt =
   | { readonly kind: "failed"; readonly error: string };
 
 /** Reads from `conn` with a deadline; closes the connection when it passes. */
-async function readWithin(conn: Deno.TcpConn, buffer: Uint8Array, ms: number): Promise<number | null> {
+async function readWithin(
+  conn: Deno.TcpConn,
+  buffer: Uint8Array,
+  ms: number,
+): Promise<number | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), ms));
+  const timeout = new Promise<"timeout">((resolve) =>
+    timer = setTimeout(() => resolve("timeout"), ms)
+  );
   const read = conn.read(buffer);
   try {
     const result = await Promise.race([read, timeout]);
@@ -181,7 +187,10 @@ async function attempt(port: number, ms = 2_000): Promise<Attempt> {
         conn.close();
         return { kind: "refused", status };
       }
-      return { kind: "open", ws: new MiniSocket(conn, head.slice(encoder.encode(text.slice(0, end + 4)).length)) };
+      return {
+        kind: "open",
+        ws: new MiniSocket(conn, head.slice(encoder.encode(text.slice(0, end + 4)).length)),
+      };
     }
   } catch (error) {
     try {
@@ -235,7 +244,8 @@ async function stats(ws: MiniSocket): Promise<{ connections: number; fds: number
 // ---- tests ------------------------------------------------------------------------------------
 
 Deno.test({
-  name: "at ulimit -n 64 with a high cap, 100 clients: the process lives, accepted sockets echo, and it accepts again after clients leave",
+  name:
+    "at ulimit -n 64 with a high cap, 100 clients: the process lives, accepted sockets echo, and it accepts again after clients leave",
   async fn() {
     const fixture = await startFixture({ MAX_CONNECTIONS: "10000" });
     const sockets: MiniSocket[] = [];
@@ -247,7 +257,10 @@ Deno.test({
       assert.ok(open.length > 0, "some connections were accepted");
       assert.ok(open.length < CLIENTS, "the open-file limit was reached");
       // The process did not exit.
-      const exited = await Promise.race([fixture.child.status.then(() => true), delayed(50, false)]);
+      const exited = await Promise.race([
+        fixture.child.status.then(() => true),
+        delayed(50, false),
+      ]);
       assert.equal(exited, false, "the fixture is still running");
       // Every accepted socket still echoes.
       const echoes = await Promise.all(open.map((ws, i) => ws.echo(`m${i}`)));
@@ -285,7 +298,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "at ulimit -n 64 with the default cap, every upgrade beyond the cap gets 503 before descriptors run out",
+  name:
+    "at ulimit -n 64 with the default cap, every upgrade beyond the cap gets 503 before descriptors run out",
   async fn() {
     const fixture = await startFixture({});
     const sockets: MiniSocket[] = [];
@@ -293,7 +307,10 @@ Deno.test({
       const attempts = await connectMany(fixture.port, CLIENTS, 10);
       const { open, statuses, errors } = tally(attempts);
       sockets.push(...open);
-      const exited = await Promise.race([fixture.child.status.then(() => true), delayed(50, false)]);
+      const exited = await Promise.race([
+        fixture.child.status.then(() => true),
+        delayed(50, false),
+      ]);
       assert.equal(exited, false, "the fixture is still running");
       const echoes = await Promise.all(open.map((ws, i) => ws.echo(`m${i}`)));
       assert.deepEqual(echoes, open.map((_, i) => `m${i}`));
@@ -313,7 +330,11 @@ Deno.test({
       assert.deepEqual(statuses, { 503: CLIENTS - open.length }, "every other upgrade got 503");
       assert.deepEqual(errors, {}, "no connection was refused or reset");
       assert.equal(atCap.connections, open.length);
-      assert.equal(fixture.stderr().match(/exception listen/g), null, "the listener never hit EMFILE");
+      assert.equal(
+        fixture.stderr().match(/exception listen/g),
+        null,
+        "the listener never hit EMFILE",
+      );
       for (const ws of open.slice(1)) ws.close();
       const again = await connectAgain(fixture.port);
       sockets.push(again);

@@ -5,15 +5,16 @@
  * 1001 (1012 on restart) and answers new requests with 503, within 5 s; a
  * served process exits 0 on SIGINT.
  *
- * Rerun: `deno test -A tests/server/serve_test.ts`
+ * Rerun: `deno test -A tests/server/serve_test.ts` (`SERVE_REPORT=1` prints the timings).
  */
 import assert from "node:assert/strict";
 import { deserialize } from "node:v8";
 import { App, DurableObject, type WebSocket, WebSocketPair, webSocketResponse } from "../../mod.ts";
-import { ManualClock, testClient, type TestClient } from "../../src/testing/mod.ts";
+import { ManualClock, type TestClient, testClient } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
 import { rawHttp } from "../_raw_client.ts";
 
+const REPORT = Deno.env.get("SERVE_REPORT") === "1";
 const UPGRADE = {
   Upgrade: "websocket",
   Connection: "Upgrade",
@@ -101,7 +102,9 @@ class Picky extends DurableObject<PickyEnv> {
     const params = new URL(request.url).searchParams;
     if (params.has("wait")) await this.env.gate.promise;
     if (params.get("fail") === "throw") throw new Error("failed after accept");
-    if (params.get("fail") === "refuse") return new Response("refused after accept", { status: 403 });
+    if (params.get("fail") === "refuse") {
+      return new Response("refused after accept", { status: 403 });
+    }
     return webSocketResponse(client!);
   }
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
@@ -146,7 +149,10 @@ Deno.test("a fetch() that accepts the server end and then throws or refuses leav
 Deno.test("a failed connect does not take the accepted socket of a concurrent connect to the same object", async () => {
   await using s = await servePicky();
   const waiting = s.connect("/p/b?wait");
-  await until(() => s.app.stats().objects[0]?.sockets === 1, "the waiting connect accepted its socket");
+  await until(
+    () => s.app.stats().objects[0]?.sockets === 1,
+    "the waiting connect accepted its socket",
+  );
   const refused = await rawHttp(s.port, "GET", "/p/b?fail=refuse", UPGRADE);
   assert.equal(refused.status, 403);
   // The orphan is failed only once no connect to the object is in flight.
@@ -185,9 +191,15 @@ async function serveOwn() {
   };
 }
 
-async function socketRecords(kv: Deno.Kv): Promise<Array<{ t: string[]; a: Uint8Array | null; c: number }>> {
+async function socketRecords(
+  kv: Deno.Kv,
+): Promise<Array<{ t: string[]; a: Uint8Array | null; c: number }>> {
   const out = [];
-  for await (const entry of kv.list<{ t: string[]; a: Uint8Array | null; c: number }>({ prefix: ["dormant", "h"] })) {
+  for await (
+    const entry of kv.list<{ t: string[]; a: Uint8Array | null; c: number }>({
+      prefix: ["dormant", "h"],
+    })
+  ) {
     if (entry.key[4] === "ws") out.push(entry.value);
   }
   return out;
@@ -202,7 +214,11 @@ for (const restart of [false, true]) {
       const b = await s.connect("b");
       a.socket.send("slow");
       await s.slowStarted.promise;
-      assert.equal(s.app.stats().pendingWrites, 2, "both socket records wait in the write-behind buffer");
+      assert.equal(
+        s.app.stats().pendingWrites,
+        2,
+        "both socket records wait in the write-behind buffer",
+      );
       assert.equal((await socketRecords(s.kv)).length, 0);
 
       const started = performance.now();
@@ -224,6 +240,11 @@ for (const restart of [false, true]) {
       assert.equal(closedB.code, code);
       assert.equal(closedA.reason, restart ? "Server restarting" : "Server shutting down");
       assert.ok(elapsed < 5_000, `shutdown took ${elapsed} ms`);
+      if (REPORT) {
+        console.log(
+          JSON.stringify({ case: `shutdown restart=${restart}`, ms: Math.round(elapsed) }),
+        );
+      }
 
       const records = await socketRecords(s.kv);
       assert.equal(records.length, 2, "both socket records were flushed");
@@ -246,14 +267,27 @@ Deno.test("server.shutdown() does not wait for the handler longer than shutdownT
     }
   }
   try {
-    const app = new App({ objects: { S: Stuck }, routes: [{ pattern: "/s/:name", object: "S" }], kv });
-    const server = await app.serve({ hostname: "127.0.0.1", port: 0, handleSignals: false, shutdownTimeoutMs: 200 });
+    const app = new App({
+      objects: { S: Stuck },
+      routes: [{ pattern: "/s/:name", object: "S" }],
+      kv,
+    });
+    const server = await app.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      handleSignals: false,
+      shutdownTimeoutMs: 200,
+    });
     const client = await testClient(`ws://127.0.0.1:${server.addr.port}/s/x`);
     client.socket.send("go");
     assert.equal(await client.next(), "started");
     const started = performance.now();
     await server.shutdown();
-    assert.ok(performance.now() - started < 5_000);
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 5_000);
+    if (REPORT) {
+      console.log(JSON.stringify({ case: "shutdown, stuck handler", ms: Math.round(elapsed) }));
+    }
     assert.equal((await client.closed).code, 1001);
   } finally {
     never.resolve();
@@ -299,5 +333,7 @@ Deno.test("a served process lets a running handler finish, closes with 1001 and 
   const errors = await stderr;
   assert.equal(closed.code, 1001);
   assert.equal(status.code, 0, errors);
-  assert.ok(performance.now() - started < 5_000);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 5_000);
+  if (REPORT) console.log(JSON.stringify({ case: "SIGINT to exit", ms: Math.round(elapsed) }));
 });

@@ -68,7 +68,9 @@ class Hub extends DurableObject<Env> {
     } else if (command === "after") {
       // Once the slow peer drained what was queued, a message reaches it again.
       const slow = this.ctx.getWebSockets("slow")[0]!;
-      for (let i = 0; i < 400 && slow.bufferedAmount > 0; i++) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 400 && slow.bufferedAmount > 0; i++) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
       slow.send("after");
       ws.send(`sent after, buffered ${slow.bufferedAmount}`);
     } else if (command === "broadcast") {
@@ -184,7 +186,13 @@ class SilentPeer {
   /** Sends a masked Close frame with `code`. */
   async sendClose(code: number): Promise<void> {
     const mask = crypto.getRandomValues(new Uint8Array(4));
-    const frame = new Uint8Array([0x88, 0x82, ...mask, (code >> 8) ^ mask[0]!, (code & 0xff) ^ mask[1]!]);
+    const frame = new Uint8Array([
+      0x88,
+      0x82,
+      ...mask,
+      (code >> 8) ^ mask[0]!,
+      (code & 0xff) ^ mask[1]!,
+    ]);
     await this.#conn.write(frame);
   }
 
@@ -252,7 +260,10 @@ Deno.test('backpressure "close": a peer that never reads is closed with 1013 and
     const drained = await slow.drain();
     if (REPORT) console.log(JSON.stringify({ case: "close, drained", ...drained }));
     assert.deepEqual(drained.close, { code: 1013, reason: "Send buffer full" });
-    assert.ok(drained.binaryFrames < FLOOD, `only ${drained.binaryFrames} of ${FLOOD} messages were queued`);
+    assert.ok(
+      drained.binaryFrames < FLOOD,
+      `only ${drained.binaryFrames} of ${FLOOD} messages were queued`,
+    );
     slow.close();
     await until(() => s.app.stats().connections === 1, "the slow socket's descriptor released");
     // terminate() delivers no webSocketClose; the fast client is untouched.
@@ -283,7 +294,10 @@ Deno.test('backpressure "drop": messages to a peer that never reads are dropped 
     assert.match(await fast.next() as string, /^sent after/);
     const drained = await draining;
     if (REPORT) console.log(JSON.stringify({ case: "drop, drained", ...drained }));
-    assert.ok(drained.binaryFrames > 0 && drained.binaryFrames < FLOOD, `${drained.binaryFrames} of ${FLOOD} delivered`);
+    assert.ok(
+      drained.binaryFrames > 0 && drained.binaryFrames < FLOOD,
+      `${drained.binaryFrames} of ${FLOOD} delivered`,
+    );
     assert.deepEqual(drained.texts, ["after"]);
     assert.equal(drained.close, null);
     // A clean close from the peer still reaches webSocketClose: the socket was alive.
@@ -310,7 +324,11 @@ Deno.test("a broadcast of 32 × 1 MiB to [slow, fast] reaches the fast client in
       seen.push(new DataView(message).getUint32(0));
     }
     const ms = performance.now() - started;
-    if (REPORT) console.log(JSON.stringify({ case: "broadcast", fastReceived: seen.length, ms: Math.round(ms) }));
+    if (REPORT) {
+      console.log(
+        JSON.stringify({ case: "broadcast", fastReceived: seen.length, ms: Math.round(ms) }),
+      );
+    }
     assert.deepEqual(seen, Array.from({ length: 32 }, (_, i) => i));
     const drained = await slow.drain();
     assert.equal(drained.close?.code, 1013);

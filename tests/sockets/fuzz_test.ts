@@ -23,7 +23,16 @@ import {
 } from "../../mod.ts";
 import { flushNow, hibernateNow } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
-import { BINARY, CLOSE, closePayload, CONTINUATION, PING, PONG, RawClient, TEXT } from "../_raw_client.ts";
+import {
+  BINARY,
+  CLOSE,
+  closePayload,
+  CONTINUATION,
+  PING,
+  PONG,
+  RawClient,
+  TEXT,
+} from "../_raw_client.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed_2026);
 const DURATION_MS = Number(Deno.env.get("FUZZ_MS") ?? 5_000);
@@ -124,12 +133,31 @@ function lyingHeader(rand: Rand): Uint8Array {
   const out = new Uint8Array(14);
   out[0] = 0x80 | int(rand, 16);
   out[1] = 0x80 | 127;
-  new DataView(out.buffer).setBigUint64(2, BigInt(Math.floor(rand() * 2 ** 52)) * BigInt(1 + int(rand, 2048)));
+  new DataView(out.buffer).setBigUint64(
+    2,
+    BigInt(Math.floor(rand() * 2 ** 52)) * BigInt(1 + int(rand, 2048)),
+  );
   out.set(bytes(rand, 4), 10);
   return out;
 }
 
-const CLOSE_CODES = [0, 999, 1000, 1001, 1002, 1004, 1005, 1006, 1011, 1015, 2999, 3000, 4999, 5000, 65535];
+const CLOSE_CODES = [
+  0,
+  999,
+  1000,
+  1001,
+  1002,
+  1004,
+  1005,
+  1006,
+  1011,
+  1015,
+  2999,
+  3000,
+  4999,
+  5000,
+  65535,
+];
 
 /** One random action on a connection. Returns a label for the report. */
 async function act(rand: Rand, c: RawClient): Promise<string> {
@@ -146,12 +174,16 @@ async function act(rand: Rand, c: RawClient): Promise<string> {
       await c.send(int(rand, 16), bytes(rand, int(rand, 40)), { fin: rand() < 0.8 });
       return "opcode";
     case 4: // reserved bits
-      await c.send(rand() < 0.5 ? TEXT : BINARY, bytes(rand, int(rand, 20)), { rsv: 1 + int(rand, 7) });
+      await c.send(rand() < 0.5 ? TEXT : BINARY, bytes(rand, int(rand, 20)), {
+        rsv: 1 + int(rand, 7),
+      });
       return "rsv";
     case 5: { // a fragmented message, sometimes interleaved with a ping or another data frame
       const first = rand() < 0.5 ? TEXT : BINARY;
       const parts = 1 + int(rand, 4);
-      await c.send(first, first === TEXT ? text(rand, int(rand, 50)) : bytes(rand, int(rand, 50)), { fin: false });
+      await c.send(first, first === TEXT ? text(rand, int(rand, 50)) : bytes(rand, int(rand, 50)), {
+        fin: false,
+      });
       for (let i = 0; i < parts; i++) {
         const x = rand();
         if (x < 0.15) await c.ping(bytes(rand, int(rand, 10)));
@@ -171,16 +203,21 @@ async function act(rand: Rand, c: RawClient): Promise<string> {
       return "garbage";
     case 9: { // a Close with any code and a reason of any length, or a 1-byte payload
       const x = rand();
-      const payload = x < 0.1
-        ? bytes(rand, 1)
-        : closePayload(CLOSE_CODES[int(rand, CLOSE_CODES.length)], rand() < 0.2 ? bytes(rand, 130) : text(rand, 10));
+      const payload = x < 0.1 ? bytes(rand, 1) : closePayload(
+        CLOSE_CODES[int(rand, CLOSE_CODES.length)],
+        rand() < 0.2 ? bytes(rand, 130) : text(rand, 10),
+      );
       await c.send(CLOSE, payload);
       return "close";
     }
     case 10: // control frames: pings/pongs, sometimes over 125 bytes or fragmented
-      await c.send(rand() < 0.5 ? PING : PONG, bytes(rand, rand() < 0.2 ? 126 + int(rand, 10) : int(rand, 20)), {
-        fin: rand() < 0.9,
-      });
+      await c.send(
+        rand() < 0.5 ? PING : PONG,
+        bytes(rand, rand() < 0.2 ? 126 + int(rand, 10) : int(rand, 20)),
+        {
+          fin: rand() < 0.9,
+        },
+      );
       return "control";
     case 11: { // invalid UTF-8 in a text frame
       const b = bytes(rand, 1 + int(rand, 20));
@@ -267,9 +304,17 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
   const context = `(seed ${SEED})`;
   // Every fuzz socket is gone from the process and from the objects.
   await until(() => s.app.stats().connections === 0, `every fuzz socket gone ${context}`, 2_000);
-  assert.deepEqual(s.app.stats().objects.map((o) => o.sockets), s.app.stats().objects.map(() => 0), context);
+  assert.deepEqual(
+    s.app.stats().objects.map((o) => o.sockets),
+    s.app.stats().objects.map(() => 0),
+    context,
+  );
   // Each accepted socket ended exactly once: one webSocketClose or one webSocketError.
-  await until(() => env.ends.size === env.counts.accepted, `one end event per socket ${context}`, 2_000);
+  await until(
+    () => env.ends.size === env.counts.accepted,
+    `one end event per socket ${context}`,
+    2_000,
+  );
   const twice = [...env.ends.values()].filter((list) => list.length !== 1);
   assert.deepEqual(twice, [], `sockets with more than one end event ${context}`);
   // Nothing reached onException but the fetch() failures the fuzzer asked for:
@@ -277,7 +322,11 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
   const unexpected = s.exceptions.filter((e) =>
     !(e.context.operation === "fetch" && (e.error as Error).message === "fuzz: failed after accept")
   );
-  assert.deepEqual(unexpected.map((e) => `${e.context.operation}: ${String(e.error)}`), [], context);
+  assert.deepEqual(
+    unexpected.map((e) => `${e.context.operation}: ${String(e.error)}`),
+    [],
+    context,
+  );
 
   // A well-behaved client is served as before.
   const good = await s.connect("/fuzz/room0");
@@ -297,7 +346,10 @@ Deno.test(`random frames from ${WORKERS} raw clients for ${DURATION_MS} ms (seed
   }
   assert.equal(kinds.ws, 1, `socket records in KV: ${JSON.stringify(kinds)} ${context}`);
   assert.ok((kinds.ts ?? 0) <= 1, `timestamp records in KV: ${JSON.stringify(kinds)} ${context}`);
-  assert.ok(hibernated > 0 && env.counts.constructed > ROOMS, `objects hibernated and woke ${context}`);
+  assert.ok(
+    hibernated > 0 && env.counts.constructed > ROOMS,
+    `objects hibernated and woke ${context}`,
+  );
 
   if (REPORT) {
     const ends: Record<string, number> = {};
