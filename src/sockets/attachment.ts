@@ -1,17 +1,20 @@
-import { deserialize, serialize } from "node:v8";
+import { decode, encode } from "./_structured_codec.ts";
 
 /** workerd's current inline attachment limit (the seeds still say 2,048). */
 export const DEFAULT_MAX_ATTACHMENT_BYTES = 16_384;
 
 /**
- * Serializes an attachment with V8's structured-clone serializer and checks
- * its size. `v8.serialize` throws a plain `Error` for functions and symbols;
- * structured clone throws `DataCloneError`, which is what ported code expects.
+ * Serializes an attachment in V8's structured-clone wire format and checks
+ * its size. The bytes are `v8.serialize`'s, written in JS (see
+ * `_structured_codec.ts`: `node:v8` leaks native memory per call and is slow);
+ * values the codec does not write itself go to `node:v8`. `v8.serialize`
+ * throws a plain `Error` for functions and symbols; structured clone throws
+ * `DataCloneError`, which is what ported code expects.
  */
 export function encodeAttachment(value: unknown, limit: number): Uint8Array {
   let bytes: Uint8Array;
   try {
-    bytes = serialize(value);
+    bytes = encode(value);
   } catch (error) {
     throw new DOMException(
       error instanceof Error ? error.message : String(error),
@@ -28,5 +31,5 @@ export function encodeAttachment(value: unknown, limit: number): Uint8Array {
 
 /** Returns a fresh copy of a serialized attachment. */
 export function decodeAttachment(bytes: Uint8Array): unknown {
-  return deserialize(bytes);
+  return decode(bytes);
 }
