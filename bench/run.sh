@@ -13,6 +13,8 @@
 #   TESTS       the main test list                (default echo,autoresp,bcast1k,bcast10k,mem10k)
 #   OUT         result name prefix                (default bench-results/<UTC stamp>)
 #   DENO        the Deno binary                   (default: deno on PATH)
+#   LOADGEN     the load generator binary, built there if missing
+#               (default ${XDG_CACHE_HOME:-~/.cache}/ws-bench/loadgen-dormant, so BENCH_DIR stays untouched)
 # Extra arguments are passed to run.ts (e.g. --no-pin, --noise-max 0.3).
 set -euo pipefail
 
@@ -24,6 +26,8 @@ MAXCONN="${MAXCONN:-0}"
 TESTS="${TESTS:-echo,autoresp,bcast1k,bcast10k,mem10k}"
 DENO="${DENO:-$(command -v deno)}"
 export DENO
+export LOADGEN="${LOADGEN:-${XDG_CACHE_HOME:-$HOME/.cache}/ws-bench/loadgen-dormant}"
+mkdir -p "$(dirname "$LOADGEN")"
 OUT="${OUT:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
 FW="deno run -A bench/app.ts {port}"
 
@@ -54,10 +58,16 @@ files=()
 
 [ "$REPS" -gt 0 ] && run main "$TESTS" "$REPS" "$@"
 [ "$WAKE_REPS" -gt 0 ] && run wake wake "$WAKE_REPS" "$@"
-[ "$MAXCONN" = 1 ] && run maxconn maxconn 1 --retries 0 "$@"
+[ "$MAXCONN" = 1 ] && run maxconn maxconn 1 "$@" --retries 0
 
 for f in "${files[@]}"; do
   "$DENO" run -A "$BENCH_DIR/summarize.ts" "$f" --ref deno >>"$OUT.md"
 done
+{
+  echo
+  echo "## Contract §7 goals (ratios fw / raw Deno, per-rep, same run)"
+  echo
+  "$DENO" run -A bench/goals.ts "${files[@]}"
+} >>"$OUT.md"
 cat "$OUT.md"
 echo "wrote $OUT.md" >&2
