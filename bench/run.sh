@@ -29,7 +29,7 @@ export DENO
 export LOADGEN="${LOADGEN:-${XDG_CACHE_HOME:-$HOME/.cache}/ws-bench/loadgen-dormant}"
 mkdir -p "$(dirname "$LOADGEN")"
 OUT="${OUT:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
-FW="deno run -A bench/app.ts {port}"
+FW="exec deno run -A bench/app.ts {port}" # exec: SIGTERM reaches deno, not sh
 
 if [ ! -f "$BENCH_DIR/run.ts" ]; then
   echo "bench/run.sh: no run.ts in $BENCH_DIR (set BENCH_DIR)" >&2
