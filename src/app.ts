@@ -486,7 +486,7 @@ export class App<
     }
     const upgrade = wantsUpgrade(request);
     if (upgrade || match.route.websocket !== false) {
-      const refused = checkUpgrade(request);
+      const refused = checkUpgrade(request, upgrade);
       if (refused) return refused;
     }
     const target = this.#target(match);
@@ -725,7 +725,7 @@ export class App<
     if (this.#ready) {
       try {
         await this.#ready;
-        await this.#store!.flush();
+        await this.#store!.flushSettings();
       } catch (error) {
         this.#report(error, { namespace: "*", operation: "shutdown flush" });
       }
@@ -738,13 +738,15 @@ export class App<
     }
     if (this.#beatTimer !== null) this.#clock.clearTimeout(this.#beatTimer);
     this.#beatTimer = null;
+    // No flush may start or still run once KV is released ("Bad resource ID").
+    this.#store?.close();
     try {
+      await this.#store?.idle();
       // Our sockets are closed: their records are stale for whoever starts next.
       await this.#store?.dropLease();
     } catch (error) {
       this.#report(error, { namespace: "*", operation: "shutdown lease" });
     }
-    this.#store?.close();
     this.#alarms?.close();
     this.#lease?.release();
   }

@@ -95,9 +95,11 @@ export class HibernationStore implements HostStore {
   }
 
   markSocket(ws: Connection, what: number): void {
+    // No flush is scheduled: a socket record is only needed once its object
+    // hibernates (and drops the attachment from memory), so it is written by
+    // that flush. Connects and messages of an active object cost no KV write.
     ws.dirty |= what;
     this.#sockets.add(ws);
-    if (what & RECORD) this.#schedule();
   }
 
   markConfig(host: ObjectHost): void {
@@ -142,22 +144,42 @@ export class HibernationStore implements HostStore {
     if (this.#queued) return this.#queued;
     const next = this.#running.then(() => {
       this.#queued = null;
-      return this.#flushOnce();
+      return this.#flushOnce(true);
     });
     this.#queued = next;
     this.#running = next.catch(() => {});
     return next;
   }
 
-  async #flushOnce(): Promise<void> {
+  /**
+   * Writes object settings and pending deletions, not socket records: at
+   * shutdown every socket is about to close, so their records would be stale
+   * the moment they were written.
+   */
+  flushSettings(): Promise<void> {
+    const next = this.#running.then(() => this.#flushOnce(false));
+    this.#running = next.catch(() => {});
+    return next;
+  }
+
+  /** Resolves once no flush is running or queued. */
+  async idle(): Promise<void> {
+    while (true) {
+      const running = this.#running;
+      await running;
+      if (running === this.#running) return;
+    }
+  }
+
+  async #flushOnce(withSockets: boolean): Promise<void> {
     if (this.#timer !== null) {
       this.#clock.clearTimeout(this.#timer);
       this.#timer = null;
     }
-    const sockets = [...this.#sockets];
+    const sockets = withSockets ? [...this.#sockets] : [];
     const configs = [...this.#configs];
     const deletes = this.#deletes;
-    this.#sockets.clear();
+    if (withSockets) this.#sockets.clear();
     this.#configs.clear();
     this.#deletes = [];
     const sets: Mutation[] = [];

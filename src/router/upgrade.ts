@@ -26,8 +26,11 @@ const KEY = /^[A-Za-z0-9+/]{22}==$/;
  * response to send: 426 (with `Upgrade: websocket`) when it is not an
  * upgrade at all, 400 when a `Sec-WebSocket-*` header or the method is wrong.
  */
-export function checkUpgrade(request: Request): Response | null {
-  if (!wantsUpgrade(request)) {
+export function checkUpgrade(
+  request: Request,
+  upgrade: boolean = wantsUpgrade(request),
+): Response | null {
+  if (!upgrade) {
     return new Response("Expected a WebSocket upgrade", {
       status: 426,
       headers: { upgrade: "websocket", connection: "Upgrade" },
