@@ -248,6 +248,8 @@ export class ObjectHost implements ConnectionOwner, StateHost {
           this.#closeGate();
         },
         open: () => {
+          // A reset zeroed the counts: a discarded instance's late release is ignored.
+          if (this.#storageOps === 0) return;
           this.#storageOps--;
           this.#openGate();
         },
@@ -317,6 +319,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   #endBlock(timer: ClockTimer | null): void {
     if (timer) this.#app.clock.clearTimeout(timer);
+    if (this.#blocking === 0) return; // released by a reset already
     this.#blocking--;
     this.#openGate();
   }
@@ -494,16 +497,25 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     nextTask(() => this.#drain());
   }
 
-  /** Messages sent after a write wait until it is durable (Cloudflare's output gate). */
+  /**
+   * Messages sent after a write wait until it is durable (Cloudflare's output
+   * gate). A failed write is reported once and resets the instance, as its
+   * memory may reflect the lost write; messages held behind it are never sent.
+   */
   #holdOutput(commit: Promise<unknown>): void {
-    if (!this.runtime.outputGate) return;
-    const all: Promise<unknown> = this.outputGate === null
-      ? commit.then(() => {}, () => {})
-      : Promise.allSettled([this.outputGate, commit]);
-    this.outputGate = all;
-    all.then(() => {
-      if (this.outputGate === all) this.outputGate = null;
+    const gen = this.#gen;
+    commit.catch((error) => {
+      if (gen.dead) this.report(error, "storage write");
+      else this.#reset(error, "storage write");
     });
+    if (!this.runtime.outputGate) return;
+    const previous = this.outputGate;
+    const gate: Promise<unknown> = previous === null ? commit : Promise.all([previous, commit]);
+    this.outputGate = gate;
+    const clear = () => {
+      if (this.outputGate === gate) this.outputGate = null;
+    };
+    gate.then(clear, clear);
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------

@@ -152,33 +152,36 @@ export class Connection implements WebSocket {
 
   // Cloudflare's output gate: a message sent while a storage write is pending
   // goes out only once that write is durable, so clients never see effects of
-  // writes that could still be lost.
+  // writes that could still be lost. If the write fails, the held messages are
+  // never sent and the socket closes with 1011, so the client resynchronizes.
   #hold(owner: ConnectionOwner, message: unknown): void {
     if (this.#held === null) {
       this.#held = [message];
-      const release = () => this.#release();
-      (owner.outputGate ?? Promise.resolve()).then(release, release);
+      this.#waitFor(owner.outputGate ?? Promise.resolve());
     } else this.#held.push(message);
+  }
+
+  #waitFor(gate: Promise<unknown>): void {
+    gate.then(() => this.#release(), () => this.#discardHeld());
   }
 
   #release(): void {
     const gate = this.owner?.outputGate ?? null;
-    if (gate !== null) {
-      // Another write started meanwhile: wait for it too.
-      const release = () => this.#release();
-      gate.then(release, release);
-      return;
-    }
+    if (gate !== null) return this.#waitFor(gate); // another write started meanwhile
     const held = this.#held;
     this.#held = null;
     if (held === null) return;
-    this.#sendBudget = -1; // sent below without counting
     for (const item of held) {
       const live = this.#live;
       if (live === null) return;
       if (item instanceof CloseRequest) return live.close(item.code, item.reason);
       live.send(item as string);
     }
+  }
+
+  #discardHeld(): void {
+    this.#held = null;
+    this.terminate(1011, "Storage write failed");
   }
 
   /** Starts the closing handshake; a no-op once closing or closed. */

@@ -16,6 +16,17 @@ import type {
 } from "./object_storage.ts";
 
 /**
+ * Marks a promise as handled and returns it. Code that does not await a
+ * write (as Cloudflare allows: the output gate covers it) must not turn a
+ * failed commit into an unhandled rejection, which would end the process;
+ * the object host reports the failure instead. Awaiting callers still get it.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+/**
  * Cloudflare's storage API over a storage engine. Use {@linkcode KvStorage}
  * or `MemoryStorage`; this base only holds their common methods.
  *
@@ -48,7 +59,7 @@ export abstract class EngineStorage implements ObjectStorage {
     keys: string | string[],
     options?: StorageGetOptions,
   ): Promise<T | undefined | Map<string, T>> {
-    return this.#engine.get(keys, options) as Promise<T | undefined | Map<string, T>>;
+    return handled(this.#engine.get(keys, options)) as Promise<T | undefined | Map<string, T>>;
   }
 
   /** Writes one key; resolves when durable (immediately in memory). */
@@ -56,7 +67,7 @@ export abstract class EngineStorage implements ObjectStorage {
   /** Writes up to 128 keys atomically; resolves when durable. */
   put<T>(entries: Record<string, T>, options?: StoragePutOptions): Promise<void>;
   put(keyOrEntries: unknown, value?: unknown, options?: StoragePutOptions): Promise<void> {
-    return this.#engine.put(keyOrEntries, value, options);
+    return handled(this.#engine.put(keyOrEntries, value, options));
   }
 
   /** Deletes one key; resolves to whether it existed. */
@@ -64,36 +75,36 @@ export abstract class EngineStorage implements ObjectStorage {
   /** Deletes up to 128 keys atomically; resolves to how many existed. */
   delete(keys: string[], options?: StoragePutOptions): Promise<number>;
   delete(keys: string | string[], options?: StoragePutOptions): Promise<boolean | number> {
-    return this.#engine.delete(keys, options);
+    return handled(this.#engine.delete(keys, options));
   }
 
   /** Lists entries in UTF-8 byte order of their keys. */
   list<T = unknown>(options?: StorageListOptions): Promise<Map<string, T>> {
-    return this.#engine.list(options) as Promise<Map<string, T>>;
+    return handled(this.#engine.list(options)) as Promise<Map<string, T>>;
   }
 
   /** Deletes every key of the object and its alarm, in as many commits as needed. */
   deleteAll(options?: StoragePutOptions): Promise<void> {
-    return this.#engine.deleteAll(options);
+    return handled(this.#engine.deleteAll(options));
   }
 
   /** Runs `fn` as an optimistic transaction, rerun on conflict (up to 10 times). */
   transaction<T>(fn: (txn: StorageTransaction) => Promise<T>): Promise<T> {
-    return this.#engine.transaction(fn);
+    return handled(this.#engine.transaction(fn));
   }
 
   /** The time of the object's alarm, or `null`. */
   getAlarm(options?: StorageGetOptions): Promise<number | null> {
-    return this.#engine.getAlarm(options);
+    return handled(this.#engine.getAlarm(options));
   }
 
   /** Sets or replaces the object's alarm. */
   async setAlarm(scheduledTime: number | Date, options?: StoragePutOptions): Promise<void> {
-    await this.#engine.setAlarm(alarmTime(scheduledTime), options);
+    await handled(this.#engine.setAlarm(alarmTime(scheduledTime), options));
   }
 
   /** Removes the object's alarm. */
   deleteAlarm(options?: StoragePutOptions): Promise<void> {
-    return this.#engine.deleteAlarm(options);
+    return handled(this.#engine.deleteAlarm(options));
   }
 }

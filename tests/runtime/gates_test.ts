@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import {
+  DurableObject,
+  durableObject,
+  type WebSocket,
+  WebSocketRequestResponsePair,
+} from "../../mod.ts";
+import { serveApp, until } from "../_helpers.ts";
+
+/** A KV whose commits (and, optionally, reads) wait for the test to release them. */
+function controlledKv(real: Deno.Kv) {
+  const state = {
+    holdCommits: false,
+    holdReads: false,
+    failCommits: false,
+    pending: [] as Array<() => void>,
+  };
+  const wait = () => new Promise<void>((resolve) => state.pending.push(resolve));
+  const release = () => {
+    for (const resolve of state.pending.splice(0)) resolve();
+  };
+  const kv = new Proxy(real, {
+    get(target, key) {
+      if (key === "atomic") {
+        return () => {
+          const op = target.atomic();
+          return new Proxy(op, {
+            get(opTarget, opKey) {
+              if (opKey === "commit") {
+                return async () => {
+                  if (state.holdCommits) await wait();
+                  if (state.failCommits) throw new Error("injected commit failure");
+                  return opTarget.commit();
+                };
+              }
+              const value = Reflect.get(opTarget, opKey);
+              return typeof value === "function"
+                ? (...args: unknown[]) => {
+                  const result = value.apply(opTarget, args);
+                  return result === opTarget ? op : result; // keep chaining on the real op
+                }
+                : value;
+            },
+          });
+        };
+      }
+      if ((key === "get" || key === "getMany") && state.holdReads) {
+        return async (...args: unknown[]) => {
+          await wait();
+          return (Reflect.get(target, key) as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { kv, state, release };
+}
+
+let constructed = 0;
+
+class Store extends DurableObject {
+  constructor(ctx: ConstructorParameters<typeof DurableObject>[0], env: unknown) {
+    super(ctx, env);
+    constructed++;
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const text = String(message);
+    if (text.startsWith("put:")) {
+      this.ctx.storage.put("k", text); // not awaited: the output gate covers it
+      ws.send(`stored ${text}`);
+    } else if (text.startsWith("read:")) {
+      const value = await this.ctx.storage.get("k");
+      ws.send(`read ${String(value)} for ${text}`);
+    } else ws.send(`echo ${text}`);
+  }
+}
+
+@durableObject({ name: "ungated", outputGate: false })
+class Ungated extends Store {}
+
+const ROUTES = [{ pattern: "/s/:name", object: "S" }, { pattern: "/u/:name", object: "U" }];
+
+Deno.test("output gate: a message sent after a write reaches the client only once the write is durable", async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, state, release } = controlledKv(real);
+  try {
+    await using s = await serveApp({ objects: { S: Store, U: Ungated }, routes: ROUTES, kv });
+    const client = await s.connect("/s/a");
+    state.holdCommits = true;
+    client.socket.send("put:1");
+    client.socket.send("ping"); // answered by the registry, which the gate does not hold
+    assert.equal(await client.next(), "pong", "the reply to put:1 was held behind its write");
+    await until(() => state.pending.length > 0, "the commit to start");
+    assert.equal(client.buffered, 0, "still held while the commit waits");
+    state.holdCommits = false;
+    release();
+    assert.equal(await client.next(), "stored put:1");
+  } finally {
+    real.close();
+  }
+});
+
+Deno.test("output gate off (@durableObject({ outputGate: false })): the message goes out while the write is pending", async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, state, release } = controlledKv(real);
+  try {
+    await using s = await serveApp({ objects: { S: Store, U: Ungated }, routes: ROUTES, kv });
+    const client = await s.connect("/u/a");
+    state.holdCommits = true;
+    client.socket.send("put:1");
+    assert.equal(await client.next(), "stored put:1");
+    await until(() => state.pending.length > 0, "the commit to start");
+    state.holdCommits = false;
+    release();
+  } finally {
+    real.close();
+  }
+});
+
+Deno.test("output gate: a failed write is reported, its held message is never sent, the socket closes 1011 and the instance is reset", async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, state, release } = controlledKv(real);
+  try {
+    await using s = await serveApp({ objects: { S: Store, U: Ungated }, routes: ROUTES, kv });
+    const client = await s.connect("/s/fail");
+    const other = await s.connect("/s/fail");
+    other.socket.send("hello");
+    assert.equal(await other.next(), "echo hello");
+    const before = constructed;
+    state.holdCommits = true;
+    state.failCommits = true;
+    client.socket.send("put:lost");
+    await until(() => state.pending.length > 0, "the commit to start");
+    release();
+    const closed = await client.closed;
+    assert.equal(closed.code, 1011);
+    assert.equal(client.buffered, 0, "the reply that depended on the lost write never arrived");
+    await until(
+      () => s.exceptions.some((e) => e.context.operation === "storage write"),
+      "the report",
+    );
+    assert.match(
+      String(s.exceptions.find((e) => e.context.operation === "storage write")!.error),
+      /injected/,
+    );
+    // The process is fine and the next event builds a fresh instance.
+    state.holdCommits = false;
+    state.failCommits = false;
+    other.socket.send("again");
+    assert.equal(await other.next(), "echo again");
+    assert.equal(constructed, before + 1);
+  } finally {
+    real.close();
+  }
+});
+
+Deno.test("input gate: while a handler awaits its own storage read, the next message waits; then it runs after the handler continued", async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, state, release } = controlledKv(real);
+  try {
+    await using s = await serveApp({ objects: { S: Store, U: Ungated }, routes: ROUTES, kv });
+    const client = await s.connect("/s/in");
+    client.socket.send("put:v");
+    assert.equal(await client.next(), "stored put:v");
+    state.holdReads = true;
+    client.socket.send("read:1");
+    await until(() => state.pending.length > 0, "the read to start");
+    client.socket.send("second");
+    client.socket.send("ping");
+    assert.equal(await client.next(), "pong", "both messages arrived at the server");
+    assert.equal(client.buffered, 0, "'second' was not delivered while the read was pending");
+    state.holdReads = false;
+    release();
+    assert.equal(await client.next(), "read put:v for read:1");
+    assert.equal(await client.next(), "echo second");
+  } finally {
+    real.close();
+  }
+});
