@@ -490,7 +490,8 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   #openGate(): void {
     this.#gate--;
-    if (this.#gate !== 0 || this.#drainScheduled) return;
+    // After shutdown nothing is delivered: a storage op settling late must not start a timer.
+    if (this.#gate !== 0 || this.#drainScheduled || this.#disposed) return;
     // Drain on the next task, so the code that awaited the storage call (or
     // blockConcurrencyWhile) continues before the next event, as on workerd.
     this.#drainScheduled = true;
