@@ -53,6 +53,9 @@ export async function serveApp<O extends Record<string, ObjectClass>>(
       controller.abort();
       await server.finished;
       await Promise.all(clients.map((c) => c.close()));
+      // The server side of a socket closes a moment after the client's: wait for it,
+      // so no runtime timer of a closing socket (Deno's idle-timeout ping) outlives the test.
+      await until(() => app.stats().connections === 0, "server sockets to close");
       if (ownKv) kv.close();
     },
   };

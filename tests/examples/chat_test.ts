@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createChatApp } from "../../examples/chat/app.ts";
 import { hibernateNow, ManualClock, objectStatus, testClient } from "../../src/testing/mod.ts";
+import { until } from "../_helpers.ts";
 
 type Event = { type: string; [key: string]: unknown };
 
@@ -33,6 +34,8 @@ async function serveChat(options: { clock?: ManualClock; kv?: Deno.Kv } = {}) {
       controller.abort();
       await server.finished;
       await Promise.all(clients.map((c) => c.close()));
+      // Wait for the server side too (see tests/_helpers.ts).
+      await until(() => app.stats().connections === 0, "server sockets to close");
       if (!options.kv) kv.close();
     },
   };
