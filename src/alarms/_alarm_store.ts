@@ -8,6 +8,7 @@
 // next delivery is due: the scheduled time, or the time of the next retry.
 
 import { KvError } from "../errors.ts";
+import { retryTransient } from "../kv/kv_retry.ts";
 
 /** One object's alarm. */
 export interface AlarmRecord {
@@ -50,19 +51,12 @@ export interface AlarmStore {
   scan(): AsyncIterable<DueAlarm>;
 }
 
-const RETRY_DELAYS = [10, 40, 160];
-
+/** Runs a KV call, retrying transient contention ("database is locked"), else throws `KvError`. */
 async function withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      const delay = RETRY_DELAYS[attempt];
-      const transient = error instanceof Error &&
-        /database is (locked|busy)|SQLITE_BUSY/i.test(error.message);
-      if (delay === undefined || !transient) throw new KvError(operation, error);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+  try {
+    return await retryTransient(fn);
+  } catch (error) {
+    throw new KvError(operation, error);
   }
 }
 

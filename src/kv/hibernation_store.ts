@@ -1,7 +1,8 @@
 import { KvError } from "../errors.ts";
-import { type Clock, type ClockTimer, delay } from "../runtime/clock.ts";
+import type { Clock, ClockTimer } from "../runtime/clock.ts";
 import type { HostStore, ObjectHost } from "../runtime/object_host.ts";
 import { type Connection, RECORD, TIMESTAMP } from "../sockets/connection.ts";
+import { retryTransient } from "./kv_retry.ts";
 import { currentPid, machineId, processAlive } from "./process_info.ts";
 
 /** How often a running app renews its boot lease. */
@@ -384,16 +385,10 @@ function keyBytes(key: Deno.KvKey): number {
   return n;
 }
 
-/** Retries transient SQLite contention ("database is locked") a few times. */
+/** Commits an atomic, retrying transient contention; a rejected (checked) commit is an error. */
 async function commitWithRetry(build: () => Deno.AtomicOperation): Promise<void> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      const result = await build().commit();
-      if (result.ok) return;
-      throw new Error("atomic commit was rejected");
-    } catch (error) {
-      if (attempt >= 3 || !/locked|busy/i.test(String(error))) throw error;
-      await delay(10 * 2 ** attempt);
-    }
-  }
+  await retryTransient(async () => {
+    const result = await build().commit();
+    if (!result.ok) throw new Error("atomic commit was rejected");
+  });
 }

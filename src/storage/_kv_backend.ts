@@ -19,26 +19,17 @@ import {
   kvKeySize,
   type KvLayout,
 } from "./_kv_layout.ts";
+import { retryTransient } from "../kv/kv_retry.ts";
 
 /** `kv.getMany` reads at most 10 keys. */
 const GET_MANY_LIMIT = 10;
-/** Backoff before each retry of a transient failure, in milliseconds. */
-const RETRY_DELAYS = [10, 40, 160];
 
-function isTransient(error: unknown): boolean {
-  return error instanceof Error && /database is (locked|busy)|SQLITE_BUSY/i.test(error.message);
-}
-
-/** Runs a KV call, retrying transient failures ("database is locked"), else throws `KvError`. */
+/** Runs a KV call, retrying transient contention ("database is locked"), else throws `KvError`. */
 async function withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      const delay = RETRY_DELAYS[attempt];
-      if (delay === undefined || !isTransient(error)) throw new KvError(operation, error);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+  try {
+    return await retryTransient(fn);
+  } catch (error) {
+    throw new KvError(operation, error);
   }
 }
 
