@@ -28,6 +28,24 @@ export async function serveApp<O extends Record<string, ObjectClass>>(
     clock,
     kv,
   });
+  const served = await serveBuilt(app, ownKv ? () => kv.close() : () => {});
+  return { ...served, clock, kv, exceptions };
+}
+
+/** A built app served on 127.0.0.1:0, with clients that are closed on dispose. */
+export interface ServedApp<A extends App> {
+  app: A;
+  port: number;
+  url(path: string): string;
+  connect(path: string, protocols?: string | string[]): Promise<TestClient>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Serves an app that is already built (an example's factory, say); `cleanup` runs last. */
+export async function serveBuilt<A extends App>(
+  app: A,
+  cleanup: () => void = () => {},
+): Promise<ServedApp<A>> {
   const controller = new AbortController();
   const server = await app.serve({
     hostname: "127.0.0.1",
@@ -39,10 +57,7 @@ export async function serveApp<O extends Record<string, ObjectClass>>(
   const clients: TestClient[] = [];
   return {
     app,
-    clock,
-    kv,
     port,
-    exceptions,
     url: (path) => `http://127.0.0.1:${port}${path}`,
     async connect(path, protocols) {
       const client = await testClient(`ws://127.0.0.1:${port}${path}`, protocols);
@@ -56,7 +71,7 @@ export async function serveApp<O extends Record<string, ObjectClass>>(
       // The server side of a socket closes a moment after the client's: wait for it,
       // so no runtime timer of a closing socket (Deno's idle-timeout ping) outlives the test.
       await until(() => app.stats().connections === 0, "server sockets to close");
-      if (ownKv) kv.close();
+      cleanup();
     },
   };
 }

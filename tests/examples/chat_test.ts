@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createChatApp } from "../../examples/chat/app.ts";
-import { hibernateNow, ManualClock, objectStatus, testClient } from "../../src/testing/mod.ts";
-import { until } from "../_helpers.ts";
+import { hibernateNow, ManualClock, objectStatus } from "../../src/testing/mod.ts";
+import { serveBuilt } from "../_helpers.ts";
 
 type Event = { type: string; [key: string]: unknown };
 
@@ -9,34 +9,14 @@ async function serveChat(options: { clock?: ManualClock; kv?: Deno.Kv } = {}) {
   const clock = options.clock ?? new ManualClock(Date.now());
   const kv = options.kv ?? await Deno.openKv(":memory:");
   const app = createChatApp({ kv, clock, historyTtlMs: 60_000 });
-  const controller = new AbortController();
-  const server = await app.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    signal: controller.signal,
-    handleSignals: false,
-  });
-  const base = `127.0.0.1:${server.addr.port}`;
-  const clients: Array<Awaited<ReturnType<typeof testClient>>> = [];
+  const served = await serveBuilt(app, options.kv ? () => {} : () => kv.close());
   return {
-    app,
+    ...served,
     clock,
     kv,
-    base,
-    async join(room: string, name: string) {
-      const client = await testClient(
-        `ws://${base}/rooms/${room}/ws?name=${encodeURIComponent(name)}`,
-      );
-      clients.push(client);
-      return client;
-    },
-    async [Symbol.asyncDispose]() {
-      controller.abort();
-      await server.finished;
-      await Promise.all(clients.map((c) => c.close()));
-      // Wait for the server side too (see tests/_helpers.ts).
-      await until(() => app.stats().connections === 0, "server sockets to close");
-      if (!options.kv) kv.close();
+    base: `127.0.0.1:${served.port}`,
+    join(room: string, name: string) {
+      return served.connect(`/rooms/${room}/ws?name=${encodeURIComponent(name)}`);
     },
   };
 }
