@@ -478,12 +478,7 @@ export class App<
         ? this.#options.fallback(request, info)
         : new Response("Not Found", { status: 404 });
     }
-    if (this.#draining) {
-      return new Response("Server is shutting down", {
-        status: 503,
-        headers: { "retry-after": "1" },
-      });
-    }
+    if (this.#draining) return shuttingDown();
     const upgrade = wantsUpgrade(request);
     if (upgrade || match.route.websocket !== false) {
       const refused = checkUpgrade(request, upgrade);
@@ -615,6 +610,7 @@ export class App<
       }
     } catch (error) {
       if (error instanceof ObjectFullError) return this.#refuseFull(request);
+      if (this.#draining) return shuttingDown(); // cut off by shutdown: not a handler failure
       host.report(error, handlers.connect ? "onConnect" : "fetch");
       return new Response("Internal Server Error", { status: 500 });
     }
@@ -694,7 +690,8 @@ export class App<
         stop(false).then(() => exitProcess(0), () => exitProcess(1));
       });
     }
-    options.signal?.addEventListener("abort", () => void stop(false), { once: true });
+    if (options.signal?.aborted) void stop(false);
+    else options.signal?.addEventListener("abort", () => void stop(false), { once: true });
     const finished = listener.finished.then(async () => {
       removeSignals();
       await shutdown;
@@ -736,6 +733,11 @@ export class App<
       }
       host.dispose();
     }
+    // Let the close handshakes just started finish (bounded): a peer that answers is
+    // released cleanly, and no runtime timer of a closing socket outlives the app.
+    const closing = Date.now() + 1_000;
+    while (this.#connections > 0 && Date.now() < closing) await delay(5);
+    await delay(0); // Deno's close() schedules a zero-delay timer once its frame is sent
     if (this.#beatTimer !== null) this.#clock.clearTimeout(this.#beatTimer);
     this.#beatTimer = null;
     // No flush may start or still run once KV is released ("Bad resource ID").
@@ -800,6 +802,10 @@ export class App<
   flush(): Promise<void> {
     return this.#runtime.store.flush();
   }
+}
+
+function shuttingDown(): Response {
+  return new Response("Server is shutting down", { status: 503, headers: { "retry-after": "1" } });
 }
 
 function positive(

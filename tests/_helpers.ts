@@ -71,6 +71,9 @@ export async function serveBuilt<A extends App>(
       // The server side of a socket closes a moment after the client's: wait for it,
       // so no runtime timer of a closing socket (Deno's idle-timeout ping) outlives the test.
       await until(() => app.stats().connections === 0, "server sockets to close");
+      // Deno's WebSocket close() arms a zero-delay timer once its Close frame is written,
+      // which can be after both close events: let it run before the test ends.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       cleanup();
     },
   };

@@ -199,7 +199,8 @@ export class HibernationStore implements HostStore {
             host,
             socketKey(host, this.#boot, ws.sid),
             record,
-            (bytes?.byteLength ?? 0) + 64,
+            // Tags count too: 10 tags of 256 bytes are 2.5 KB, which the 800 KiB per atomic must hold.
+            (bytes?.byteLength ?? 0) + 64 + tagBytes(ws.tags),
           ),
         );
       }
@@ -283,6 +284,9 @@ export class HibernationStore implements HostStore {
   async load(host: ObjectHost): Promise<void> {
     const unloaded = new Map<string, Connection>();
     for (const ws of host.list()) if (!ws.attachmentLoaded) unloaded.set(ws.sid, ws);
+    // A socket that closed (or failed) while hibernated is no longer listed, but its queued
+    // webSocketClose/webSocketError may read the attachment: restore it too.
+    for (const ws of host.queuedSockets()) if (!ws.attachmentLoaded) unloaded.set(ws.sid, ws);
     let config: ConfigRecord | null = null;
     const base = host.keyBase.length;
     for await (
@@ -377,6 +381,13 @@ function socketKey(host: ObjectHost, boot: string, sid: string): Deno.KvKey {
 
 function tsKey(host: ObjectHost, boot: string, sid: string): Deno.KvKey {
   return [...host.keyBase, "ts", boot, sid];
+}
+
+/** An upper bound of the serialized size of a socket's tags (UTF-8: ≤ 3 bytes per UTF-16 unit). */
+function tagBytes(tags: readonly string[]): number {
+  let n = 0;
+  for (const tag of tags) n += tag.length * 3 + 8;
+  return n;
 }
 
 function keyBytes(key: Deno.KvKey): number {

@@ -168,6 +168,9 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   #waitUntil = 0;
   #lastActivity = 0;
   #idleTimer: ClockTimer | null = null;
+  // blockConcurrencyWhile caps and event timeouts in flight: dispose() clears them, so a
+  // stopped app leaves no timer that keeps the process alive.
+  readonly #timers = new Set<ClockTimer>();
   #storage: ObjectStorage | null = null;
   #drainScheduled = false;
   #disposed = false;
@@ -300,11 +303,13 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     let timer: ClockTimer | null = null;
     const capped = new Promise<T>((resolve, reject) => {
       timer = this.#app.clock.setTimeout(() => {
+        this.#timers.delete(timer!);
         reject(new ObjectResetError("blockConcurrencyWhile() callback exceeded 30000 ms"));
       }, 30_000);
+      this.#timers.add(timer);
       Promise.resolve().then(fn).then(resolve, reject);
     });
-    return capped.then(
+    const result = capped.then(
       (value) => {
         this.#endBlock(timer);
         return value;
@@ -315,10 +320,17 @@ export class ObjectHost implements ConnectionOwner, StateHost {
         throw error;
       },
     );
+    // A constructor cannot await it (Cloudflare's idiom): the failure is reported by the
+    // reset above, and an ignored rejection must not crash the process.
+    result.catch(() => {});
+    return result;
   }
 
   #endBlock(timer: ClockTimer | null): void {
-    if (timer) this.#app.clock.clearTimeout(timer);
+    if (timer) {
+      this.#app.clock.clearTimeout(timer);
+      this.#timers.delete(timer);
+    }
     if (this.#blocking === 0) return; // released by a reset already
     this.#blocking--;
     this.#openGate();
@@ -440,12 +452,15 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     // With an event timeout each async handler gets its own timer.
     let done = false;
     const timer = this.#app.clock.setTimeout(() => {
+      this.#timers.delete(timer);
       if (done || gen.dead) return;
       this.#reset(new EventTimeoutError(NAMES[kind]!, timeout), NAMES[kind]!);
     }, timeout);
+    this.#timers.add(timer);
     const finish = () => {
       done = true;
       this.#app.clock.clearTimeout(timer);
+      this.#timers.delete(timer);
     };
     promise.then(() => {
       finish();
@@ -457,6 +472,15 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   }
 
   #enqueue(p: Pending): void {
+    if (this.#disposed) {
+      // After shutdown no instance is built and nothing is delivered (e.g. the close reply
+      // of a socket the server was closing); calls fail instead of waking the object.
+      if (p.kind === CALL) {
+        this.#requests--;
+        p.reject!(new Error(`Cannot run ${p.operation} on object ${this.hex}: the app shut down`));
+      }
+      return;
+    }
     this.#queue.push(p);
     if (this.#status === "hibernated") this.#wake();
   }
@@ -540,6 +564,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
         await this.#app.store.load(this);
         this.needsLoad = false;
       }
+      if (gen.dead) return; // shut down while loading: build nothing
       const ctx = new ObjectState(this, gen);
       this.#instance = new this.runtime.ctor(ctx, this.#app.env());
       this.wakes++;
@@ -674,12 +699,22 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   dispose(): void {
     // A drain scheduled before shutdown may still run: it must not arm a new timer.
     this.#disposed = true;
+    for (const timer of this.#timers) this.#app.clock.clearTimeout(timer);
+    this.#timers.clear();
     if (this.#idleTimer !== null) this.#app.clock.clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
     this.#gen.dead = true;
     this.#instance = null;
     this.#status = "hibernated";
     this.#ready = false;
+  }
+
+  /** Sockets with a queued event: closing ones are no longer listed, but their event may read the attachment. */
+  *queuedSockets(): IterableIterator<Connection> {
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const ws = this.#queue[i]!.ws;
+      if (ws !== null) yield ws;
+    }
   }
 
   /** Every accepted socket whose descriptor is not gone (open or closing). */
