@@ -99,7 +99,11 @@ export interface AppOptions<
   readonly maxBufferedBytes?: number;
   /** Over `maxBufferedBytes`: close the socket with 1013, or drop the message. @default "close" */
   readonly backpressure?: "close" | "drop";
-  /** Open sockets per process before upgrades get 503. @default 90 % of the open-file limit with `serve()`, else unlimited */
+  /**
+   * Open sockets per process before upgrades get 503. @default with `serve()`: 90 % of the
+   * soft open-file limit (less at small limits, keeping the runtime's own descriptors plus 16
+   * free), else 10,000 where the limit cannot be read; unlimited with a bare `app.fetch`
+   */
   readonly maxConnections?: number;
   /** Open sockets per client IP (read before the upgrade). @default unlimited */
   readonly maxConnectionsPerIp?: number;
@@ -107,7 +111,10 @@ export interface AppOptions<
   readonly allowedOrigins?: readonly string[];
   /** Seconds without traffic before Deno pings, then drops a silent peer (`idleTimeout`). @default 30 */
   readonly idleTimeout?: number;
-  /** Write-behind coalescing window for socket records. @default 250 */
+  /**
+   * Write-behind window for object settings and for deleting records of closed sockets
+   * (socket records themselves are written when their object hibernates). @default 250
+   */
   readonly flushDelayMs?: number;
 }
 
@@ -394,7 +401,12 @@ export class App<
         if (!alarm) return Promise.resolve();
         return host.call("alarm", (instance) => alarm.call(instance, info)).then(() => {});
       },
-      onException: (error, context) => this.#report(error, context),
+      // The scheduler knows storage names; the hook documents binding names.
+      onException: (error, context) =>
+        this.#report(error, {
+          ...context,
+          namespace: this.#byStorageName.get(context.namespace)?.binding ?? context.namespace,
+        }),
     });
     await this.#alarms.start();
   }
@@ -662,7 +674,8 @@ export class App<
    * Serves the app: the production entry. Survives the open-file limit (503
    * beyond the connection cap, re-listens after EMFILE) and shuts down
    * gracefully on SIGINT/SIGTERM: stops accepting, lets handlers finish
-   * (3 s), flushes KV, closes sockets with 1001 and exits 0.
+   * (3 s), writes object settings to KV, closes sockets with 1001 and exits 0.
+   * Aborting `signal` or calling `server.shutdown()` does the same without exiting.
    */
   async serve(options: ServeOptions = {}): Promise<Server> {
     await this.#ensureReady();

@@ -39,9 +39,9 @@ export class DormantError extends Error {
 }
 
 /**
- * The object instance was discarded (event timeout, `blockConcurrencyWhile`
- * timeout, or a failed start); its `ctx` no longer works. The next event
- * builds a fresh instance.
+ * The object instance was discarded (event timeout, a `blockConcurrencyWhile`
+ * callback that rejected or ran over 30 s, a failed storage write, or a failed
+ * start); its `ctx` no longer works. The next event builds a fresh instance.
  *
  * @example Usage
  * ```ts

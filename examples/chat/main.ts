@@ -26,10 +26,6 @@ const hostname = Deno.env.get("DORMANT_HOSTNAME") || "0.0.0.0";
 const port = numberFromEnv("PORT", 8000);
 const onDeploy = Deno.env.get("DENO_DEPLOY") === "1";
 const kvPath = Deno.env.get("DORMANT_KV_PATH") || (onDeploy ? undefined : "./.data/chat.sqlite3");
-if (kvPath !== undefined && kvPath !== ":memory:") {
-  const folder = kvPath.includes("/") ? kvPath.slice(0, kvPath.lastIndexOf("/")) : ".";
-  if (folder) await Deno.mkdir(folder, { recursive: true });
-}
 
 const app = createChatApp({
   kvPath,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 
 interface Shared {
   kv: Promise<Deno.Kv>;
@@ -15,6 +15,7 @@ interface Shared {
 }
 
 const shared = new Map<string, Shared>();
+const REMOTE = /^https?:\/\//i;
 
 /** A reference to a shared KV handle; `release()` closes it when the last user leaves. */
 export interface KvLease {
@@ -43,10 +44,10 @@ export async function openKv(path: string | undefined): Promise<KvLease> {
     };
   }
   // One file, one key: "./a.sqlite3", "a.sqlite3" and "/cwd/a.sqlite3" must share a handle.
-  const key = path === undefined ? "\0default" : /^https?:\/\//i.test(path) ? path : resolve(path);
+  const key = path === undefined ? "\0default" : REMOTE.test(path) ? path : resolve(path);
   let entry = shared.get(key);
   if (!entry) {
-    entry = { kv: Deno.openKv(path), users: 0 };
+    entry = { kv: openFile(path), users: 0 };
     shared.set(key, entry);
   }
   entry.users++;
@@ -70,4 +71,12 @@ export async function openKv(path: string | undefined): Promise<KvLease> {
       }
     },
   };
+}
+
+/** Opens a database; for a local file, creates its folder first (`Deno.openKv` does not). */
+async function openFile(path: string | undefined): Promise<Deno.Kv> {
+  if (path !== undefined && !REMOTE.test(path)) {
+    await Deno.mkdir(dirname(resolve(path)), { recursive: true });
+  }
+  return await Deno.openKv(path);
 }

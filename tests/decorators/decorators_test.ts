@@ -3,8 +3,7 @@
  * dialect are in `_decorator_cases.ts`; this file keeps what only TC39 has.
  */
 import assert from "node:assert/strict";
-import { durableObject, onClose, onMessage, type WebSocket } from "../../mod.ts";
-import { serveApp } from "../_helpers.ts";
+import { durableObject, onClose } from "../../mod.ts";
 import { decoratorCases } from "./_decorator_cases.ts";
 
 decoratorCases("tc39", {

@@ -91,3 +91,15 @@ Deno.test("two apps with the same kvPath share one handle: closing one app keeps
   // The first app's write is durable in the same file.
   assert.equal(await second.env.COUNTER.getByName("a").add(1), 2);
 });
+
+Deno.test("openKv() creates the folder of a local database file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const lease = await openKv(`${dir}/a/b/app.sqlite3`);
+    await lease.kv.set(["k"], 1);
+    lease.release();
+    assert.ok((await Deno.stat(`${dir}/a/b/app.sqlite3`)).isFile);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

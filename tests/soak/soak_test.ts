@@ -18,10 +18,11 @@
  * which is `deno test --allow-all --no-config --unstable-kv --sanitize-ops
  * --sanitize-resources --v8-flags=--expose-gc tests/soak/soak_test.ts`.
  * `SOAK_MS` sets the duration of the waves (default 90000). A full GC runs
- * after every wave: `node:v8` serialization (attachments) leaves ~5 KB of
- * native garbage per call that V8's heap accounting does not see, so without
- * it RSS climbs by ~25 MiB per wave until V8 happens to collect (see
- * docs/reliability.md); `SOAK_GC_EACH_WAVE=0` shows that.
+ * after every wave, so memory is compared at the same point each time. It was
+ * introduced when attachments went through `node:v8` (~5 KB of native garbage
+ * per call that V8's heap accounting does not see); they now use a pure-JS
+ * codec, and `SOAK_GC_EACH_WAVE=0` shows how much RSS still drifts without
+ * it (see docs/reliability.md).
  */
 import assert from "node:assert/strict";
 import {
