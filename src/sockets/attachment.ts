@@ -1,4 +1,4 @@
-import { decode, encode } from "./_structured_codec.ts";
+import { decode, encode } from "../runtime/structured_codec.ts";
 
 /** workerd's current inline attachment limit (the seeds still say 2,048). */
 export const DEFAULT_MAX_ATTACHMENT_BYTES = 16_384;
@@ -6,7 +6,7 @@ export const DEFAULT_MAX_ATTACHMENT_BYTES = 16_384;
 /**
  * Serializes an attachment in V8's structured-clone wire format and checks
  * its size. The bytes are `v8.serialize`'s, written in JS (see
- * `_structured_codec.ts`: `node:v8` leaks native memory per call and is slow);
+ * `structured_codec.ts`: `node:v8` leaks native memory per call and is slow);
  * values the codec does not write itself go to `node:v8`. `v8.serialize`
  * throws a plain `Error` for functions and symbols; structured clone throws
  * `DataCloneError`, which is what ported code expects.

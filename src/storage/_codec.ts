@@ -2,7 +2,7 @@
 // the UTF-8 byte order that `list()` follows. Shared by every implementation
 // so the limits and error messages are identical.
 
-import { deserialize, serialize } from "node:v8";
+import { decode, encode } from "../runtime/structured_codec.ts";
 
 /** Longest user key, in UTF-8 bytes (KV's 2,048 minus our prefix). */
 export const MAX_KEY_BYTES = 1536;
@@ -77,9 +77,10 @@ export function decodeKey(bytes: Uint8Array): string {
 }
 
 /**
- * Serializes a value with structured-clone semantics. `v8.serialize` throws a
- * plain `Error` for functions and symbols; the web platform calls that a
- * `DataCloneError`, so that is what callers get.
+ * Serializes a value with structured-clone semantics, in V8's wire format
+ * (the shared JS codec: `node:v8` leaks native memory per call on Deno).
+ * Functions and symbols throw a plain `Error` there; the web platform calls
+ * that a `DataCloneError`, so that is what callers get.
  */
 export function encodeValue(value: unknown): Uint8Array {
   if (value === undefined) {
@@ -87,7 +88,7 @@ export function encodeValue(value: unknown): Uint8Array {
   }
   let buffer: Uint8Array;
   try {
-    buffer = serialize(value);
+    buffer = encode(value);
   } catch (error) {
     throw new DOMException(
       error instanceof Error ? error.message : String(error),
@@ -103,9 +104,9 @@ export function encodeValue(value: unknown): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
-/** Deserializes a stored value into a fresh copy. */
+/** Deserializes a stored value into a fresh copy (typed arrays get their own buffers). */
 export function decodeValue<T>(bytes: Uint8Array): T {
-  return deserialize(bytes) as T;
+  return decode(bytes) as T;
 }
 
 /** Compares byte strings lexicographically (the order of KV keys and of Cloudflare's `list`). */

@@ -124,6 +124,17 @@ export function storageConformance(
     assert.equal(back?.self, back);
   });
 
+  test(".get() returns typed arrays with their own bytes: mutating one changes nothing stored", async ({ storage }) => {
+    await storage.put("bytes", { data: new Uint8Array([1, 2, 3]), view: new Float64Array([0.5]) });
+    // Read the same key twice without a write between: no cached copy may be shared.
+    const first = await storage.get<{ data: Uint8Array; view: Float64Array }>("bytes");
+    first!.data[0] = 99;
+    first!.view[0] = 99;
+    const second = await storage.get<{ data: Uint8Array; view: Float64Array }>("bytes");
+    assert.deepEqual([...second!.data], [1, 2, 3]);
+    assert.deepEqual([...second!.view], [0.5]);
+  });
+
   test(".get() returns a fresh copy, and mutating a value after .put() changes nothing", async ({ storage }) => {
     const value = { list: [1] };
     const written = storage.put("k", value);

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { deserialize, serialize, Serializer } from "node:v8";
-import { codecStats, decode, encode, MAX_DEPTH } from "../../src/sockets/_structured_codec.ts";
+import { codecStats, decode, encode, MAX_DEPTH } from "../../src/runtime/structured_codec.ts";
 
 const hex = (bytes: Uint8Array) =>
   Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(" ");
