@@ -91,6 +91,7 @@ export type {
   ObjectStorage,
   StorageGetOptions,
   StorageListOptions,
+  StorageOperations,
   StoragePutOptions,
   StorageTransaction,
 } from "./src/storage/object_storage.ts";

@@ -136,60 +136,26 @@ export interface AlarmInvocationInfo {
 }
 
 /**
- * The storage API available inside {@linkcode ObjectStorage.transaction}.
- * Reads see the transaction's own writes; writes become visible to others
- * only when the transaction commits.
+ * Reads and writes shared by {@linkcode ObjectStorage} and
+ * {@linkcode StorageTransaction} (Cloudflare's names and overloads).
  *
  * @example Usage
  * ```ts
  * import { MemoryStorage } from "./memory_storage.ts";
- * import type { StorageTransaction } from "./object_storage.ts";
+ * import type { StorageOperations } from "./object_storage.ts";
  * import assert from "node:assert/strict";
  *
- * const storage = new MemoryStorage();
- * async function increment(txn: StorageTransaction): Promise<number> {
- *   const next = ((await txn.get<number>("n")) ?? 0) + 1;
- *   await txn.put("n", next);
- *   return next;
+ * async function bump(ops: StorageOperations): Promise<number> {
+ *   const n = ((await ops.get<number>("n")) ?? 0) + 1;
+ *   await ops.put("n", n);
+ *   return n;
  * }
- * assert.equal(await storage.transaction(increment), 1);
+ * const storage = new MemoryStorage();
+ * assert.equal(await bump(storage), 1);
+ * assert.equal(await storage.transaction(bump), 2);
  * ```
  */
-export interface StorageTransaction {
-  /** Reads one key; `undefined` if absent. */
-  get<T = unknown>(key: string, options?: StorageGetOptions): Promise<T | undefined>;
-  /** Reads up to 128 keys; absent keys are left out of the map. */
-  get<T = unknown>(keys: string[], options?: StorageGetOptions): Promise<Map<string, T>>;
-  /** Writes one key. */
-  put<T>(key: string, value: T, options?: StoragePutOptions): Promise<void>;
-  /** Writes up to 128 keys. */
-  put<T>(entries: Record<string, T>, options?: StoragePutOptions): Promise<void>;
-  /** Deletes one key; resolves to whether it existed. */
-  delete(key: string, options?: StoragePutOptions): Promise<boolean>;
-  /** Deletes up to 128 keys; resolves to how many existed. */
-  delete(keys: string[], options?: StoragePutOptions): Promise<number>;
-  /** Lists entries in key order. */
-  list<T = unknown>(options?: StorageListOptions): Promise<Map<string, T>>;
-  /** Discards every write of the transaction; the function's result is still returned. */
-  rollback(): void;
-}
-
-/**
- * The durable storage of one object (`ctx.storage`).
- *
- * @example Usage
- * ```ts
- * import { MemoryStorage } from "./memory_storage.ts";
- * import type { ObjectStorage } from "./object_storage.ts";
- * import assert from "node:assert/strict";
- *
- * const storage: ObjectStorage = new MemoryStorage();
- * await storage.put("count", 1);
- * assert.equal(await storage.get<number>("count"), 1);
- * assert.equal(await storage.delete("count"), true);
- * ```
- */
-export interface ObjectStorage {
+export interface StorageOperations {
   /**
    * Reads one key.
    *
@@ -230,6 +196,49 @@ export interface ObjectStorage {
    * @throws {RangeError} If `limit` is not a positive integer.
    */
   list<T = unknown>(options?: StorageListOptions): Promise<Map<string, T>>;
+}
+
+/**
+ * The storage API available inside {@linkcode ObjectStorage.transaction}.
+ * Reads see the transaction's own writes; writes become visible to others
+ * only when the transaction commits.
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import type { StorageTransaction } from "./object_storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const storage = new MemoryStorage();
+ * async function increment(txn: StorageTransaction): Promise<number> {
+ *   const next = ((await txn.get<number>("n")) ?? 0) + 1;
+ *   await txn.put("n", next);
+ *   return next;
+ * }
+ * assert.equal(await storage.transaction(increment), 1);
+ * ```
+ */
+export interface StorageTransaction extends StorageOperations {
+  /** Discards every write of the transaction; the function's result is still returned. */
+  rollback(): void;
+}
+
+/**
+ * The durable storage of one object (`ctx.storage`).
+ *
+ * @example Usage
+ * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import type { ObjectStorage } from "./object_storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const storage: ObjectStorage = new MemoryStorage();
+ * await storage.put("count", 1);
+ * assert.equal(await storage.get<number>("count"), 1);
+ * assert.equal(await storage.delete("count"), true);
+ * ```
+ */
+export interface ObjectStorage extends StorageOperations {
   /**
    * Deletes every key of the object and its alarm. Not atomic: it may take
    * several commits, as on Cloudflare.
