@@ -158,10 +158,17 @@ export class KvBackend implements StorageBackend {
   }
 
   async clear(onCommit: (mutations: number) => void): Promise<void> {
+    // Heads first, then continuations: a clear that fails half way must not leave the first
+    // 64 KiB of a value without its continuation (it would read as a complete, corrupt value).
+    await this.#clearPrefix(this.layout.headBound(null, "lower"), onCommit);
+    await this.#clearPrefix(this.layout.root, onCommit);
+  }
+
+  async #clearPrefix(prefix: Deno.KvKey, onCommit: (mutations: number) => void): Promise<void> {
     while (true) {
       const keys = await withRetry("deleteAll", async () => {
         const out: Deno.KvKey[] = [];
-        const iter = this.#kv.list({ prefix: this.layout.root }, {
+        const iter = this.#kv.list({ prefix }, {
           limit: KV_MAX_MUTATIONS,
           batchSize: 500,
         });

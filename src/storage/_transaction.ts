@@ -185,16 +185,19 @@ export class Transaction implements StorageTransaction {
 
   delete(key: string, options?: StoragePutOptions): Promise<boolean>;
   delete(keys: string[], options?: StoragePutOptions): Promise<number>;
-  async delete(arg: string | string[], options?: StoragePutOptions): Promise<boolean | number> {
+  delete(arg: string | string[], options?: StoragePutOptions): Promise<boolean | number> {
+    // A delete the function does not await still belongs to the transaction, and its failure
+    // must not become an unhandled rejection (as with ctx.storage's own methods).
+    const result = this.#delete(arg, options);
+    result.catch(() => {});
+    return result;
+  }
+
+  async #delete(arg: string | string[], options?: StoragePutOptions): Promise<boolean | number> {
     this.#usable("delete", true);
     const many = Array.isArray(arg);
     const keys = many ? encodeKeys(arg, "delete") : [encodeKey(arg, "delete key")];
     for (const k of keys) this.#layout().checkKey(k.bytes, "delete key");
-    // Validate the size before reading, so a refused delete costs no I/O.
-    checkAtomicSize(
-      projectSize(this.size, this.writes, deleteOps(keys), this.#layout()),
-      "delete keys",
-    );
     let existed = 0;
     const unknown: EncodedKey[] = [];
     for (const k of keys) {
@@ -204,6 +207,8 @@ export class Transaction implements StorageTransaction {
       else if (read) existed += read.version !== null ? 1 : 0;
       else unknown.push(k);
     }
+    // Record the delete now (validating its size before any I/O); only the count needs a read.
+    this.#apply(deleteOps(keys), many ? "delete keys" : "delete key");
     if (unknown.length > 0) {
       const seq = this.#ctx.seq();
       const versions = await this.#ctx.io(
@@ -216,8 +221,6 @@ export class Transaction implements StorageTransaction {
         if (version !== null) existed++;
       });
     }
-    this.#usable("delete", true);
-    this.#apply(deleteOps(keys), many ? "delete keys" : "delete key");
     return many ? existed : existed > 0;
   }
 

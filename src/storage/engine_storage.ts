@@ -99,8 +99,14 @@ export abstract class EngineStorage implements ObjectStorage {
   }
 
   /** Sets or replaces the object's alarm. */
-  async setAlarm(scheduledTime: number | Date, options?: StoragePutOptions): Promise<void> {
-    await handled(this.#engine.setAlarm(alarmTime(scheduledTime), options));
+  setAlarm(scheduledTime: number | Date, options?: StoragePutOptions): Promise<void> {
+    let time: number;
+    try {
+      time = alarmTime(scheduledTime);
+    } catch (error) {
+      return handled(Promise.reject(error));
+    }
+    return handled(this.#engine.setAlarm(time, options));
   }
 
   /** Removes the object's alarm. */
