@@ -134,6 +134,7 @@ export class StorageEngine {
     const request = parseListOptions(options);
     const range = request.range;
     if (!range) return new Map();
+    this.#backend.layout.checkRange(range);
     // Listing waits for earlier writes to commit instead of merging the overlay.
     const entries = await this.#io(request.allowConcurrency, async () => {
       await this.#sync();

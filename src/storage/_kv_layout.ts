@@ -143,6 +143,18 @@ export class KvLayout {
     }
   }
 
+  /**
+   * Throws if a `list()` bound would not fit a KV key: only bounds made mostly
+   * of NUL characters can (each encodes to two bytes), and no stored key is
+   * that large. Checked before any I/O, the same for every backend.
+   */
+  checkRange(
+    range: { readonly lower: Uint8Array | null; readonly upper: Uint8Array | null },
+  ): void {
+    if (range.lower !== null) this.checkKey(range.lower, "list from this bound");
+    if (range.upper !== null) this.checkKey(range.upper, "list up to this bound");
+  }
+
   /** What writing (`bytes`) or deleting (`null`) one key costs: always 2 mutations (head and continuation). */
   writeSize(keyBytes: Uint8Array, bytes: Uint8Array | null): AtomicSize {
     const head = this.headSize(keyBytes);

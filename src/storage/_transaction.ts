@@ -229,6 +229,7 @@ export class Transaction implements StorageTransaction {
     const request = parseListOptions(options);
     const range = request.range;
     if (!range) return new Map();
+    this.#layout().checkRange(range);
     const own = [...this.writes.values()].filter((op) => inRange(range, op.keyBytes));
     // Ask for enough entries that the ones this transaction deleted cannot shorten the page.
     const deleted = own.filter((op) => op.bytes === null).length;

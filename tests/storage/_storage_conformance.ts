@@ -124,6 +124,14 @@ export function storageConformance(
     assert.equal(back?.self, back);
   });
 
+  test(".list() rejects a bound no KV key can hold with a RangeError, before any I/O", async ({ storage }) => {
+    const huge = "\0".repeat(1_500); // within 1,536 UTF-8 bytes, but NUL encodes to two bytes in a KV key
+    await assert.rejects(storage.list({ start: huge }), RangeError);
+    await assert.rejects(storage.list({ end: huge }), RangeError);
+    await assert.rejects(storage.transaction((txn) => txn.list({ startAfter: huge })), RangeError);
+    assert.deepEqual(await storage.list({ start: "\0".repeat(10) }), new Map());
+  });
+
   test(".get() returns typed arrays with their own bytes: mutating one changes nothing stored", async ({ storage }) => {
     await storage.put("bytes", { data: new Uint8Array([1, 2, 3]), view: new Float64Array([0.5]) });
     // Read the same key twice without a write between: no cached copy may be shared.
