@@ -2,6 +2,14 @@ import { App, type AppOptions, type ObjectClass } from "../mod.ts";
 import { ManualClock, type TestClient, testClient } from "../src/testing/mod.ts";
 import type { ExceptionContext } from "../src/types.ts";
 
+/** The headers of a complete, valid WebSocket upgrade request (RFC 6455's sample key). */
+export const UPGRADE_HEADERS = {
+  Upgrade: "websocket",
+  Connection: "Upgrade",
+  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+  "Sec-WebSocket-Version": "13",
+} as const;
+
 /** A served app on 127.0.0.1:0 with a manual clock and an in-memory KV. */
 export interface Served<O extends Record<string, ObjectClass>> {
   app: App<O>;

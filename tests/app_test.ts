@@ -9,7 +9,7 @@ import {
   WebSocketPair,
   webSocketResponse,
 } from "../mod.ts";
-import { serveApp } from "./_helpers.ts";
+import { serveApp, UPGRADE_HEADERS } from "./_helpers.ts";
 
 class Echo extends DurableObject {
   fetch(_request: Request): Response {
@@ -64,12 +64,7 @@ Deno.test("decorated objects broadcast to other sockets and refuse from @onConne
     routes: [{ pattern: "/room/:name", object: "ROOM" }],
   });
   const refused = await fetch(s.url("/room/x"), {
-    headers: {
-      upgrade: "websocket",
-      connection: "Upgrade",
-      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      "sec-websocket-version": "13",
-    },
+    headers: UPGRADE_HEADERS,
   });
   assert.equal(refused.status, 400);
   assert.equal(await refused.text(), "user required");

@@ -20,15 +20,8 @@ import {
 } from "../mod.ts";
 import { createAuthApp } from "../examples/auth/main.ts";
 import { flushNow, hibernateNow, ManualClock, testClient } from "../src/testing/mod.ts";
-import { serveApp, until } from "./_helpers.ts";
+import { serveApp, until, UPGRADE_HEADERS as UPGRADE } from "./_helpers.ts";
 import { RawClient, rawHttp, textOf } from "./_raw_client.ts";
-
-const UPGRADE = {
-  Upgrade: "websocket",
-  Connection: "Upgrade",
-  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-  "Sec-WebSocket-Version": "13",
-};
 
 interface Counts {
   readonly counts: { constructed: number };

@@ -10,16 +10,9 @@ import {
   WebSocketPair,
   webSocketResponse,
 } from "../mod.ts";
-import { serveApp, until } from "./_helpers.ts";
+import { serveApp, until, UPGRADE_HEADERS } from "./_helpers.ts";
 
 const ROUTES = [{ pattern: "/room/:name", object: "ROOM" }];
-
-const UPGRADE_HEADERS = {
-  upgrade: "websocket",
-  connection: "Upgrade",
-  "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-  "sec-websocket-version": "13",
-};
 
 interface Seen {
   ctx: DurableObjectState;

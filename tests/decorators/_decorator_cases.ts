@@ -20,7 +20,7 @@ import {
   onStart,
   type WebSocket,
 } from "../../mod.ts";
-import { serveApp, until } from "../_helpers.ts";
+import { serveApp, until, UPGRADE_HEADERS as HANDSHAKE } from "../_helpers.ts";
 
 /** The two decorator dialects: TC39 decorators and `experimentalDecorators`. */
 export type Dialect = "tc39" | "legacy";
@@ -46,13 +46,6 @@ export interface DialectChecks {
   /** Further rejections with TypeError that only this dialect can detect. */
   rejects?(): void;
 }
-
-const HANDSHAKE = {
-  upgrade: "websocket",
-  connection: "Upgrade",
-  "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-  "sec-websocket-version": "13",
-};
 
 interface Log {
   log: string[];

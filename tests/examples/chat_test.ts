@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createChatApp } from "../../examples/chat/app.ts";
 import { hibernateNow, ManualClock, objectStatus } from "../../src/testing/mod.ts";
-import { serveBuilt } from "../_helpers.ts";
+import { serveBuilt, UPGRADE_HEADERS } from "../_helpers.ts";
 
 type Event = { type: string; [key: string]: unknown };
 
@@ -34,15 +34,9 @@ Deno.test("chat serves its page at / and 404 elsewhere", async () => {
 
 Deno.test("chat refuses bad nicknames with 400 and non-upgrades with 426", async () => {
   await using chat = await serveChat();
-  const upgrade = {
-    upgrade: "websocket",
-    connection: "Upgrade",
-    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-    "sec-websocket-version": "13",
-  };
   for (const name of ["", "x".repeat(33)]) {
     const response = await fetch(`http://${chat.base}/rooms/a/ws?name=${name}`, {
-      headers: upgrade,
+      headers: UPGRADE_HEADERS,
     });
     assert.equal(response.status, 400);
     assert.equal((await response.json()).code, "invalid_name");

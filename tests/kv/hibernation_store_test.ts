@@ -13,6 +13,7 @@ import {
 } from "../../mod.ts";
 import { flushNow, hibernateNow, ManualClock, objectStatus } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
+import { interceptKv } from "../_intercept_kv.ts";
 
 const STORAGE = "kroom";
 
@@ -345,26 +346,14 @@ Deno.test("per-object settings survive hibernation, eviction from memory and a r
   }
 });
 
-/** Wraps a real Kv so that `atomic().commit()` throws while `state.failing` is set. */
+/** Wraps a real Kv so that every commit throws while `state.failing` is set. */
 function flakyKv(kv: Deno.Kv, state: { failing: boolean; attempts: number }): Deno.Kv {
-  const bind = (target: object, key: string | symbol) => {
-    const value = Reflect.get(target, key);
-    return typeof value === "function" ? value.bind(target) : value;
-  };
-  return new Proxy(kv, {
-    get(target, key) {
-      if (key !== "atomic") return bind(target, key);
-      return () =>
-        new Proxy(target.atomic(), {
-          get(op, k) {
-            if (k !== "commit") return bind(op, k);
-            return () => {
-              state.attempts++;
-              if (state.failing) throw new Error("injected commit failure");
-              return op.commit();
-            };
-          },
-        });
+  return interceptKv(kv, {
+    commit(commit, calls) {
+      // Count write-behind flushes (hibernation records), not the boot lease's renewals.
+      if (calls.some((c) => (c.first as Deno.KvKey)[1] === "h")) state.attempts++;
+      if (state.failing) throw new Error("injected commit failure");
+      return commit();
     },
   });
 }

@@ -5,6 +5,7 @@ import { KvStorage } from "../../src/storage/kv_storage.ts";
 import { MemoryStorage } from "../../src/storage/memory_storage.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { RecordingHooks, valueOfSize } from "../storage/_storage_conformance.ts";
+import { interceptKv } from "../_intercept_kv.ts";
 
 const ID = "a".repeat(64);
 const ROOT = ["dormant", "s", "ROOM", ID];
@@ -100,38 +101,11 @@ Deno.test("KvStorage.deleteAll() failing half way never leaves half of a value o
     );
   // Commits that delete the head of "big" fail (as a KV outage would).
   const wrap = (kv: Deno.Kv): Deno.Kv =>
-    new Proxy(kv, {
-      get(target, prop) {
-        if (prop === "atomic") {
-          return () => {
-            const atomic = target.atomic();
-            let failing = false;
-            const proxy: Deno.AtomicOperation = new Proxy(atomic, {
-              get(a, p) {
-                if (p === "delete") {
-                  return (key: Deno.KvKey) => {
-                    if (sameKey(key, bigHead)) failing = true;
-                    a.delete(key);
-                    return proxy;
-                  };
-                }
-                if (p === "commit") {
-                  return () => failing ? Promise.reject(new Error("injected")) : a.commit();
-                }
-                const value = Reflect.get(a, p, a);
-                if (typeof value !== "function") return value;
-                return (...args: unknown[]) => {
-                  const result = value.apply(a, args);
-                  return result === a ? proxy : result;
-                };
-              },
-            });
-            return proxy;
-          };
-        }
-        const value = Reflect.get(target, prop, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
+    interceptKv(kv, {
+      commit: (commit, calls) =>
+        calls.some((c) => c.method === "delete" && sameKey(c.first as Deno.KvKey, bigHead))
+          ? Promise.reject(new Error("injected"))
+          : commit(),
     });
   await withKv(async (kv, storage) => {
     const big = valueOfSize(131_072);

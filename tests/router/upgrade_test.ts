@@ -13,7 +13,7 @@ import {
   webSocketResponse,
 } from "../../mod.ts";
 import { ManualClock } from "../../src/testing/mod.ts";
-import { serveApp, until } from "../_helpers.ts";
+import { serveApp, until, UPGRADE_HEADERS as UPGRADE } from "../_helpers.ts";
 import { RawClient, rawHttp, textOf } from "../_raw_client.ts";
 
 interface Env {
@@ -35,15 +35,6 @@ class Echo extends DurableObject<Env> {
     ws.send(message);
   }
 }
-
-const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
-/** A complete, valid upgrade request's headers. */
-const UPGRADE = {
-  Upgrade: "websocket",
-  Connection: "Upgrade",
-  "Sec-WebSocket-Key": KEY,
-  "Sec-WebSocket-Version": "13",
-};
 
 function without(name: keyof typeof UPGRADE): Record<string, string> {
   const headers: Record<string, string> = { ...UPGRADE };

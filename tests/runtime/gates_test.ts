@@ -6,6 +6,7 @@ import {
   WebSocketRequestResponsePair,
 } from "../../mod.ts";
 import { serveApp, until } from "../_helpers.ts";
+import { interceptKv } from "../_intercept_kv.ts";
 
 /** A KV whose commits (and, optionally, reads) wait for the test to release them. */
 function controlledKv(real: Deno.Kv) {
@@ -19,39 +20,15 @@ function controlledKv(real: Deno.Kv) {
   const release = () => {
     for (const resolve of state.pending.splice(0)) resolve();
   };
-  const kv = new Proxy(real, {
-    get(target, key) {
-      if (key === "atomic") {
-        return () => {
-          const op = target.atomic();
-          return new Proxy(op, {
-            get(opTarget, opKey) {
-              if (opKey === "commit") {
-                return async () => {
-                  if (state.holdCommits) await wait();
-                  if (state.failCommits) throw new Error("injected commit failure");
-                  return opTarget.commit();
-                };
-              }
-              const value = Reflect.get(opTarget, opKey);
-              return typeof value === "function"
-                ? (...args: unknown[]) => {
-                  const result = value.apply(opTarget, args);
-                  return result === opTarget ? op : result; // keep chaining on the real op
-                }
-                : value;
-            },
-          });
-        };
-      }
-      if ((key === "get" || key === "getMany") && state.holdReads) {
-        return async (...args: unknown[]) => {
-          await wait();
-          return (Reflect.get(target, key) as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      }
-      const value = Reflect.get(target, key);
-      return typeof value === "function" ? value.bind(target) : value;
+  const kv = interceptKv(real, {
+    async commit(commit) {
+      if (state.holdCommits) await wait();
+      if (state.failCommits) throw new Error("injected commit failure");
+      return commit();
+    },
+    async read(_method, _args, read) {
+      if (state.holdReads) await wait();
+      return read();
     },
   });
   return { kv, state, release };

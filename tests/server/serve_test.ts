@@ -17,16 +17,10 @@ import {
   webSocketResponse,
 } from "../../mod.ts";
 import { ManualClock, type TestClient, testClient } from "../../src/testing/mod.ts";
-import { serveApp, until } from "../_helpers.ts";
+import { serveApp, until, UPGRADE_HEADERS as UPGRADE } from "../_helpers.ts";
 import { rawHttp } from "../_raw_client.ts";
 
 const REPORT = Deno.env.get("SERVE_REPORT") === "1";
-const UPGRADE = {
-  Upgrade: "websocket",
-  Connection: "Upgrade",
-  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-  "Sec-WebSocket-Version": "13",
-};
 
 interface Env {
   /** Resolved when a "slow" handler has started. */

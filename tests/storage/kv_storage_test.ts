@@ -5,6 +5,7 @@ import { KvError } from "../../src/errors.ts";
 import { KvStorage } from "../../src/storage/kv_storage.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { RecordingHooks, storageConformance, valueOfSize } from "./_storage_conformance.ts";
+import { interceptKv } from "../_intercept_kv.ts";
 
 const ID = "a".repeat(64);
 const ROOT = ["dormant", "s", "ROOM", ID];
@@ -38,44 +39,16 @@ interface Faults {
 }
 
 function faultyKv(kv: Deno.Kv, faults: Faults): Deno.Kv {
-  function wrapAtomic(atomic: Deno.AtomicOperation): Deno.AtomicOperation {
-    const proxy: Deno.AtomicOperation = new Proxy(atomic, {
-      get(target, prop) {
-        if (prop === "commit") {
-          return () => {
-            if (faults.failCommits > 0) {
-              faults.failCommits--;
-              return Promise.reject(faults.error());
-            }
-            return target.commit();
-          };
-        }
-        const value = Reflect.get(target, prop, target);
-        if (typeof value !== "function") return value;
-        return (...args: unknown[]) => {
-          const result = value.apply(target, args);
-          return result === target ? proxy : result;
-        };
-      },
-    });
-    return proxy;
-  }
-  return new Proxy(kv, {
-    get(target, prop) {
-      if (prop === "atomic") {
-        return () => {
-          faults.atomics++;
-          return wrapAtomic(target.atomic());
-        };
-      }
-      if (prop === "getMany") {
-        return (keys: Deno.KvKey[], options?: { consistency?: Deno.KvConsistencyLevel }) => {
-          faults.getMany.push(keys.length);
-          return target.getMany(keys, options);
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
+  return interceptKv(kv, {
+    atomic: () => void faults.atomics++,
+    commit(commit) {
+      if (faults.failCommits === 0) return commit();
+      faults.failCommits--;
+      return Promise.reject(faults.error());
+    },
+    read(method, args, read) {
+      if (method === "getMany") faults.getMany.push((args[0] as unknown[]).length);
+      return read();
     },
   });
 }
