@@ -68,7 +68,7 @@ export {
 export { ObjectId } from "./src/runtime/object_id.ts";
 export type { DurableObjectState } from "./src/runtime/object_state.ts";
 export type { Blocker, HostStatus } from "./src/runtime/object_host.ts";
-export type { Clock, ClockTimer } from "./src/runtime/clock.ts";
+export type { Clock, ClockTimer, TimerOptions } from "./src/runtime/clock.ts";
 
 // WebSockets.
 export {

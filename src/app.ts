@@ -1,7 +1,7 @@
 import { readDefinition } from "./decorators/_metadata.ts";
 import { KvError, ObjectFullError } from "./errors.ts";
 import { HibernationStore, LEASE_BEAT_MS } from "./kv/hibernation_store.ts";
-import { type KvLease, openKv } from "./kv/open_kv.ts";
+import { defaultKvPath, type KvLease, openKv } from "./kv/open_kv.ts";
 import { type Clock, type ClockTimer, delay, systemClock } from "./runtime/clock.ts";
 import { DurableObjectNamespace } from "./runtime/namespace.ts";
 import type { ObjectId } from "./runtime/object_id.ts";
@@ -116,6 +116,13 @@ export interface AppOptions<
    * (socket records themselves are written when their object hibernates). @default 250
    */
   readonly flushDelayMs?: number;
+  /**
+   * Served by a server the app did not start (`deno serve`, `Deno.serve(app.fetch)`): from the
+   * first request on, SIGINT/SIGTERM shut the app down gracefully, then exit the process with 0.
+   * `false` leaves signals to you (call `app.shutdown()`). `app.serve()` has its own option.
+   * @default true
+   */
+  readonly handleSignals?: boolean;
 }
 
 /** Options of {@linkcode App.serve}. */
@@ -126,9 +133,15 @@ export interface ServeOptions {
   readonly port?: number;
   /** Aborting shuts the server down gracefully (without exiting the process). */
   readonly signal?: AbortSignal;
-  /** Called once listening. */
+  /**
+   * Called once listening; `() => {}` prints nothing.
+   * @default prints `Listening on http://localhost:8000/` to stderr (`localhost` for 0.0.0.0)
+   */
   readonly onListen?: (addr: Deno.NetAddr) => void;
-  /** Handle SIGINT/SIGTERM: graceful shutdown, then exit 0. @default true */
+  /**
+   * Handle SIGINT/SIGTERM: graceful shutdown, then exit 0 (a second signal exits at once).
+   * @default the app's `handleSignals`, else true
+   */
   readonly handleSignals?: boolean;
   /** How long running handlers get to finish on shutdown. @default 3000 */
   readonly shutdownTimeoutMs?: number;
@@ -246,6 +259,8 @@ export class App<
   readonly #connecting = new Map<ObjectHost, number>();
   readonly #orphans = new Set<ObjectHost>();
   #closed: Promise<void> | null = null;
+  /** Signals while served by someone else's server: null until its first request. */
+  #signals: (() => void) | "off" | null = null;
 
   /**
    * Creates the instance.
@@ -261,6 +276,7 @@ export class App<
       );
     }
     this.#options = options;
+    if (options.handleSignals === false) this.#signals = "off";
     this.#clock = options.clock ?? systemClock;
     this.#upgrade = options.upgrade ?? denoUpgrade;
     this.#maxConnections = positive("maxConnections", options.maxConnections, Infinity);
@@ -369,8 +385,9 @@ export class App<
     const options = this.#options;
     if (options.kv) this.#kv = options.kv;
     else {
-      const deploy = options.kvPath === undefined && Deno.env.get("DENO_DEPLOY") === "1";
-      this.#lease = await openKv(deploy ? undefined : options.kvPath ?? ":memory:");
+      this.#lease = await openKv(
+        options.kvPath === undefined ? defaultKvPath() : options.kvPath,
+      );
       this.#kv = this.#lease.kv;
     }
     const onCommit = (mutations: number) => {
@@ -474,6 +491,8 @@ export class App<
     request,
     info,
   ) => {
+    // `info` is what a real server passes: `deno serve` or `Deno.serve(app.fetch)`.
+    if (this.#signals === null && info !== undefined) this.#watchSignals();
     try {
       return await this.#handle(request, info);
     } catch (error) {
@@ -671,13 +690,16 @@ export class App<
   // ---- serving and shutdown ---------------------------------------------------------------------
 
   /**
-   * Serves the app: the production entry. Survives the open-file limit (503
-   * beyond the connection cap, re-listens after EMFILE) and shuts down
-   * gracefully on SIGINT/SIGTERM: stops accepting, lets handlers finish
-   * (3 s), writes object settings to KV, closes sockets with 1001 and exits 0.
-   * Aborting `signal` or calling `server.shutdown()` does the same without exiting.
+   * Serves the app: the production entry. Prints where it listens
+   * (`Listening on http://localhost:8000/`, unless `onListen` is given),
+   * survives the open-file limit (503 beyond the connection cap, re-listens
+   * after EMFILE) and shuts down gracefully on SIGINT/SIGTERM: stops accepting,
+   * lets handlers finish (3 s), writes object settings to KV, closes sockets
+   * with 1001 and exits 0; a second signal exits at once. Aborting `signal` or
+   * calling `server.shutdown()` does the same without exiting.
    */
   async serve(options: ServeOptions = {}): Promise<Server> {
+    if (this.#signals === null) this.#signals = "off"; // handled below, per `options`
     await this.#ensureReady();
     // After KV is open, so its descriptors count as already used.
     if (this.#options.maxConnections === undefined) this.#maxConnections = defaultConnectionCap();
@@ -698,7 +720,7 @@ export class App<
         await listener.finished;
       })();
     let removeSignals = () => {};
-    if (options.handleSignals !== false) {
+    if ((options.handleSignals ?? this.#options.handleSignals) !== false) {
       removeSignals = onTerminationSignal(() => {
         stop(false).then(() => exitProcess(0), () => exitProcess(1));
       });
@@ -723,7 +745,22 @@ export class App<
     return this.#closed ??= this.#shutdown(options.restart ?? false, options.timeoutMs ?? 3_000);
   }
 
+  /**
+   * Under `deno serve`, Deno's own SIGINT/SIGTERM listener only stops its HTTP server (closing
+   * open sockets with 1001); the app's timers and KV would be left as they are. This listener
+   * shuts the app down too, and exits: under `deno run` with `Deno.serve(app.fetch)` the server
+   * would keep the process alive.
+   */
+  #watchSignals(): void {
+    if (this.#closed !== null) return;
+    this.#signals = onTerminationSignal(() => {
+      this.shutdown().then(() => exitProcess(0), () => exitProcess(1));
+    });
+  }
+
   async #shutdown(restart: boolean, timeoutMs: number): Promise<void> {
+    if (typeof this.#signals === "function") this.#signals();
+    this.#signals = "off";
     this.#draining = true;
     const deadline = Date.now() + timeoutMs;
     while (

@@ -60,6 +60,7 @@ export async function serveBuilt<A extends App>(
     port: 0,
     signal: controller.signal,
     handleSignals: false,
+    onListen: () => {},
   });
   const port = server.addr.port;
   const clients: TestClient[] = [];
@@ -94,4 +95,56 @@ export async function until(check: () => unknown, what = "condition", tries = 50
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   throw new Error(`Timed out waiting for ${what}`);
+}
+
+/** A server started as a real process by {@linkcode startServerProcess}. */
+export interface ServerProcess {
+  readonly child: Deno.ChildProcess;
+  /** The port from the listening line. */
+  readonly port: number;
+  /** The listening line, as printed. */
+  readonly line: string;
+  /** Everything written to stdout, once the process exited. */
+  readonly stdout: Promise<string>;
+  /** Everything written to stderr, once the process exited. */
+  readonly stderr: Promise<string>;
+  /** The exit status; the process is killed (SIGKILL) if it has not exited 20 s after starting. */
+  readonly status: Promise<Deno.CommandStatus>;
+}
+
+const LISTENING = /Listening on http:\/\/\S+?:(\d+)\/.*/;
+
+/**
+ * Runs `deno <args>` and waits for a `Listening on http://host:port/` line on stderr.
+ * Bounded: a process still running 20 s after it started is killed (only this child).
+ */
+export async function startServerProcess(args: string[]): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const status = child.status.finally(() => clearTimeout(guard));
+  const stdout = new Response(child.stdout).text();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let stderr = "";
+  while (!LISTENING.test(stderr)) {
+    const { value, done } = await reader.read();
+    if (done) {
+      await status;
+      throw new Error(`exited before listening: ${stderr}${await stdout}`);
+    }
+    stderr += value;
+  }
+  const [line, port] = LISTENING.exec(stderr)!;
+  const rest = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return stderr;
+      stderr += value;
+    }
+  })();
+  return { child, port: Number(port), line, stdout, stderr: rest, status };
 }

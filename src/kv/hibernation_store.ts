@@ -5,6 +5,9 @@ import { type Connection, RECORD, TIMESTAMP } from "../sockets/connection.ts";
 import { retryTransient } from "./kv_retry.ts";
 import { currentPid, machineId, processAlive } from "./process_info.ts";
 
+/** Data waiting to be written keeps the process alive until it is (other timers do not). */
+const KEEP_ALIVE = { keepAlive: true } as const;
+
 /** How often a running app renews its boot lease. */
 export const LEASE_BEAT_MS = 30_000;
 /** A lease not renewed for this long belongs to a dead boot. */
@@ -134,10 +137,14 @@ export class HibernationStore implements HostStore {
 
   #schedule(): void {
     if (this.#timer !== null || this.#closed) return;
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = null;
-      this.flush().catch(() => {});
-    }, this.#delay);
+    this.#timer = this.#clock.setTimeout(
+      () => {
+        this.#timer = null;
+        this.flush().catch(() => {});
+      },
+      this.#delay,
+      KEEP_ALIVE,
+    );
   }
 
   /** Writes everything dirty now. Concurrent calls share one pass. */
@@ -231,10 +238,14 @@ export class HibernationStore implements HostStore {
       this.#report(new KvError("flush", error), "kv.flush");
       if (!this.#closed && this.#timer === null) {
         const wait = Math.min(30_000, this.#delay * 2 ** this.#failures);
-        this.#timer = this.#clock.setTimeout(() => {
-          this.#timer = null;
-          this.flush().catch(() => {});
-        }, wait);
+        this.#timer = this.#clock.setTimeout(
+          () => {
+            this.#timer = null;
+            this.flush().catch(() => {});
+          },
+          wait,
+          KEEP_ALIVE,
+        );
       }
       throw error;
     }

@@ -8,6 +8,7 @@
  */
 
 import { dirname, resolve } from "node:path";
+import { granted } from "./process_info.ts";
 
 interface Shared {
   kv: Promise<Deno.Kv>;
@@ -23,6 +24,17 @@ export interface KvLease {
   readonly kv: Deno.Kv;
   /** Gives the handle back; the last release closes it. */
   release(): void;
+}
+
+/**
+ * The database an app opens when it was given neither `kv` nor `kvPath`:
+ * Deno Deploy's own (`undefined`) when `DENO_DEPLOY=1`, else `":memory:"`.
+ * Without env permission the variable is not read (reading would throw
+ * `NotCapable`, or prompt in a terminal): the app runs in memory.
+ */
+export function defaultKvPath(): string | undefined {
+  if (!granted({ name: "env", variable: "DENO_DEPLOY" })) return ":memory:";
+  return Deno.env.get("DENO_DEPLOY") === "1" ? undefined : ":memory:";
 }
 
 /**

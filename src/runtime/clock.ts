@@ -13,12 +13,28 @@ export interface ClockTimer {
   readonly id: number;
 }
 
+/** Options of {@linkcode Clock.setTimeout}. */
+export interface TimerOptions {
+  /**
+   * Whether the pending timer keeps the process alive. The framework's timers
+   * are background work (hibernation, event timeouts, alarms, the lease beat)
+   * and do not, so a process whose server stopped can exit; only work that
+   * must finish first (the KV write-behind) passes `true`.
+   * @default false
+   */
+  readonly keepAlive?: boolean;
+}
+
 /** Time source and timer factory used by every part of the framework. */
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
-  /** Calls `callback` once, `ms` milliseconds from now (any length, also beyond 2³¹−1 ms). */
-  setTimeout(callback: () => void, ms: number): ClockTimer;
+  /**
+   * Calls `callback` once, `ms` milliseconds from now (any length, also beyond
+   * 2³¹−1 ms). A real clock lets the process exit while the timer is pending
+   * unless `options.keepAlive` is true; a manual clock may ignore `options`.
+   */
+  setTimeout(callback: () => void, ms: number, options?: TimerOptions): ClockTimer;
   /** Cancels a timer; unknown or already fired timers are ignored. */
   clearTimeout(timer: ClockTimer): void;
 }
@@ -27,7 +43,8 @@ export interface Clock {
 const MAX_DELAY = 2 ** 31 - 1;
 
 /**
- * The real clock: `Date.now()` and the runtime's timers.
+ * The real clock: `Date.now()` and the runtime's timers, unreferenced
+ * (`Deno.unrefTimer`) unless `keepAlive` is set.
  *
  * @example Usage
  * ```ts
@@ -42,22 +59,23 @@ const MAX_DELAY = 2 ** 31 - 1;
 export const systemClock: Clock = (() => {
   const handles = new Map<number, ReturnType<typeof setTimeout>>();
   let next = 1;
-  function arm(id: number, callback: () => void, due: number): void {
+  function arm(id: number, callback: () => void, due: number, keepAlive: boolean): void {
     const delay = Math.max(0, due - Date.now());
-    handles.set(
-      id,
-      setTimeout(() => {
-        if (due - Date.now() > 0) return arm(id, callback, due);
-        handles.delete(id);
-        callback();
-      }, Math.min(delay, MAX_DELAY)),
-    );
+    const handle = setTimeout(() => {
+      if (due - Date.now() > 0) return arm(id, callback, due, keepAlive);
+      handles.delete(id);
+      callback();
+    }, Math.min(delay, MAX_DELAY));
+    // A pending referenced timer keeps Deno's event loop alive: the 30 s lease beat
+    // alone kept a `deno serve` process running after its server shut down on Ctrl-C.
+    if (!keepAlive) Deno.unrefTimer(handle);
+    handles.set(id, handle);
   }
   return {
     now: () => Date.now(),
-    setTimeout(callback: () => void, ms: number): ClockTimer {
+    setTimeout(callback: () => void, ms: number, options?: TimerOptions): ClockTimer {
       const id = next++;
-      arm(id, callback, Date.now() + Math.max(0, ms));
+      arm(id, callback, Date.now() + Math.max(0, ms), options?.keepAlive === true);
       return { id };
     },
     clearTimeout(timer: ClockTimer): void {

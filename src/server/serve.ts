@@ -7,6 +7,7 @@
  * @module
  */
 
+import { granted } from "../kv/process_info.ts";
 import { delay } from "../runtime/clock.ts";
 
 /** Options of the listener. */
@@ -15,6 +16,7 @@ export interface ListenOptions {
   readonly port?: number;
   /** Aborting stops the listener (graceful shutdown is the caller's). */
   readonly signal?: AbortSignal;
+  /** Called once listening. @default prints `Listening on http://localhost:8000/` to stderr */
   readonly onListen?: (addr: Deno.NetAddr) => void;
   /** Called when the listener failed and is being re-opened. */
   readonly onListenError?: (error: unknown, attempt: number) => void;
@@ -53,7 +55,7 @@ export function listen(handler: Handler, options: ListenOptions): Listener {
             if (!announced) {
               announced = true;
               resolveAddr(bound);
-              options.onListen?.(bound);
+              (options.onListen ?? announce)(bound);
             }
           },
           onError(error) {
@@ -83,6 +85,21 @@ export function listen(handler: Handler, options: ListenOptions): Listener {
   return { finished, addr };
 }
 
+/** Where a person reaches the listener: `0.0.0.0` and `::` are reached through `localhost`. */
+export function listenUrl(addr: Deno.NetAddr): string {
+  const host = addr.hostname === "0.0.0.0" || addr.hostname === "::"
+    ? "localhost"
+    : addr.hostname.includes(":")
+    ? `[${addr.hostname}]`
+    : addr.hostname;
+  return `http://${host}:${addr.port}/`;
+}
+
+/** The default `onListen`: one line on stderr, as `Deno.serve` prints it. */
+function announce(addr: Deno.NetAddr): void {
+  console.error(`Listening on ${listenUrl(addr)}`);
+}
+
 function backoff(attempt: number): number {
   return Math.min(2_000, 25 * 2 ** attempt);
 }
@@ -100,6 +117,8 @@ function isResourceExhaustion(error: unknown): boolean {
  * would meet EMFILE instead of a 503.
  */
 export function defaultConnectionCap(): number {
+  // Without --allow-read, reading would throw (or, in a terminal, prompt): ask first.
+  if (!granted({ name: "read", path: "/proc/self/limits" })) return 10_000;
   try {
     const limits = Deno.readTextFileSync("/proc/self/limits");
     const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
@@ -111,6 +130,7 @@ export function defaultConnectionCap(): number {
 }
 
 function openDescriptors(): number {
+  if (!granted({ name: "read", path: "/proc/self/fd" })) return 0;
   try {
     let n = -1; // the directory handle itself
     for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
@@ -120,17 +140,34 @@ function openDescriptors(): number {
   }
 }
 
-/** Registers SIGINT/SIGTERM (where supported); returns the remover. */
+/**
+ * Registers SIGINT/SIGTERM (where supported) for one signal; returns the
+ * remover. The first signal removes the listeners before `handler` runs, so a
+ * second Ctrl-C during a slow shutdown ends the process at once (as under
+ * `deno serve`). Where signals cannot be listened to, nothing is registered.
+ */
 export function onTerminationSignal(handler: (signal: Deno.Signal) => void): () => void {
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const listeners = signals.map((signal) => {
-    const listener = () => handler(signal);
-    Deno.addSignalListener(signal, listener);
-    return [signal, listener] as const;
-  });
-  return () => {
-    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  const listeners: Array<readonly [Deno.Signal, () => void]> = [];
+  const remove = () => {
+    for (const [signal, listener] of listeners.splice(0)) {
+      Deno.removeSignalListener(signal, listener);
+    }
   };
+  try {
+    for (const signal of signals) {
+      const listener = () => {
+        remove();
+        handler(signal);
+      };
+      Deno.addSignalListener(signal, listener);
+      listeners.push([signal, listener]);
+    }
+  } catch {
+    // A worker (`deno serve --parallel`) or a restricted runtime: the default handling stays.
+    remove();
+  }
+  return remove;
 }
 
 /** Ends the process (the default after a signal-initiated shutdown). */

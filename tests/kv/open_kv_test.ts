@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { App, DurableObject } from "../../mod.ts";
 import { openKv } from "../../src/kv/open_kv.ts";
+import { testClient } from "../../src/testing/mod.ts";
+import { startServerProcess } from "../_helpers.ts";
 
 /** A temp directory removed afterwards. */
 async function tempDir(): Promise<{ path: string; [Symbol.asyncDispose](): Promise<void> }> {
@@ -102,4 +104,19 @@ Deno.test("openKv() creates the folder of a local database file", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const ROOM_SERVER = new URL("../server/fixtures/room_server.ts", import.meta.url).pathname;
+
+Deno.test("an app without kv or kvPath runs with --allow-net alone: it serves a room in memory, asks for no env permission and reports nothing", async () => {
+  // Deciding on Deno Deploy's database reads DENO_DEPLOY only when env permission is granted.
+  const server = await startServerProcess(["run", "--allow-net", ROOM_SERVER, "app.serve"]);
+  const client = await testClient(`ws://127.0.0.1:${server.port}/rooms/a`);
+  client.socket.send("hello");
+  assert.equal(await client.next(), "hello");
+  server.child.kill("SIGTERM");
+  assert.equal((await client.closed).code, 1001);
+  assert.equal((await server.status).code, 0);
+  assert.equal(await server.stdout, "", "nothing reported to onException");
+  assert.equal(await server.stderr, `${server.line}\n`, "no permission error or prompt");
 });

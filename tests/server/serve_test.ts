@@ -17,7 +17,7 @@ import {
   webSocketResponse,
 } from "../../mod.ts";
 import { ManualClock, type TestClient, testClient } from "../../src/testing/mod.ts";
-import { serveApp, until, UPGRADE_HEADERS as UPGRADE } from "../_helpers.ts";
+import { serveApp, startServerProcess, until, UPGRADE_HEADERS as UPGRADE } from "../_helpers.ts";
 import { rawHttp } from "../_raw_client.ts";
 
 const REPORT = Deno.env.get("SERVE_REPORT") === "1";
@@ -180,7 +180,12 @@ async function serveOwn() {
     clock: new ManualClock(),
     onException: (error) => exceptions.push(error),
   });
-  const server = await app.serve({ hostname: "127.0.0.1", port: 0, handleSignals: false });
+  const server = await app.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    handleSignals: false,
+    onListen: () => {},
+  });
   const port = server.addr.port;
   return {
     app,
@@ -282,6 +287,7 @@ Deno.test("server.shutdown() does not wait for the handler longer than shutdownT
       hostname: "127.0.0.1",
       port: 0,
       handleSignals: false,
+      onListen: () => {},
       shutdownTimeoutMs: 200,
     });
     const client = await testClient(`ws://127.0.0.1:${server.addr.port}/s/x`);
@@ -342,4 +348,96 @@ Deno.test("a served process lets a running handler finish, closes with 1001 and 
   const elapsed = performance.now() - started;
   assert.ok(elapsed < 5_000);
   if (REPORT) console.log(JSON.stringify({ case: "SIGINT to exit", ms: Math.round(elapsed) }));
+});
+
+// ---- the other ways to serve: `deno serve` and `Deno.serve(app.fetch)` -------------------------
+
+const ROOM_SERVER = new URL("./fixtures/room_server.ts", import.meta.url).pathname;
+const ROOM_EXPORT = new URL("./fixtures/room_server_default_export.ts", import.meta.url).pathname;
+
+/** Object settings the app wrote to the KV file. */
+async function settingsIn(path: string): Promise<unknown[]> {
+  const kv = await Deno.openKv(path);
+  try {
+    const out = [];
+    for await (const entry of kv.list({ prefix: ["dormant", "h"] })) {
+      if (entry.key[4] === "cfg") out.push(entry.value);
+    }
+    return out;
+  } finally {
+    kv.close();
+  }
+}
+
+const WAYS = [
+  {
+    how: "deno serve of { fetch: app.fetch }",
+    signal: "SIGINT",
+    args: (kv: string) =>
+      ["serve", "--allow-read", "--allow-write", "--host", "127.0.0.1"]
+        .concat(["--port", "0", ROOM_EXPORT, kv]),
+    // Deno's own signal listener closes open sockets (1001) at once: the reply is lost.
+    reply: [],
+  },
+  {
+    how: "deno run of Deno.serve(app.fetch)",
+    signal: "SIGTERM",
+    args: (kv: string) =>
+      ["run", "--allow-net", "--allow-read", "--allow-write", ROOM_SERVER]
+        .concat(["Deno.serve", kv]),
+    reply: ["done"],
+  },
+] as const;
+
+for (const { how, signal, args, reply } of WAYS) {
+  Deno.test(
+    `${how} shuts down on ${signal}: the running handler finishes (its reply ${
+      reply.length ? "arrives" : "is lost"
+    }), its setting reaches KV, the socket gets 1001, and the process exits 0 within 5 s`,
+    async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        const kvPath = `${dir}/app.sqlite3`;
+        const server = await startServerProcess(args(kvPath));
+        const client = await testClient(`ws://127.0.0.1:${server.port}/rooms/a`);
+        client.socket.send("slow");
+        client.socket.send("x"); // dispatched once the slow handler's synchronous part returned
+        assert.equal(await client.next(), "x");
+        const started = performance.now();
+        server.child.kill(signal);
+        const closed = await client.closed;
+        const status = await server.status;
+        const elapsed = performance.now() - started;
+        const [stdout, stderr] = await Promise.all([server.stdout, server.stderr]);
+        const received = [];
+        while (client.buffered > 0) received.push(await client.next());
+        assert.deepEqual(received, reply);
+        assert.equal(closed.code, 1001);
+        assert.equal(status.code, 0, stderr);
+        assert.ok(elapsed < 5_000, `exit took ${elapsed} ms`);
+        assert.equal(stdout, "", "nothing reported to onException");
+        // The handler finished and the setting it changed was written at shutdown
+        // (the write-behind window is one minute in the fixture).
+        assert.deepEqual(await settingsIn(kvPath), [{ ar: ["ping", "pong"], et: 0 }]);
+        if (REPORT) {
+          console.log(JSON.stringify({ case: `${how} ${signal}`, ms: Math.round(elapsed) }));
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+}
+
+Deno.test("app.serve() on 0.0.0.0 prints a URL a person can click: Listening on http://localhost:<port>/", async () => {
+  const server = await startServerProcess(["run", "--allow-net", ROOM_SERVER, "app.serve"]);
+  assert.equal(server.line, `Listening on http://localhost:${server.port}/`);
+  const client = await testClient(`ws://127.0.0.1:${server.port}/rooms/a`);
+  client.socket.send("hi");
+  assert.equal(await client.next(), "hi");
+  server.child.kill("SIGINT");
+  assert.equal((await client.closed).code, 1001);
+  assert.equal((await server.status).code, 0);
+  assert.equal(await server.stdout, "");
+  assert.equal(await server.stderr, `${server.line}\n`);
 });
