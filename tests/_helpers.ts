@@ -115,12 +115,16 @@ export interface ServerProcess {
 const LISTENING = /Listening on http:\/\/\S+?:(\d+)\/.*/;
 
 /**
- * Runs `deno <args>` and waits for a `Listening on http://host:port/` line on stderr.
+ * Runs `deno <args>` (with `env` added to the environment) and waits for a `Listening on http://host:port/` line on stderr.
  * Bounded: a process still running 20 s after it started is killed (only this child).
  */
-export async function startServerProcess(args: string[]): Promise<ServerProcess> {
+export async function startServerProcess(
+  args: string[],
+  env?: Record<string, string>,
+): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -2,6 +2,11 @@
  * One chat room = one durable object. Nicknames live in the socket
  * attachment, the last 100 messages in `ctx.storage`, and a room that stays
  * empty for `HISTORY_TTL_MS` forgets its history through an alarm.
+ *
+ * Protocol: the client sends `{"type":"message","text":"hi"}`; the room sends
+ * JSON events (`history`, `joined`, `message`, `left`, `error`). The bare text
+ * `ping` is the keep-alive, answered `pong` without waking the room: chat
+ * lines are framed as JSON, so no text a person types is taken for it.
  */
 import {
   DurableObject,
@@ -83,13 +88,18 @@ export class ChatRoom extends DurableObject<ChatEnv> {
   @onMessage
   message(ws: WebSocket, message: string | ArrayBuffer): void {
     if (typeof message !== "string") return; // binary frames are ignored
-    const length = [...message].length;
+    const text = chatText(message);
+    if (text === null) {
+      ws.send(JSON.stringify({ type: "error", code: "bad_message" }));
+      return;
+    }
+    const length = [...text].length;
     if (length < 1 || length > MAX_TEXT) {
       const code = length < 1 ? "message_empty" : "message_too_long";
       ws.send(JSON.stringify({ type: "error", code }));
       return;
     }
-    const line: ChatLine = { from: this.#nameOf(ws), text: message };
+    const line: ChatLine = { from: this.#nameOf(ws), text };
     const seq = ++this.#seq;
     // Not awaited together: both writes go out in one atomic commit.
     this.ctx.storage.put(key(seq), line);
@@ -124,5 +134,17 @@ export class ChatRoom extends DurableObject<ChatEnv> {
   #broadcast(event: object): void {
     const text = JSON.stringify(event);
     for (const peer of this.ctx.getWebSockets()) peer.send(text);
+  }
+}
+
+/** The text of a `{"type":"message","text":"..."}` frame, or `null` for anything else. */
+function chatText(frame: string): string | null {
+  try {
+    const parsed: unknown = JSON.parse(frame);
+    if (typeof parsed !== "object" || parsed === null) return null;
+    const { type, text } = parsed as { type?: unknown; text?: unknown };
+    return type === "message" && typeof text === "string" ? text : null;
+  } catch {
+    return null;
   }
 }

@@ -33,8 +33,5 @@ const app = createChatApp({
   historyTtlMs: numberFromEnv("CHAT_HISTORY_TTL_MS", 3_600_000),
 });
 
-await app.serve({
-  hostname,
-  port,
-  onListen: ({ port }) => console.log(`chat listening ${port} pid ${Deno.pid}`),
-});
+// Prints where to open the chat: `Listening on http://localhost:8000/`.
+await app.serve({ hostname, port });

@@ -38,8 +38,8 @@ export const PAGE = `<!doctype html>
 <script type="module">
   const $ = (id) => document.getElementById(id);
   const MAX_NAME = 32; // code points, as the server counts them
-  // The server answers the exact text "ping" itself (keep-alive auto-response):
-  // as a chat message it would reach nobody.
+  // The server answers the bare text "ping" itself (keep-alive auto-response, the room
+  // stays asleep). Chat lines are sent as JSON, so a typed "ping" is a chat line.
   const KEEPALIVE = "ping";
   const ERRORS = {
     message_too_long: "Message not sent: it is longer than 2,000 characters.",
@@ -116,11 +116,7 @@ export const PAGE = `<!doctype html>
     event.preventDefault();
     const text = $("text").value;
     if (!text || !socket || socket.readyState !== 1) return;
-    if (text === KEEPALIVE) {
-      add(['"' + KEEPALIVE + '" is the keep-alive message and cannot be sent as chat.'], "error");
-      return;
-    }
-    socket.send(text);
+    socket.send(JSON.stringify({ type: "message", text }));
     $("text").value = "";
   });
   // After a reload, rejoin the room this tab was in: its history comes back.

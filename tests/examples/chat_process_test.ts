@@ -1,30 +1,18 @@
 import assert from "node:assert/strict";
 import { testClient } from "../../src/testing/mod.ts";
+import { startServerProcess } from "../_helpers.ts";
 
 const MAIN = new URL("../../examples/chat/main.ts", import.meta.url).pathname;
 
-/** Starts examples/chat/main.ts as a real process and waits for its ready line. */
-async function startChat(env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", MAIN],
-    env: { PORT: "0", DORMANT_HOSTNAME: "127.0.0.1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!/chat listening (\d+) pid (\d+)/.test(seen)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`chat exited before listening: ${seen}`);
-    seen += value;
-  }
-  const [, port, pid] = /chat listening (\d+) pid (\d+)/.exec(seen)!;
-  // Keep draining stdout so the child never blocks on a full pipe.
-  const drained = (async () => {
-    while (!(await reader.read()).done) { /* drain */ }
-  })();
-  const stderr = new Response(child.stderr).text();
-  return { child, port: Number(port), pid: Number(pid), drained, stderr };
+/** A chat line as the page sends it. */
+const say = (text: string) => JSON.stringify({ type: "message", text });
+
+/** Starts examples/chat/main.ts as a real process and waits for its listening line. */
+function startChat(env: Record<string, string>) {
+  return startServerProcess(
+    ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", MAIN],
+    { PORT: "0", ...env },
+  );
 }
 
 async function join(port: number, room: string, name: string) {
@@ -35,21 +23,19 @@ async function join(port: number, room: string, name: string) {
   return { client, history: history.messages };
 }
 
-Deno.test("chat process prints its ready line, flushes and exits 0 on SIGTERM within 5 s", async () => {
+Deno.test("chat process prints a URL a person can click, flushes and exits 0 on SIGTERM within 5 s", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const chat = await startChat({ DORMANT_KV_PATH: `${dir}/data/chat.sqlite3` });
-    assert.equal(chat.pid, chat.child.pid);
+    assert.equal(chat.line, `Listening on http://localhost:${chat.port}/`);
     const { client } = await join(chat.port, "lobby", "ann");
-    client.socket.send("persist me");
+    client.socket.send(say("persist me"));
     assert.equal((await client.nextJson<{ text: string }>()).text, "persist me");
     const started = Date.now();
     chat.child.kill("SIGTERM");
     const closed = await client.closed;
-    const status = await chat.child.status;
-    await chat.drained;
-    await chat.stderr;
-    assert.equal(status.code, 0);
+    const status = await chat.status;
+    assert.equal(status.code, 0, await chat.stderr);
     assert.equal(closed.code, 1001);
     assert.ok(Date.now() - started < 5_000, "exit within 5 s");
 
@@ -58,8 +44,8 @@ Deno.test("chat process prints its ready line, flushes and exits 0 on SIGTERM wi
     assert.deepEqual(history, [{ from: "ann", text: "persist me" }]);
     await ben.close();
     again.child.kill("SIGTERM");
-    await again.child.status;
-    await again.drained;
+    await again.status;
+    await again.stdout;
     await again.stderr;
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -72,19 +58,19 @@ Deno.test("chat survives kill -9: acknowledged history is complete and a pending
   try {
     const first = await startChat(env);
     const { client } = await join(first.port, "k9", "ann");
-    for (let i = 0; i < 20; i++) client.socket.send(`m${i}`);
+    for (let i = 0; i < 20; i++) client.socket.send(say(`m${i}`));
     // A broadcast is only sent once its write is durable (output gate): seeing it = acknowledged.
     for (let i = 0; i < 20; i++) {
       assert.equal((await client.nextJson<{ text: string }>()).text, `m${i}`);
     }
     const other = await join(first.port, "k9-empty", "zed");
-    other.client.socket.send("bye");
+    other.client.socket.send(say("bye"));
     await other.client.nextJson();
     await other.client.close(); // room k9-empty is now empty: its TTL alarm is pending
     await new Promise((resolve) => setTimeout(resolve, 300)); // let the alarm write land
     first.child.kill("SIGKILL");
-    await first.child.status;
-    await first.drained;
+    await first.status;
+    await first.stdout;
     await first.stderr;
     await client.closed;
 
@@ -101,8 +87,8 @@ Deno.test("chat survives kill -9: acknowledged history is complete and a pending
     assert.deepEqual(after.messages, [], "history of the empty room was deleted by the alarm");
     await ben.close();
     second.child.kill("SIGTERM");
-    assert.equal((await second.child.status).code, 0);
-    await second.drained;
+    assert.equal((await second.status).code, 0);
+    await second.stdout;
     await second.stderr;
   } finally {
     await Deno.remove(dir, { recursive: true });

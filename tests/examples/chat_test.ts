@@ -5,6 +5,9 @@ import { serveBuilt, UPGRADE_HEADERS } from "../_helpers.ts";
 
 type Event = { type: string; [key: string]: unknown };
 
+/** A chat line as the page sends it. */
+const say = (text: string) => JSON.stringify({ type: "message", text });
+
 async function serveChat(options: { clock?: ManualClock; kv?: Deno.Kv } = {}) {
   const clock = options.clock ?? new ManualClock(Date.now());
   const kv = options.kv ?? await Deno.openKv(":memory:");
@@ -56,13 +59,15 @@ Deno.test("chat sends history first, then joins, messages and leaves to everyone
   assert.deepEqual(await bob.nextJson(), { type: "history", messages: [] });
   assert.deepEqual(await bob.nextJson(), { type: "joined", name: "bob" });
   assert.deepEqual(await alice.nextJson(), { type: "joined", name: "bob" });
-  alice.socket.send("hello");
+  alice.socket.send(say("hello"));
   const expected = { type: "message", from: "alice", text: "hello" };
   assert.deepEqual(await alice.nextJson(), expected);
   assert.deepEqual(await bob.nextJson(), expected);
-  alice.socket.send("x".repeat(2001));
+  alice.socket.send(say("x".repeat(2001)));
   assert.deepEqual(await alice.nextJson(), { type: "error", code: "message_too_long" });
   alice.socket.send(new Uint8Array([1, 2])); // ignored
+  alice.socket.send("hello"); // not a chat frame
+  assert.deepEqual(await alice.nextJson(), { type: "error", code: "bad_message" });
   alice.socket.send("ping");
   assert.equal(await alice.next(), "pong");
   await bob.close();
@@ -85,7 +90,7 @@ Deno.test("chat keeps the nickname across hibernation and answers ping while hib
   alice.socket.send("ping");
   assert.equal(await alice.next(), "pong");
   assert.equal(objectStatus(chat.app, "ROOM", id), "hibernated");
-  alice.socket.send("still me");
+  alice.socket.send(say("still me"));
   assert.deepEqual(await alice.nextJson(), { type: "message", from: "alice", text: "still me" });
 });
 
@@ -94,7 +99,7 @@ Deno.test("chat keeps the last 100 messages", async () => {
   const alice = await chat.join("r3", "alice");
   await alice.nextJson();
   await alice.nextJson();
-  for (let i = 1; i <= 105; i++) alice.socket.send(`m${i}`);
+  for (let i = 1; i <= 105; i++) alice.socket.send(say(`m${i}`));
   for (let i = 1; i <= 105; i++) {
     assert.equal((await alice.nextJson<{ text: string }>()).text, `m${i}`);
   }
@@ -112,10 +117,41 @@ Deno.test("chat deletes the history of a room left empty past the TTL", async ()
   const alice = await chat.join("r4", "alice");
   await alice.nextJson();
   await alice.nextJson();
-  alice.socket.send("remember me");
+  alice.socket.send(say("remember me"));
   await alice.nextJson();
   await alice.close();
   await chat.clock.advance(61_000);
   const bob = await chat.join("r4", "bob");
   assert.deepEqual(await bob.nextJson(), { type: "history", messages: [] });
+});
+
+Deno.test("chat broadcasts the text ping sent as a chat line, while the keep-alive ping is answered without waking the room", async () => {
+  await using chat = await serveChat();
+  const alice = await chat.join("r5", "alice");
+  const bob = await chat.join("r5", "bob");
+  await alice.nextJson(); // history
+  await alice.nextJson(); // alice joined
+  await alice.nextJson(); // bob joined
+  await bob.nextJson(); // history
+  await bob.nextJson(); // bob joined
+  const id = chat.app.env.ROOM.idFromName("r5");
+  await hibernateNow(chat.app, "ROOM", id);
+  const before = chat.app.stats().objects.find((o) => o.id === id.toString())!;
+
+  alice.socket.send("ping"); // the page's keep-alive
+  assert.equal(await alice.next(), "pong");
+  const after = chat.app.stats().objects.find((o) => o.id === id.toString())!;
+  assert.equal(after.status, "hibernated");
+  assert.equal(after.wakes, before.wakes);
+  assert.equal(after.events, before.events);
+
+  alice.socket.send(say("ping")); // the word typed into the page
+  const line = { type: "message", from: "alice", text: "ping" };
+  assert.deepEqual(await alice.nextJson(), line);
+  assert.deepEqual(await bob.nextJson(), line);
+  const carol = await chat.join("r5", "carol");
+  assert.deepEqual(await carol.nextJson(), {
+    type: "history",
+    messages: [{ from: "alice", text: "ping" }],
+  });
 });
