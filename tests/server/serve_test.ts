@@ -441,3 +441,45 @@ Deno.test("app.serve() on 0.0.0.0 prints a URL a person can click: Listening on 
   assert.equal(await server.stdout, "");
   assert.equal(await server.stderr, `${server.line}\n`);
 });
+
+const TERMINATION = Deno.build.os === "windows" ? { SIGINT: 1 } : { SIGINT: 1, SIGTERM: 1 };
+
+Deno.test("an app served by Deno.serve(app.fetch) takes SIGINT and SIGTERM from its first request until it shuts down; handleSignals: false takes none", async () => {
+  const add = Deno.addSignalListener;
+  const remove = Deno.removeSignalListener;
+  const listening = new Map<string, number>();
+  // Counted, not registered: a real SIGINT listener would not see the test's own signals anyway.
+  Deno.addSignalListener = (signal) => void listening.set(signal, (listening.get(signal) ?? 0) + 1);
+  Deno.removeSignalListener = (signal) => void listening.set(signal, listening.get(signal)! - 1);
+  const active = () => Object.fromEntries([...listening].filter(([, n]) => n > 0));
+  try {
+    for (const handleSignals of [undefined, false]) {
+      const kv = await Deno.openKv(":memory:");
+      const app = new App({
+        objects: { ECHO: Echo },
+        env: { slowStarted: Promise.withResolvers<void>() },
+        routes: ROUTES,
+        kv,
+        clock: new ManualClock(),
+        handleSignals,
+      });
+      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+      try {
+        assert.deepEqual(active(), {}, "none before a request");
+        const client = await testClient(`ws://127.0.0.1:${server.addr.port}/echo/a`);
+        client.socket.send("hi");
+        assert.equal(await client.next(), "hi");
+        assert.deepEqual(active(), handleSignals === false ? {} : TERMINATION);
+        await app.shutdown();
+        assert.equal((await client.closed).code, 1001);
+        assert.deepEqual(active(), {}, "none after shutdown");
+      } finally {
+        await server.shutdown();
+        kv.close();
+      }
+    }
+  } finally {
+    Deno.addSignalListener = add;
+    Deno.removeSignalListener = remove;
+  }
+});
