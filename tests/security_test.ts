@@ -99,6 +99,7 @@ async function serveAuth() {
     port: 0,
     signal: controller.signal,
     handleSignals: false,
+    onListen: () => {},
   });
   return {
     app,
