@@ -115,6 +115,15 @@ export interface Definition {
   handlers: Partial<{ [K in HandlerKind]: string | symbol }>;
 }
 
+/** Whether `ctor` itself (not a parent) carries `@durableObject`, in either dialect. */
+export function hasOwnOptions(ctor: object): boolean {
+  const meta = Object.hasOwn(ctor, Symbol.metadata)
+    ? (ctor as { [Symbol.metadata]?: Metadata })[Symbol.metadata]
+    : undefined;
+  const tc39 = meta && Object.hasOwn(meta, KEY) ? meta[KEY] : undefined;
+  return tc39?.options !== undefined || legacy.get(ctor)?.options !== undefined;
+}
+
 /** Reads the merged definition of a class (both dialects, whole prototype chain). */
 export function readDefinition(ctor: abstract new (...args: never[]) => unknown): Definition {
   const chain: object[] = [];

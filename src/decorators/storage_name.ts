@@ -3,15 +3,19 @@
  * renames of the class and of its binding key.
  */
 
+import { hasOwnOptions } from "./_metadata.ts";
+
 /** Classes already warned about, so each is named once per process. */
 const warned = new WeakSet<object>();
 
 /**
  * The storage name a class sets: `@durableObject({ name })`, or a static
  * `storageName` (for classes without decorators); `undefined` when neither.
+ * Both are inherited; the one declared nearer the class wins.
  *
- * @throws {TypeError} If `storageName` is not a string, or it and the
- * decorator's `name` disagree.
+ * @param decorated The `name` of the nearest `@durableObject`, if any.
+ * @throws {TypeError} If `storageName` is not a string, or one class
+ * declares both and they disagree.
  */
 export function declaredStorageName(
   ctor: object,
@@ -25,10 +29,18 @@ export function declaredStorageName(
       `Cannot register "${binding}" as its static storageName must be a string: current type is ${typeof value}`,
     );
   }
-  if (decorated !== undefined && decorated !== value) {
-    throw new TypeError(
-      `Cannot register "${binding}" as @durableObject({ name: "${decorated}" }) and static storageName "${value}" disagree: keep one`,
-    );
+  if (decorated === undefined || decorated === value) return value;
+  // Which is nearer: the class (or ancestor) that declares the static, or the one decorated?
+  for (let c: object | null = ctor; c && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+    const ownStatic = Object.hasOwn(c, "storageName");
+    const ownDecorator = hasOwnOptions(c);
+    if (ownStatic && ownDecorator) {
+      throw new TypeError(
+        `Cannot register "${binding}" as @durableObject({ name: "${decorated}" }) and static storageName "${value}" disagree: keep one`,
+      );
+    }
+    if (ownStatic) return value;
+    if (ownDecorator) return decorated;
   }
   return value;
 }

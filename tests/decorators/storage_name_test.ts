@@ -60,6 +60,33 @@ Deno.test("a static storageName names the ids and KV keys as @durableObject({ na
   );
 });
 
+Deno.test("a subclass's @durableObject name or static storageName wins over its parent's other one", async () => {
+  class PortedBase extends DurableObject {
+    static readonly storageName = "ported-base";
+  }
+  @durableObject({ name: "decorated-child" })
+  class DecoratedChild extends PortedBase {}
+  @durableObject({ name: "decorated-base" })
+  class DecoratedBase extends DurableObject {}
+  class PortedChild extends DecoratedBase {
+    static readonly storageName = "ported-child";
+  }
+  class Grandchild extends DecoratedChild {}
+  await using app = new App({
+    objects: {
+      A: PortedBase,
+      B: DecoratedChild,
+      C: DecoratedBase,
+      D: PortedChild,
+    },
+  });
+  await using other = new App({ objects: { E: Grandchild } });
+  assert.deepEqual(
+    [app.env.A, app.env.B, app.env.C, app.env.D, other.env.E].map((n) => n.storageName),
+    ["ported-base", "decorated-child", "decorated-base", "ported-child", "decorated-child"],
+  );
+});
+
 Deno.test("a storageName that is not a valid string, or disagrees with @durableObject's name, is a TypeError from new App, before any warning", async () => {
   class Numbered extends DurableObject {
     static readonly storageName = 42 as unknown as string;
