@@ -1,4 +1,6 @@
 import { readDefinition } from "./decorators/_metadata.ts";
+import { resolveHandlers } from "./decorators/resolve_handlers.ts";
+import { declaredStorageName, warnUnnamed } from "./decorators/storage_name.ts";
 import { KvError, ObjectFullError } from "./errors.ts";
 import { HibernationStore, LEASE_BEAT_MS } from "./kv/hibernation_store.ts";
 import { defaultKvPath, type KvLease, openKv } from "./kv/open_kv.ts";
@@ -8,7 +10,6 @@ import type { ObjectId } from "./runtime/object_id.ts";
 import type {
   AppRuntime,
   Blocker,
-  ClassHandlers,
   ClassRuntime,
   HostStatus,
   HostStore,
@@ -27,9 +28,15 @@ import type { ObjectStorage, StorageHooks } from "./storage/object_storage.ts";
 import type { ExceptionContext, ExceptionHandler } from "./types.ts";
 import { upgradeTarget } from "./web_socket_pair.ts";
 
-/** A durable object class: constructed with `(ctx, env)`. */
+/**
+ * A durable object class: constructed with `(ctx, env)`. A class without
+ * decorators may set its storage name as `static storageName = "room"`.
+ */
 // deno-lint-ignore no-explicit-any
-export type ObjectClass = new (ctx: DurableObjectState, env: any) => object;
+export type ObjectClass = (new (ctx: DurableObjectState, env: any) => object) & {
+  /** The stable storage name, as `@durableObject({ name })` sets it. */
+  readonly storageName?: string;
+};
 
 /** `env` as objects see it: the user's values plus one namespace per registered class. */
 export type AppEnv<O extends Record<string, ObjectClass>, E extends object = Record<never, never>> =
@@ -216,6 +223,7 @@ interface Slot {
  * import assert from "node:assert/strict";
  *
  * class Echo extends DurableObject {
+ *   static readonly storageName = "echo";
  *   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
  *     ws.send(message);
  *   }
@@ -326,6 +334,7 @@ export class App<
     };
     const hibernateAfterMs = positive("hibernateAfterMs", options.hibernateAfterMs, 10_000, true);
     const env: Record<string, unknown> = { ...options.env };
+    const unnamed: [string, ObjectClass][] = [];
     for (const [binding, ctor] of Object.entries(options.objects)) {
       if (typeof ctor !== "function") {
         throw new TypeError(
@@ -333,7 +342,9 @@ export class App<
         );
       }
       const definition = readDefinition(ctor);
-      const storageName = definition.options?.name ?? binding;
+      const named = declaredStorageName(ctor, binding, definition.options?.name);
+      if (named === undefined) unnamed.push([binding, ctor]);
+      const storageName = named ?? binding;
       if (!STORAGE_NAME.test(storageName)) {
         throw new TypeError(
           `Cannot register "${binding}" as its storage name must be 1-64 characters of [A-Za-z0-9_-]: current value is "${storageName}"`,
@@ -348,7 +359,7 @@ export class App<
         binding,
         storageName,
         ctor: ctor as unknown as ClassRuntime["ctor"],
-        handlers: resolveHandlers(ctor, definition.handlers),
+        handlers: resolveHandlers(ctor, binding, definition.handlers),
         hibernate: definition.options?.hibernate ?? true,
         outputGate: definition.options?.outputGate ?? true,
         hibernateAfterMs: positive(
@@ -370,6 +381,7 @@ export class App<
     }
     this.env = Object.freeze(env) as AppEnv<O, E>;
     this.#router = new Router(options.routes ?? [], new Set(this.#namespaces.keys()));
+    warnUnnamed(unnamed); // once every check passed
   }
 
   /** Opens KV, cleans records of earlier runs and starts alarms; idempotent. */
@@ -873,35 +885,4 @@ function positive(
     );
   }
   return value;
-}
-
-function resolveHandlers(
-  ctor: ObjectClass,
-  decorated: Partial<Record<string, string | symbol>>,
-): ClassHandlers {
-  const proto = ctor.prototype as Record<string | symbol, unknown>;
-  const pick = (kind: string, fallback?: string) => {
-    const key = decorated[kind] ?? fallback;
-    if (key === undefined) return undefined;
-    const fn = proto[key];
-    if (typeof fn !== "function") {
-      if (decorated[kind] !== undefined) {
-        throw new TypeError(
-          `Cannot register ${ctor.name} as its @on${kind} target "${String(key)}" is not a method`,
-        );
-      }
-      return undefined;
-    }
-    return fn;
-  };
-  return {
-    message: pick("message", "webSocketMessage"),
-    close: pick("close", "webSocketClose"),
-    error: pick("error", "webSocketError"),
-    connect: pick("connect"),
-    request: pick("request"),
-    fetch: pick("fetch", "fetch"),
-    alarm: pick("alarm", "alarm"),
-    start: pick("start"),
-  } as ClassHandlers;
 }

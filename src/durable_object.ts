@@ -13,6 +13,7 @@ import type { DurableObjectState } from "./runtime/object_state.ts";
  * import { DurableObject, type WebSocket, WebSocketPair, webSocketResponse } from "@dormant/dormant";
  *
  * export class ChatRoom extends DurableObject {
+ *   static readonly storageName = "chat-room";
  *   fetch(_request: Request): Response {
  *     const [client, server] = Object.values(new WebSocketPair());
  *     this.ctx.acceptWebSocket(server);

@@ -24,6 +24,9 @@ import { App, DurableObject, type WebSocket } from "@dormant/dormant";
 
 /** A room: every message goes to everyone in it. */
 export class Room extends DurableObject {
+  /** The stable storage name: ids and KV keys use it, so the binding key can be renamed. */
+  static readonly storageName = "room";
+
   /** Broadcasts the message to every socket in the room. */
   webSocketMessage(_ws: WebSocket, message: string | ArrayBuffer): void {
     for (const peer of this.ctx.getWebSockets()) peer.send(message);

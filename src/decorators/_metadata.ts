@@ -27,6 +27,7 @@ export interface DurableObjectOptions {
 
 interface Record {
   options?: DurableObjectOptions;
+  /** The handlers this class itself marks; a parent's stay in the parent's record. */
   handlers: Partial<{ [K in HandlerKind]: string | symbol }>;
 }
 
@@ -36,12 +37,28 @@ const legacy = new WeakMap<object, Record>();
 type Metadata = { [KEY]?: Record };
 
 function own(metadata: Metadata): Record {
-  // Own record per class; the parent's stays reachable through the prototype chain.
-  if (!Object.hasOwn(metadata, KEY)) {
-    const parent = metadata[KEY];
-    metadata[KEY] = { options: undefined, handlers: { ...parent?.handlers } };
-  }
+  // Own record per class (a subclass's metadata object inherits from its parent's):
+  // readDefinition merges the records along the class chain.
+  if (!Object.hasOwn(metadata, KEY)) metadata[KEY] = { options: undefined, handlers: {} };
   return metadata[KEY]!;
+}
+
+/** The decorator's name as exported: `@onMessage` for "message". */
+export function decoratorName(kind: HandlerKind): string {
+  return `@on${kind[0]!.toUpperCase()}${kind.slice(1)}`;
+}
+
+function mark(record: Record, kind: HandlerKind, key: string | symbol): void {
+  const previous = record.handlers[kind];
+  if (previous !== undefined && previous !== key) {
+    const name = decoratorName(kind);
+    throw new TypeError(
+      `Cannot mark both "${String(previous)}" and "${
+        String(key)
+      }" with ${name}: a class has one ${name} handler; remove one of the decorators (a subclass may replace its parent's)`,
+    );
+  }
+  record.handlers[kind] = key;
 }
 
 function legacyRecord(ctor: object): Record {
@@ -58,9 +75,11 @@ export function isTc39Context(value: unknown): value is DecoratorContext {
 /** Records a handler method (TC39 form). */
 export function recordHandler(kind: HandlerKind, context: ClassMethodDecoratorContext): void {
   if (context.static) {
-    throw new TypeError(`Cannot use @on${cap(kind)} on a static method: "${String(context.name)}"`);
+    throw new TypeError(
+      `Cannot use ${decoratorName(kind)} on a static method: "${String(context.name)}"`,
+    );
   }
-  own(context.metadata as Metadata).handlers[kind] = context.name;
+  mark(own(context.metadata as Metadata), kind, context.name);
 }
 
 /** Records a handler method (legacy form: the prototype and the property key). */
@@ -70,9 +89,9 @@ export function recordLegacyHandler(
   key: string | symbol,
 ): void {
   if (typeof prototype === "function") {
-    throw new TypeError(`Cannot use @on${cap(kind)} on a static method: "${String(key)}"`);
+    throw new TypeError(`Cannot use ${decoratorName(kind)} on a static method: "${String(key)}"`);
   }
-  legacyRecord(prototype.constructor).handlers[kind] = key;
+  mark(legacyRecord(prototype.constructor), kind, key);
 }
 
 /** Records class options (TC39 form). */
@@ -96,6 +115,15 @@ export interface Definition {
   handlers: Partial<{ [K in HandlerKind]: string | symbol }>;
 }
 
+/** Whether `ctor` itself (not a parent) carries `@durableObject`, in either dialect. */
+export function hasOwnOptions(ctor: object): boolean {
+  const meta = Object.hasOwn(ctor, Symbol.metadata)
+    ? (ctor as { [Symbol.metadata]?: Metadata })[Symbol.metadata]
+    : undefined;
+  const tc39 = meta && Object.hasOwn(meta, KEY) ? meta[KEY] : undefined;
+  return tc39?.options !== undefined || legacy.get(ctor)?.options !== undefined;
+}
+
 /** Reads the merged definition of a class (both dialects, whole prototype chain). */
 export function readDefinition(ctor: abstract new (...args: never[]) => unknown): Definition {
   const chain: object[] = [];
@@ -115,8 +143,4 @@ export function readDefinition(ctor: abstract new (...args: never[]) => unknown)
     }
   }
   return out;
-}
-
-function cap(kind: string): string {
-  return kind[0]!.toUpperCase() + kind.slice(1);
 }

@@ -1,32 +1,75 @@
 import {
+  decoratorName,
   type HandlerKind,
   isTc39Context,
   recordHandler,
   recordLegacyHandler,
 } from "./_metadata.ts";
+import type { AlarmInvocationInfo } from "../storage/object_storage.ts";
+import type { ConnectResult, WebSocket } from "../types.ts";
 
 /**
  * A method decorator that works as a TC39 decorator `(method, context)` and
- * as a legacy one `(prototype, key, descriptor)`; the second argument tells
- * them apart.
+ * as a legacy `experimentalDecorators` one `(prototype, key, descriptor)`;
+ * the second argument tells them apart. The decorated method must be
+ * assignable to `H`, so a handler with the wrong parameters or return type
+ * does not type-check.
+ *
+ * @typeParam H The signature the decorated method must have.
+ *
+ * @example Usage
+ * ```ts
+ * import { type MethodDecoratorFn, onMessage, type WebSocket } from "@dormant/dormant";
+ *
+ * const decorator: MethodDecoratorFn<(ws: WebSocket, message: string | ArrayBuffer) => void> =
+ *   onMessage;
+ * void decorator;
+ * ```
  */
-export type MethodDecoratorFn = (
-  target: unknown,
-  context: ClassMethodDecoratorContext | string | symbol,
-  descriptor?: PropertyDescriptor,
-) => void;
+export interface MethodDecoratorFn<
+  // deno-lint-ignore no-explicit-any
+  H extends (...args: any[]) => unknown = (...args: any[]) => unknown,
+> {
+  /**
+   * The TC39 form: `@onMessage` on a method.
+   *
+   * @param method The decorated method.
+   * @param context What TC39 decorators are told about the method.
+   */
+  <This, M extends H>(method: M, context: ClassMethodDecoratorContext<This, M>): void;
+  /**
+   * The legacy `experimentalDecorators` form.
+   *
+   * @param prototype The class prototype.
+   * @param key The method's name.
+   * @param descriptor The method's property descriptor.
+   */
+  <M extends H>(
+    prototype: object,
+    key: string | symbol,
+    descriptor: TypedPropertyDescriptor<M>,
+  ): void;
+}
 
-function handler(kind: HandlerKind): MethodDecoratorFn {
-  return (target, context) => {
+function handler<H extends (...args: never[]) => unknown>(kind: HandlerKind): MethodDecoratorFn<H> {
+  const name = decoratorName(kind);
+  const decorate = (target: unknown, context?: unknown, descriptor?: PropertyDescriptor) => {
     if (isTc39Context(context)) {
       if (context.kind !== "method") {
-        throw new TypeError(`Cannot use this decorator on a ${context.kind}: methods only`);
+        throw new TypeError(`Cannot use ${name} on a ${context.kind}: methods only`);
       }
-      recordHandler(kind, context);
-    } else {
+      recordHandler(kind, context as ClassMethodDecoratorContext);
+    } else if (typeof context === "string" || typeof context === "symbol") {
+      if (typeof descriptor?.value !== "function") {
+        throw new TypeError(`Cannot use ${name} on "${String(context)}": methods only`);
+      }
       recordLegacyHandler(kind, target as object, context);
+    } else {
+      // `@onMessage()` calls the decorator with no method: it is not a decorator factory.
+      throw new TypeError(`Cannot use ${name}() with parentheses: write ${name} without them`);
     }
   };
+  return decorate as unknown as MethodDecoratorFn<H>;
 }
 
 /**
@@ -46,7 +89,9 @@ function handler(kind: HandlerKind): MethodDecoratorFn {
  * void Echo;
  * ```
  */
-export const onMessage: MethodDecoratorFn = handler("message");
+export const onMessage: MethodDecoratorFn<
+  (ws: WebSocket, message: string | ArrayBuffer) => void | Promise<void>
+> = handler("message");
 
 /**
  * Marks the method called when a socket closes: `(ws, code, reason, wasClean)`.
@@ -65,7 +110,9 @@ export const onMessage: MethodDecoratorFn = handler("message");
  * void Room;
  * ```
  */
-export const onClose: MethodDecoratorFn = handler("close");
+export const onClose: MethodDecoratorFn<
+  (ws: WebSocket, code: number, reason: string, wasClean: boolean) => void | Promise<void>
+> = handler("close");
 
 /**
  * Marks the method called on a WebSocket protocol error: `(ws, error)`.
@@ -84,7 +131,9 @@ export const onClose: MethodDecoratorFn = handler("close");
  * void Room;
  * ```
  */
-export const onError: MethodDecoratorFn = handler("error");
+export const onError: MethodDecoratorFn<
+  (ws: WebSocket, error: unknown) => void | Promise<void>
+> = handler("error");
 
 /**
  * Marks the method called before a WebSocket is accepted: `(ws, request)`.
@@ -106,7 +155,9 @@ export const onError: MethodDecoratorFn = handler("error");
  * void Room;
  * ```
  */
-export const onConnect: MethodDecoratorFn = handler("connect");
+export const onConnect: MethodDecoratorFn<
+  (ws: WebSocket, request: Request) => ConnectResult | Promise<ConnectResult>
+> = handler("connect");
 
 /**
  * Marks the method that answers plain HTTP requests: `(request) => Response`.
@@ -126,7 +177,9 @@ export const onConnect: MethodDecoratorFn = handler("connect");
  * void Counter;
  * ```
  */
-export const onRequest: MethodDecoratorFn = handler("request");
+export const onRequest: MethodDecoratorFn<
+  (request: Request) => Response | Promise<Response>
+> = handler("request");
 
 /**
  * Marks the method called when the object's alarm fires: `(info)`.
@@ -145,7 +198,9 @@ export const onRequest: MethodDecoratorFn = handler("request");
  * void Reminder;
  * ```
  */
-export const onAlarm: MethodDecoratorFn = handler("alarm");
+export const onAlarm: MethodDecoratorFn<
+  (info: AlarmInvocationInfo) => void | Promise<void>
+> = handler("alarm");
 
 /**
  * Marks the method run after the constructor each time an instance is built
@@ -166,4 +221,4 @@ export const onAlarm: MethodDecoratorFn = handler("alarm");
  * void Room;
  * ```
  */
-export const onStart: MethodDecoratorFn = handler("start");
+export const onStart: MethodDecoratorFn<() => void | Promise<void>> = handler("start");

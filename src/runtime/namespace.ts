@@ -1,3 +1,4 @@
+import { notRpcMethod } from "../decorators/resolve_handlers.ts";
 import type { Connection } from "../sockets/connection.ts";
 import type { SocketRegistry } from "../sockets/socket_registry.ts";
 import { hashName, ObjectId, parseHex, uniqueHex } from "./object_id.ts";
@@ -50,6 +51,7 @@ const RESERVED = new Set([
  * import assert from "node:assert/strict";
  *
  * class Counter extends DurableObject {
+ *   static readonly storageName = "counter";
  *   n = 0;
  *   increment(by: number): number {
  *     return this.n += by;
@@ -123,7 +125,7 @@ export class DurableObjectNamespace<T = unknown> {
         "Cannot get a stub as the id is not an ObjectId: use idFromName() or idFromString()",
       );
     }
-    return makeStub<T>(this, id);
+    return makeStub<T>(this, id, this.#runtime);
   }
 
   /** A stub for the object named `name` (`get(idFromName(name))`). */
@@ -166,7 +168,11 @@ export class DurableObjectNamespace<T = unknown> {
   }
 }
 
-function makeStub<T>(namespace: DurableObjectNamespace<T>, id: ObjectId): DurableObjectStub<T> {
+function makeStub<T>(
+  namespace: DurableObjectNamespace<T>,
+  id: ObjectId,
+  runtime: ClassRuntime,
+): DurableObjectStub<T> {
   const base = {
     id,
     name: id.name,
@@ -182,6 +188,8 @@ function makeStub<T>(namespace: DurableObjectNamespace<T>, id: ObjectId): Durabl
       if (typeof key === "symbol") return undefined;
       if (Object.hasOwn(target, key)) return target[key as keyof typeof target];
       if (RESERVED.has(key)) return undefined;
+      const refused = notRpcMethod(runtime.handlers, runtime.binding, key);
+      if (refused) return () => Promise.reject(refused);
       return (...args: unknown[]) => {
         let cloned: unknown[];
         try {

@@ -1,3 +1,4 @@
+import { checkInstance } from "../decorators/resolve_handlers.ts";
 import { EventTimeoutError, ObjectFullError, ObjectResetError } from "../errors.ts";
 import { type Connection, type ConnectionOwner, RECORD } from "../sockets/connection.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
@@ -567,6 +568,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
       if (gen.dead) return; // shut down while loading: build nothing
       const ctx = new ObjectState(this, gen);
       this.#instance = new this.runtime.ctor(ctx, this.#app.env());
+      checkInstance(this.#instance, ctx, this.runtime.binding);
       this.wakes++;
       const start = this.runtime.handlers.start;
       if (start) await start.call(this.#instance);

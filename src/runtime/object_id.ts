@@ -10,7 +10,9 @@ const HEX_ID = /^[0-9a-f]{64}$/;
  * import { App, DurableObject } from "@dormant/dormant";
  * import assert from "node:assert/strict";
  *
- * class Room extends DurableObject {}
+ * class Room extends DurableObject {
+ *   static readonly storageName = "room";
+ * }
  * await using app = new App({ objects: { ROOM: Room } });
  * const id = app.env.ROOM.idFromName("lobby");
  * assert.equal(id.toString().length, 64);

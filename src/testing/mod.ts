@@ -10,6 +10,7 @@
  * import assert from "node:assert/strict";
  *
  * class Counter extends DurableObject {
+ *   static readonly storageName = "counter";
  *   n = 0;
  *   add(): number {
  *     return ++this.n;

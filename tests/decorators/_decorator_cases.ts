@@ -12,6 +12,8 @@ import {
   DurableObject,
   durableObject,
   type DurableObjectState,
+  type ObjectClass,
+  onAlarm,
   onClose,
   onConnect,
   onError,
@@ -21,6 +23,7 @@ import {
   type WebSocket,
 } from "../../mod.ts";
 import { serveApp, until, UPGRADE_HEADERS as HANDSHAKE } from "../_helpers.ts";
+import { captureWarnings } from "./_capture_warnings.ts";
 
 /** The two decorator dialects: TC39 decorators and `experimentalDecorators`. */
 export type Dialect = "tc39" | "legacy";
@@ -51,7 +54,7 @@ interface Log {
   log: string[];
 }
 
-/** Records what each decorated method receives; decoys carry Cloudflare's names. */
+/** Records what each decorated method receives. */
 @durableObject({ name: "full" })
 class Full {
   readonly ctx: DurableObjectState;
@@ -97,19 +100,9 @@ class Full {
     return new Response("from onRequest");
   }
 
-  // Cloudflare's names: never called when a decorated handler exists.
-  fetch(): Response {
-    this.env.log.push("decoy fetch");
-    return new Response("decoy");
-  }
-  webSocketMessage(): void {
-    this.env.log.push("decoy webSocketMessage");
-  }
-  webSocketClose(): void {
-    this.env.log.push("decoy webSocketClose");
-  }
-  webSocketError(): void {
-    this.env.log.push("decoy webSocketError");
+  /** A plain method: callable through a stub, unlike the handlers. */
+  logged(): string[] {
+    return this.env.log;
   }
 }
 
@@ -158,6 +151,7 @@ class Bare extends Base {}
 export function decoratorCases(name: Dialect, checks: DialectChecks): void {
   Deno.test(`${name}: a handler may have a symbol name`, async () => {
     const MESSAGE = Symbol("message");
+    @durableObject({ name: "symbolic" })
     class Symbolic {
       @onMessage
       [MESSAGE](ws: WebSocket, message: string | ArrayBuffer): void {
@@ -186,6 +180,7 @@ export function decoratorCases(name: Dialect, checks: DialectChecks): void {
     }
     checks.decoratedClass(Inert);
 
+    @durableObject({ name: "other" })
     class Other {
       @onRequest
       request(): Response {
@@ -276,9 +271,13 @@ export function decoratorCases(name: Dialect, checks: DialectChecks): void {
         return new Response("ok");
       }
     }
-    await using app = new App({ objects: { LOBBY: Undecorated } });
-    assert.equal(app.env.LOBBY.storageName, "LOBBY");
-    assert.equal(await (await app.env.LOBBY.getByName("x").fetch("http://do/")).text(), "ok");
+    const warnings = await captureWarnings(async () => {
+      await using app = new App({ objects: { LOBBY: Undecorated } });
+      assert.equal(app.env.LOBBY.storageName, "LOBBY");
+      assert.equal(await (await app.env.LOBBY.getByName("x").fetch("http://do/")).text(), "ok");
+    });
+    assert.equal(warnings.length, 1, "a one-time warning says renaming LOBBY would lose data");
+    assert.match(warnings[0]!, /"LOBBY" \(class Undecorated\) has no storage name/);
 
     await using bare = new App({ objects: { BARE: Bare } });
     assert.equal(bare.env.BARE.storageName, "base");
@@ -296,5 +295,204 @@ export function decoratorCases(name: Dialect, checks: DialectChecks): void {
     }, TypeError);
     assert.throws(() => durableObject(null as unknown as object), TypeError);
     checks.rejects?.();
+  });
+
+  Deno.test(`${name}: @durableObject without parentheses is a TypeError that shows the call with options`, () => {
+    assert.throws(() => {
+      // @ts-expect-error: @durableObject takes options, not the class
+      @durableObject
+      class Room {}
+      return Room;
+    }, {
+      name: "TypeError",
+      message:
+        'Cannot use @durableObject without parentheses: write @durableObject({ name: "..." }) with a stable storage name',
+    });
+  });
+
+  Deno.test(`${name}: @onMessage() with parentheses is a TypeError that says to drop them`, () => {
+    assert.throws(() => {
+      class Room {
+        // @ts-expect-error: @onMessage is not a decorator factory
+        @onMessage()
+        message(): void {}
+      }
+      return Room;
+    }, {
+      name: "TypeError",
+      message: "Cannot use @onMessage() with parentheses: write @onMessage without them",
+    });
+  });
+
+  Deno.test(`${name}: two methods of one class with the same handler decorator are a TypeError naming both`, () => {
+    assert.throws(() => {
+      class Twice {
+        @onMessage
+        first(): void {}
+        @onMessage
+        second(): void {}
+      }
+      return Twice;
+    }, {
+      name: "TypeError",
+      message:
+        'Cannot mark both "first" and "second" with @onMessage: a class has one @onMessage handler; remove one of the decorators (a subclass may replace its parent\'s)',
+    });
+  });
+
+  Deno.test(`${name}: a decorated handler and Cloudflare's method for the same event are a TypeError from new App naming both`, async () => {
+    class Message {
+      @onMessage
+      foo(): void {}
+      webSocketMessage(): void {}
+    }
+    assert.throws(() => new App({ objects: { ROOM: Message } }), {
+      name: "TypeError",
+      message:
+        'Cannot register "ROOM" as class Message has both @onMessage "foo" and webSocketMessage() for messages: keep one (decorators or Cloudflare\'s method names)',
+    });
+    class Close {
+      @onClose
+      left(): void {}
+      webSocketClose(): void {}
+    }
+    class Failed {
+      @onError
+      failed(): void {}
+      webSocketError(): void {}
+    }
+    class Ring {
+      @onAlarm
+      ring(): void {}
+      alarm(): void {}
+    }
+    class Connect extends DurableObject {
+      @onConnect
+      connect(): void {}
+      fetch(): Response {
+        return new Response("never for upgrades");
+      }
+    }
+    class Plain extends DurableObject {
+      @onRequest
+      request(): Response {
+        return new Response("decorated");
+      }
+      fetch(): Response {
+        return new Response("never for plain HTTP");
+      }
+    }
+    const expected: [ObjectClass, RegExp][] = [
+      [Close, /@onClose "left" and webSocketClose\(\)/],
+      [Failed, /@onError "failed" and webSocketError\(\)/],
+      [Ring, /@onAlarm "ring" and alarm\(\)/],
+      [Connect, /@onConnect "connect" and fetch\(\) for WebSocket upgrades/],
+      [Plain, /@onRequest "request" and fetch\(\) for plain HTTP requests/],
+    ];
+    for (const [cls, message] of expected) {
+      assert.throws(() => new App({ objects: { ROOM: cls } }), { name: "TypeError", message });
+    }
+
+    // Decorating the method that has Cloudflare's name is one handler, not two.
+    @durableObject({ name: "same" })
+    class Same {
+      @onMessage
+      webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+        ws.send(`same:${message}`);
+      }
+    }
+    await using s = await serveApp({
+      objects: { SAME: Same },
+      routes: [{ pattern: "/s/:name", object: "SAME" }],
+    });
+    const client = await s.connect("/s/a");
+    client.socket.send("m");
+    assert.equal(await client.next(), "same:m");
+  });
+
+  Deno.test(`${name}: a decorated name that is not a method is a TypeError that spells the decorator as exported`, () => {
+    class Gone {
+      @onMessage
+      message(): void {}
+    }
+    delete (Gone.prototype as Partial<Gone>).message;
+    assert.throws(() => new App({ objects: { GONE: Gone } }), {
+      name: "TypeError",
+      message: 'Cannot register "GONE" as its @onMessage target "message" is not a method',
+    });
+  });
+
+  Deno.test(`${name}: a stub refuses to call a decorated handler, before the object is built; plain methods stay callable`, async () => {
+    const log: string[] = [];
+    await using app = new App({ objects: { FULL: Full }, env: { log } });
+    const stub = app.env.FULL.getByName("a");
+    await assert.rejects(stub.connect(null as unknown as WebSocket, new Request("http://do/")), {
+      name: "TypeError",
+      message:
+        'Cannot call "connect" through a stub: it is the @onConnect handler of FULL, not an RPC method (move the shared code into a plain method and call that)',
+    });
+    const handlers: Record<string, string> = {
+      begin: "@onStart",
+      message: "@onMessage",
+      closed: "@onClose",
+      failed: "@onError",
+      request: "@onRequest",
+    };
+    const untyped = stub as unknown as Record<string, () => Promise<unknown>>;
+    for (const [key, decorator] of Object.entries(handlers)) {
+      await assert.rejects(untyped[key]!(), {
+        name: "TypeError",
+        message: new RegExp(`^Cannot call "${key}" through a stub: it is the ${decorator} handler`),
+      });
+    }
+    assert.deepEqual(log, []);
+    assert.deepEqual(await stub.logged(), ["constructor", "onStart"]);
+  });
+
+  Deno.test(`${name}: handler decorators check the method's signature in the type system; the legacy call form type-checks`, async () => {
+    // Each @ts-expect-error below fails the type check of this file if its line type-checks.
+    @durableObject({ name: "typos" })
+    class Typos {
+      // @ts-expect-error: @onConnect may return { tags }, not { tag }
+      @onConnect
+      connect(): { tag: string[] } {
+        return { tag: ["a"] };
+      }
+      // @ts-expect-error: a message is a string or an ArrayBuffer
+      @onMessage
+      message(_ws: WebSocket, _n: number): void {}
+      // @ts-expect-error: a close code is a number
+      @onClose
+      closed(_ws: WebSocket, _code: string): void {}
+      // @ts-expect-error: @onRequest answers with a Response
+      @onRequest
+      request(): string {
+        return "ok";
+      }
+    }
+    void Typos;
+
+    // The legacy form (prototype, key, descriptor), as experimentalDecorators call it.
+    @durableObject({ name: "called" })
+    class Called {
+      echo(ws: WebSocket, message: string | ArrayBuffer): void {
+        ws.send(`called:${message}`);
+      }
+    }
+    const descriptor: TypedPropertyDescriptor<Called["echo"]> = Object.getOwnPropertyDescriptor(
+      Called.prototype,
+      "echo",
+    )!;
+    onMessage(Called.prototype, "echo", descriptor);
+    // @ts-expect-error: echo does not take a Request
+    void (() => onConnect(Called.prototype, "echo", descriptor));
+
+    await using s = await serveApp({
+      objects: { CALLED: Called },
+      routes: [{ pattern: "/c/:name", object: "CALLED" }],
+    });
+    const client = await s.connect("/c/a");
+    client.socket.send("m");
+    assert.equal(await client.next(), "called:m");
   });
 }

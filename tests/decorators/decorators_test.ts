@@ -31,3 +31,40 @@ decoratorCases("tc39", {
     }, TypeError);
   },
 });
+
+Deno.test("under deno run (no type check) decorator mistakes are TypeErrors that say the fix", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dormant-decorators-" });
+  try {
+    const script = `${dir}/main.ts`;
+    const mod = new URL("../../mod.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { durableObject, onMessage } from ${JSON.stringify(mod)};
+try {
+  class A { @onMessage() m() {} }
+} catch (error) {
+  console.log(String(error));
+}
+@durableObject
+class B {}
+`,
+    );
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-config", script],
+      cwd: dir,
+      env: { NO_COLOR: "1" },
+    }).output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    assert.equal(code, 1);
+    assert.equal(
+      decode(stdout),
+      "TypeError: Cannot use @onMessage() with parentheses: write @onMessage without them\n",
+    );
+    assert.match(
+      decode(stderr),
+      /Uncaught (?:\(in promise\) )?TypeError: Cannot use @durableObject without parentheses: write @durableObject\(\{ name: "\.\.\." \}\)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
