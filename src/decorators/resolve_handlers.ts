@@ -13,8 +13,6 @@ const CLOUDFLARE: Partial<Record<HandlerKind, readonly [method: string, event: s
   close: ["webSocketClose", "socket closes"],
   error: ["webSocketError", "socket errors"],
   alarm: ["alarm", "alarms"],
-  connect: ["fetch", "WebSocket upgrades"],
-  request: ["fetch", "plain HTTP requests"],
 };
 
 /** Decorated handler keys (string names only: stubs have no symbol members) per resolved set. */
@@ -51,6 +49,21 @@ export function resolveHandlers(
       );
     }
     if (typeof key === "string") keys.set(key, kind);
+  }
+  // fetch() takes what the decorators leave: upgrades without @onConnect, plain HTTP without
+  // @onRequest. With both decorated it would never run.
+  const { connect, request } = decorated;
+  if (
+    connect !== undefined && request !== undefined && connect !== "fetch" && request !== "fetch" &&
+    typeof proto.fetch === "function"
+  ) {
+    throw new TypeError(
+      `Cannot register "${binding}" as class ${ctor.name} has @onConnect "${
+        String(connect)
+      }", @onRequest "${
+        String(request)
+      }" and fetch(), which would never run: keep the decorators or Cloudflare's fetch()`,
+    );
   }
   const pick = (kind: HandlerKind | "fetch", fallback?: string) => {
     const key = kind === "fetch" ? fallback : decorated[kind] ?? fallback;

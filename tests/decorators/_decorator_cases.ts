@@ -366,32 +366,41 @@ export function decoratorCases(name: Dialect, checks: DialectChecks): void {
       ring(): void {}
       alarm(): void {}
     }
-    class Connect extends DurableObject {
+    class Both extends DurableObject {
       @onConnect
       connect(): void {}
-      fetch(): Response {
-        return new Response("never for upgrades");
-      }
-    }
-    class Plain extends DurableObject {
       @onRequest
       request(): Response {
         return new Response("decorated");
       }
       fetch(): Response {
-        return new Response("never for plain HTTP");
+        return new Response("never: upgrades and plain HTTP both have a decorated handler");
       }
     }
     const expected: [ObjectClass, RegExp][] = [
       [Close, /@onClose "left" and webSocketClose\(\)/],
       [Failed, /@onError "failed" and webSocketError\(\)/],
       [Ring, /@onAlarm "ring" and alarm\(\)/],
-      [Connect, /@onConnect "connect" and fetch\(\) for WebSocket upgrades/],
-      [Plain, /@onRequest "request" and fetch\(\) for plain HTTP requests/],
+      [Both, /@onConnect "connect", @onRequest "request" and fetch\(\), which would never run/],
     ];
     for (const [cls, message] of expected) {
       assert.throws(() => new App({ objects: { ROOM: cls } }), { name: "TypeError", message });
     }
+
+    // fetch() beside one of @onConnect/@onRequest still takes the other kind of request.
+    class ConnectAndFetch extends DurableObject {
+      @onConnect
+      connect(): void {}
+      fetch(): Response {
+        return new Response("plain HTTP");
+      }
+    }
+    await using both = await serveApp({
+      objects: { CF: ConnectAndFetch },
+      routes: [{ pattern: "/cf/:name", object: "CF", websocket: false }],
+    });
+    const plain = await fetch(both.url("/cf/a"));
+    assert.equal(await plain.text(), "plain HTTP");
 
     // Decorating the method that has Cloudflare's name is one handler, not two.
     @durableObject({ name: "same" })
