@@ -157,7 +157,7 @@ class Generation {
  * `blockConcurrencyWhile`, a wake in progress).
  */
 export class ObjectHost implements ConnectionOwner, StateHost {
-  readonly id: ObjectId;
+  #id: ObjectId;
   readonly hex: string;
   readonly runtime: ClassRuntime;
   /** `["dormant", "h", storageName, id]`: this object's hibernation records. */
@@ -196,10 +196,20 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   constructor(runtime: ClassRuntime, id: ObjectId, sockets: ObjectSocketList<Connection>) {
     this.runtime = runtime;
     this.#app = runtime.app;
-    this.id = id;
+    this.#id = id;
     this.hex = id.toString();
     this.#sockets = sockets;
     this.keyBase = ["dormant", "h", runtime.storageName, this.hex];
+  }
+
+  /** The object's id: `ctx.id`. It carries the name once the object was reached by one. */
+  get id(): ObjectId {
+    return this.#id;
+  }
+
+  /** The object was reached by name (`id` is `idFromName`'s, same hex): `ctx.id.name` is set from now on. */
+  named(id: ObjectId): void {
+    this.#id = id;
   }
 
   // ---- ConnectionOwner (hot path) -------------------------------------------------------------
