@@ -586,6 +586,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   async #start(): Promise<void> {
     const gen = this.#newGeneration();
+    this.#end(this.#gen); // already ended, unless it is the first: only the current one is live
     this.#gen = gen;
     try {
       if (this.needsLoad) {

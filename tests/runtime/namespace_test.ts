@@ -373,6 +373,7 @@ Deno.test("ctx.id.name is set on every path that wakes an object made from a nam
   await s.app.env.ROOM.getByName("a").arm(s.clock.now() + 1_000);
   await client.close(1000);
   await until(() => s.app.stats().connections === 0, "the server socket to close");
+  await until(() => s.app.stats().objects[0]?.blockers.length === 0, "webSocketClose to run");
   await hibernateNow(s.app, "ROOM", id);
   assert.equal(s.app.stats().objects.length, 0, "the object left memory");
   await s.clock.advance(1_000);
