@@ -422,10 +422,15 @@ export class App<
       kv: this.#kv,
       clock: this.#clock,
       onCommit,
-      deliver: (storageName, id, info) => {
+      // Stored with the alarm: after a restart it is the only place the object's name is known.
+      nameOf: (storageName, id) => this.#byStorageName.get(storageName)?.peek(id)?.id.name,
+      deliver: (storageName, id, info, name) => {
         const namespace = this.#byStorageName.get(storageName);
         if (!namespace) return Promise.resolve(); // class no longer registered
-        const host = namespace.host(namespace.idFromString(id));
+        const named = name === undefined ? undefined : namespace.idFromName(name);
+        const host = namespace.host(
+          named?.toString() === id ? named : namespace.idFromString(id),
+        );
         const alarm = host.runtime.handlers.alarm;
         if (!alarm) return Promise.resolve();
         return host.call("alarm", (instance) => alarm.call(instance, info)).then(() => {});

@@ -1,7 +1,7 @@
 // Where alarms are kept: Deno KV, or memory when the app has no KV.
 //
 // KV layout:
-//   ["dormant", "a", storageName, id]            → { scheduledTime, retryCount, dueTime }
+//   ["dormant", "a", storageName, id]            → { scheduledTime, retryCount, dueTime, name? }
 //   ["dormant", "ai", dueTime, storageName, id]  → null (the index, in due order)
 // Both are written in the same atomic, guarded by a check on the record's
 // versionstamp, so the index always matches the records. `dueTime` is when the
@@ -18,6 +18,11 @@ export interface AlarmRecord {
   readonly retryCount: number;
   /** When the next delivery is due. */
   readonly dueTime: number;
+  /**
+   * The name the object's id was derived from, when known: a process that
+   * starts after a restart learns it from here (ids are one-way hashes).
+   */
+  readonly name?: string;
 }
 
 /** A record and the version it was read at. */
@@ -82,8 +87,11 @@ export class KvAlarmStore implements AlarmStore {
       () => this.#kv.get(["dormant", "a", storageName, id]),
     );
     if (entry.versionstamp === null || !isRecord(entry.value)) return null;
-    const { scheduledTime, retryCount, dueTime } = entry.value;
-    return { record: { scheduledTime, retryCount, dueTime }, version: entry.versionstamp };
+    const { scheduledTime, retryCount, dueTime, name } = entry.value;
+    const record: AlarmRecord = typeof name === "string"
+      ? { scheduledTime, retryCount, dueTime, name }
+      : { scheduledTime, retryCount, dueTime };
+    return { record, version: entry.versionstamp };
   }
 
   async write(

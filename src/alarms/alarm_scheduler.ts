@@ -8,6 +8,7 @@ import { DormantError, KvError } from "../errors.ts";
 import type { Clock, ClockTimer } from "../runtime/clock.ts";
 import type { AlarmInvocationInfo } from "../storage/object_storage.ts";
 import {
+  type AlarmRecord,
   type AlarmStore,
   type DueAlarm,
   KvAlarmStore,
@@ -31,8 +32,21 @@ export interface AlarmSchedulerOptions {
   kv?: Deno.Kv;
   /** The only source of time and timers. */
   clock: Clock;
-  /** Delivers an alarm to its object (waking it); a rejection means the handler failed. */
-  deliver: (storageName: string, id: string, info: AlarmInvocationInfo) => Promise<void>;
+  /**
+   * Delivers an alarm to its object (waking it); a rejection means the handler failed.
+   * `name` is the name the id was derived from, if it was known when the alarm was set.
+   */
+  deliver: (
+    storageName: string,
+    id: string,
+    info: AlarmInvocationInfo,
+    name: string | undefined,
+  ) => Promise<void>;
+  /**
+   * The name the object's id was derived from, if known: stored with the alarm
+   * (no extra KV write) so a delivery after a restart can tell the object its name.
+   */
+  nameOf?: (storageName: string, id: string) => string | undefined;
   /** Receives failures: a delivery given up on after its retries, and KV errors. */
   onException: (error: unknown, context: AlarmExceptionContext) => void;
   /** Called after every KV commit with its mutation count. */
@@ -50,6 +64,13 @@ const MAX_WRITE_ATTEMPTS = 10;
 
 function objectKey(storageName: string, id: string): string {
   return `${storageName}\0${id}`;
+}
+
+/** The record with `name` when there is one (no `name: undefined` key is stored). */
+function withName(record: AlarmRecord, name: string | undefined): AlarmRecord {
+  if (name === undefined) return record;
+  const { scheduledTime, retryCount, dueTime } = record;
+  return { scheduledTime, retryCount, dueTime, name };
 }
 
 function checkObject(storageName: unknown, id: unknown, verb: string): void {
@@ -74,6 +95,8 @@ function checkObject(storageName: unknown, id: unknown, verb: string): void {
  *   meanwhile. A failed delivery is retried after 2 s, 4 s, 8 s, … up to 6
  *   times (`isRetry: true`, `retryCount` 1 to 6, persisted), then given up
  *   and reported to `onException` with operation `"alarm"`.
+ * - The object's name (from `nameOf`, when it knows it) is kept with the
+ *   alarm and given to `deliver`, also by a scheduler started after a restart.
  * - At most one delivery per object runs at a time. While it runs,
  *   `get()` returns `null` (as on Cloudflare, where the running alarm is no
  *   longer pending) unless a new alarm was set.
@@ -109,6 +132,7 @@ export class AlarmScheduler {
   readonly #store: AlarmStore;
   readonly #clock: Clock;
   readonly #deliver: AlarmSchedulerOptions["deliver"];
+  readonly #nameOf: NonNullable<AlarmSchedulerOptions["nameOf"]>;
   readonly #onException: AlarmSchedulerOptions["onException"];
   #started = false;
   #closed = false;
@@ -133,6 +157,7 @@ export class AlarmScheduler {
     this.#store = options.kv ? new KvAlarmStore(options.kv, onCommit) : new MemoryAlarmStore();
     this.#clock = options.clock;
     this.#deliver = options.deliver;
+    this.#nameOf = options.nameOf ?? (() => undefined);
     this.#onException = options.onException;
   }
 
@@ -185,10 +210,11 @@ export class AlarmScheduler {
       );
     }
     const scheduledTime = Math.floor(time);
+    const name = this.#nameOf(storageName, id);
     await this.#replace(
       storageName,
       id,
-      { scheduledTime, retryCount: 0, dueTime: scheduledTime },
+      withName({ scheduledTime, retryCount: 0, dueTime: scheduledTime }, name),
       "set",
     );
   }
@@ -230,7 +256,7 @@ export class AlarmScheduler {
   async #replace(
     storageName: string,
     id: string,
-    next: { scheduledTime: number; retryCount: number; dueTime: number } | null,
+    next: AlarmRecord | null,
     verb: string,
   ): Promise<void> {
     this.#checkOpen(verb);
@@ -238,7 +264,9 @@ export class AlarmScheduler {
     for (let attempt = 1;; attempt++) {
       const current = await this.#store.read(storageName, id);
       if (!current && !next) return;
-      if (await this.#store.write(storageName, id, current, next) !== false) break;
+      // A process that reached the object only by its hex id keeps the name stored before.
+      const record = next && withName(next, next.name ?? current?.record.name);
+      if (await this.#store.write(storageName, id, current, record) !== false) break;
       if (attempt === MAX_WRITE_ATTEMPTS) {
         throw new KvError(
           `alarm ${verb}`,
@@ -346,7 +374,7 @@ export class AlarmScheduler {
       if (!stored) this.#held.set(key, this.#clock.now() + HOLD_MS);
       if (!stored || stored.record.dueTime > this.#clock.now() || this.#closed) return;
       this.#delivering.set(key, stored.version);
-      const { scheduledTime, retryCount } = stored.record;
+      const { scheduledTime, retryCount, name } = stored.record;
       const info: AlarmInvocationInfo = Object.freeze({
         isRetry: retryCount > 0,
         retryCount,
@@ -354,7 +382,7 @@ export class AlarmScheduler {
       });
       let failure: { error: unknown } | null = null;
       try {
-        await this.#deliver(storageName, id, info);
+        await this.#deliver(storageName, id, info, name);
       } catch (error) {
         failure = { error };
       }
@@ -381,11 +409,12 @@ export class AlarmScheduler {
         await this.#store.write(storageName, id, stored, null);
       } else if (retryCount < MAX_RETRIES) {
         const dueTime = this.#clock.now() + FIRST_RETRY_MS * 2 ** retryCount;
-        await this.#store.write(storageName, id, stored, {
-          scheduledTime,
-          retryCount: retryCount + 1,
-          dueTime,
-        });
+        await this.#store.write(
+          storageName,
+          id,
+          stored,
+          withName({ scheduledTime, retryCount: retryCount + 1, dueTime }, stored.record.name),
+        );
       } else {
         await this.#store.write(storageName, id, stored, null);
         this.#report(failure.error, { namespace: storageName, id, operation: "alarm" });

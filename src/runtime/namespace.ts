@@ -133,11 +133,13 @@ export class DurableObjectNamespace<T = unknown> {
     return this.get(this.idFromName(name));
   }
 
-  /** @internal The host for `id`, created on first use. */
+  /** @internal The host for `id`, created on first use; a named `id` tells it its name. */
   host(id: ObjectId): ObjectHost {
     const hex = id.toString();
     let host = this.#hosts.get(hex);
-    if (host === undefined) {
+    if (host !== undefined) {
+      if (host.id.name === undefined && id.name !== undefined) host.named(id);
+    } else {
       this.#ensureReady();
       host = new ObjectHost(
         this.#runtime,

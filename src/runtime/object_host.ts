@@ -106,14 +106,31 @@ class Pending {
   ) {}
 }
 
-/** One instance's lifetime; callbacks are made once per generation, not per event. */
+/**
+ * One instance's lifetime and everything counted for it; callbacks are made
+ * once per generation, not per event. A reset or hibernation marks it dead:
+ * from then on its counts keep nothing busy and its late releases (a handler
+ * settling, a `blockConcurrencyWhile` ending, a storage operation completing)
+ * change nothing, as the next instance counts in a generation of its own.
+ */
 class Generation {
   dead = false;
+  /** Async socket handlers not settled yet. */
   inflight = 0;
+  /** `blockConcurrencyWhile` callbacks running. */
+  blocking = 0;
+  /** Storage operations with I/O in flight. */
+  storageOps = 0;
+  /** Closes of the input gate: `blocking + storageOps`; events wait while above 0. */
+  gate = 0;
+  /** Event timeouts and `blockConcurrencyWhile` caps, cleared when the generation ends. */
+  readonly timers = new Set<ClockTimer>();
   readonly settled: () => void;
   readonly failed: Array<(error: unknown) => void>;
+  /** Opens the input gate closed by one storage operation of this generation. */
+  readonly storageDone: () => void;
 
-  constructor(host: ObjectHost) {
+  constructor(host: ObjectHost, openGate: (gen: Generation) => void) {
     this.settled = () => {
       if (this.dead) return;
       this.inflight--;
@@ -125,6 +142,11 @@ class Generation {
       host.report(error, NAMES[kind]!);
       host.settle();
     });
+    this.storageDone = () => {
+      if (this.dead) return;
+      this.storageOps--;
+      openGate(this);
+    };
   }
 }
 
@@ -136,7 +158,7 @@ class Generation {
  * `blockConcurrencyWhile`, a wake in progress).
  */
 export class ObjectHost implements ConnectionOwner, StateHost {
-  readonly id: ObjectId;
+  #id: ObjectId;
   readonly hex: string;
   readonly runtime: ClassRuntime;
   /** `["dormant", "h", storageName, id]`: this object's hibernation records. */
@@ -158,20 +180,14 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   #live = 0; // accepted sockets whose descriptor is not gone yet (closing ones too)
   #status: HostStatus = "hibernated";
   #instance: object | null = null;
-  #gen = new Generation(this);
+  #gen = this.#newGeneration();
   #ready = false;
   #queue: Pending[] = [];
   #head = 0;
-  #gate = 0;
-  #storageOps = 0;
-  #blocking = 0;
   #requests = 0;
   #waitUntil = 0;
   #lastActivity = 0;
   #idleTimer: ClockTimer | null = null;
-  // blockConcurrencyWhile caps and event timeouts in flight: dispose() clears them, so a
-  // stopped app leaves no timer that keeps the process alive.
-  readonly #timers = new Set<ClockTimer>();
   #storage: ObjectStorage | null = null;
   #drainScheduled = false;
   #disposed = false;
@@ -181,10 +197,20 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   constructor(runtime: ClassRuntime, id: ObjectId, sockets: ObjectSocketList<Connection>) {
     this.runtime = runtime;
     this.#app = runtime.app;
-    this.id = id;
+    this.#id = id;
     this.hex = id.toString();
     this.#sockets = sockets;
     this.keyBase = ["dormant", "h", runtime.storageName, this.hex];
+  }
+
+  /** The object's id: `ctx.id`. It carries the name once the object was reached by one. */
+  get id(): ObjectId {
+    return this.#id;
+  }
+
+  /** The object was reached by name (`id` is `idFromName`'s, same hex): `ctx.id.name` is set from now on. */
+  named(id: ObjectId): void {
+    this.#id = id;
   }
 
   // ---- ConnectionOwner (hot path) -------------------------------------------------------------
@@ -248,14 +274,10 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     return this.#storage ??= this.#app.createStorage(this, {
       inputGate: {
         close: () => {
-          this.#storageOps++;
-          this.#closeGate();
-        },
-        open: () => {
-          // A reset zeroed the counts: a discarded instance's late release is ignored.
-          if (this.#storageOps === 0) return;
-          this.#storageOps--;
-          this.#openGate();
+          const gen = this.#gen;
+          gen.storageOps++;
+          this.#closeGate(gen);
+          return gen.storageDone;
         },
       },
       trackWrite: (commit) => this.#holdOutput(commit),
@@ -299,24 +321,24 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T> {
     const gen = this.#gen;
-    this.#blocking++;
-    this.#closeGate();
+    gen.blocking++;
+    this.#closeGate(gen);
     let timer: ClockTimer | null = null;
     const capped = new Promise<T>((resolve, reject) => {
       timer = this.#app.clock.setTimeout(() => {
-        this.#timers.delete(timer!);
+        gen.timers.delete(timer!);
         reject(new ObjectResetError("blockConcurrencyWhile() callback exceeded 30000 ms"));
       }, 30_000);
-      this.#timers.add(timer);
+      gen.timers.add(timer);
       Promise.resolve().then(fn).then(resolve, reject);
     });
     const result = capped.then(
       (value) => {
-        this.#endBlock(timer);
+        this.#endBlock(gen, timer);
         return value;
       },
       (error) => {
-        this.#endBlock(timer);
+        this.#endBlock(gen, timer);
         if (!gen.dead) this.#reset(error, "blockConcurrencyWhile");
         throw error;
       },
@@ -327,14 +349,14 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     return result;
   }
 
-  #endBlock(timer: ClockTimer | null): void {
+  #endBlock(gen: Generation, timer: ClockTimer | null): void {
     if (timer) {
       this.#app.clock.clearTimeout(timer);
-      this.#timers.delete(timer);
+      gen.timers.delete(timer);
     }
-    if (this.#blocking === 0) return; // released by a reset already
-    this.#blocking--;
-    this.#openGate();
+    if (gen.dead) return; // a discarded instance's block: the current gate is not its own
+    gen.blocking--;
+    this.#openGate(gen);
   }
 
   waitUntil(promise: Promise<unknown>): void {
@@ -453,15 +475,15 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     // With an event timeout each async handler gets its own timer.
     let done = false;
     const timer = this.#app.clock.setTimeout(() => {
-      this.#timers.delete(timer);
+      gen.timers.delete(timer);
       if (done || gen.dead) return;
       this.#reset(new EventTimeoutError(NAMES[kind]!, timeout), NAMES[kind]!);
     }, timeout);
-    this.#timers.add(timer);
+    gen.timers.add(timer);
     const finish = () => {
       done = true;
       this.#app.clock.clearTimeout(timer);
-      this.#timers.delete(timer);
+      gen.timers.delete(timer);
     };
     promise.then(() => {
       finish();
@@ -489,7 +511,8 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   #drain(): void {
     this.#drainScheduled = false;
     const queue = this.#queue;
-    while (this.#head < queue.length && this.#gate === 0 && this.#status === "active") {
+    const gen = this.#gen;
+    while (this.#head < queue.length && gen.gate === 0 && this.#status === "active") {
       const p = queue[this.#head]!;
       queue[this.#head++] = undefined as unknown as Pending;
       if (p.kind === CALL) this.#runCall(p);
@@ -504,19 +527,24 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   }
 
   #updateReady(): void {
-    this.#ready = this.#status === "active" && this.#gate === 0 &&
+    this.#ready = this.#status === "active" && this.#gen.gate === 0 &&
       this.#head === this.#queue.length;
   }
 
-  #closeGate(): void {
-    this.#gate++;
+  #newGeneration(): Generation {
+    return new Generation(this, (gen) => this.#openGate(gen));
+  }
+
+  #closeGate(gen: Generation): void {
+    gen.gate++;
     this.#ready = false;
   }
 
-  #openGate(): void {
-    this.#gate--;
+  /** Called only for a live generation, which is the current one. */
+  #openGate(gen: Generation): void {
+    gen.gate--;
     // After shutdown nothing is delivered: a storage op settling late must not start a timer.
-    if (this.#gate !== 0 || this.#drainScheduled || this.#disposed) return;
+    if (gen.gate !== 0 || this.#drainScheduled || this.#disposed) return;
     // Drain on the next task, so the code that awaited the storage call (or
     // blockConcurrencyWhile) continues before the next event, as on workerd.
     this.#drainScheduled = true;
@@ -558,7 +586,8 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   }
 
   async #start(): Promise<void> {
-    const gen = new Generation(this);
+    const gen = this.#newGeneration();
+    this.#end(this.#gen); // already ended, unless it is the first: only the current one is live
     this.#gen = gen;
     try {
       if (this.needsLoad) {
@@ -573,7 +602,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
       const start = this.runtime.handlers.start;
       if (start) await start.call(this.#instance);
     } catch (error) {
-      gen.dead = true;
+      this.#end(gen);
       this.#instance = null;
       this.#status = "hibernated";
       this.report(error, "start");
@@ -602,36 +631,43 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   /** Discards the instance after a timeout or failure; the next event builds a new one. */
   #reset(error: unknown, operation: string): void {
     this.report(error, operation);
-    const gen = this.#gen;
-    gen.dead = true;
+    // Its handlers, blocks and storage ops no longer hold anything: the next instance
+    // gets a generation of its own, and the discarded one's releases find it dead.
+    this.#end(this.#gen);
     this.#instance = null;
     this.#status = "hibernated";
     this.#ready = false;
-    // Storage ops and blocks of the dead instance no longer hold the gate.
-    this.#gate -= this.#blocking + this.#storageOps;
-    this.#blocking = 0;
-    this.#storageOps = 0;
     if (this.#head < this.#queue.length) this.#wake();
     else this.checkIdle();
+  }
+
+  /** Marks a generation dead and stops its timers (the event timeouts of abandoned handlers). */
+  #end(gen: Generation): void {
+    gen.dead = true;
+    for (const timer of gen.timers) this.#app.clock.clearTimeout(timer);
+    gen.timers.clear();
   }
 
   /** Why the object is awake, empty when it could hibernate now. */
   blockers(): Blocker[] {
     const out: Blocker[] = [];
+    // A dead generation's counts are what its abandoned work left behind: they hold nothing.
+    const gen = this.#gen.dead ? null : this.#gen;
     if (this.#status === "waking") out.push("starting");
-    if (this.#gen.inflight > 0) out.push("event");
+    if (gen !== null && gen.inflight > 0) out.push("event");
     if (this.#requests > 0) out.push("request");
     if (this.#waitUntil > 0) out.push("waitUntil");
-    if (this.#blocking > 0) out.push("blockConcurrencyWhile");
-    if (this.#storageOps > 0) out.push("storage");
+    if (gen !== null && gen.blocking > 0) out.push("blockConcurrencyWhile");
+    if (gen !== null && gen.storageOps > 0) out.push("storage");
     if (this.#head < this.#queue.length) out.push("queued");
     if (!this.runtime.hibernate && this.#sockets.size > 0) out.push("hibernation disabled");
     return out;
   }
 
   #busy(): boolean {
-    return this.#status === "waking" || this.#gen.inflight > 0 || this.#requests > 0 ||
-      this.#waitUntil > 0 || this.#gate > 0 || this.#head < this.#queue.length ||
+    const gen = this.#gen;
+    return this.#status === "waking" || (!gen.dead && (gen.inflight > 0 || gen.gate > 0)) ||
+      this.#requests > 0 || this.#waitUntil > 0 || this.#head < this.#queue.length ||
       (!this.runtime.hibernate && this.#sockets.size > 0);
   }
 
@@ -678,7 +714,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
       this.#idleTimer = null;
     }
     if (this.#status === "active") {
-      this.#gen.dead = true;
+      this.#end(this.#gen);
       this.#instance = null;
       this.#status = "hibernated";
       this.#ready = false;
@@ -701,11 +737,11 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   dispose(): void {
     // A drain scheduled before shutdown may still run: it must not arm a new timer.
     this.#disposed = true;
-    for (const timer of this.#timers) this.#app.clock.clearTimeout(timer);
-    this.#timers.clear();
+    // Timers of discarded generations were cleared when they ended; these are the current one's,
+    // so a stopped app leaves no timer that keeps the process alive.
+    this.#end(this.#gen);
     if (this.#idleTimer !== null) this.#app.clock.clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    this.#gen.dead = true;
     this.#instance = null;
     this.#status = "hibernated";
     this.#ready = false;

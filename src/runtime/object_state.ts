@@ -156,7 +156,13 @@ export class ObjectState implements DurableObjectState {
 
   setHibernatableWebSocketEventTimeout(timeoutMs?: number | null): void {
     const host = this.#live();
-    const ms = timeoutMs === undefined || timeoutMs === null ? 0 : Number(timeoutMs);
+    if (timeoutMs !== undefined && timeoutMs !== null && typeof timeoutMs !== "number") {
+      // Number() would turn 10n into 10 and "2500" into 2500: only numbers are milliseconds.
+      throw new TypeError(
+        `Cannot set event timeout as it must be a number of milliseconds (or null to clear it): current type is ${typeof timeoutMs}`,
+      );
+    }
+    const ms = timeoutMs ?? 0;
     if (!Number.isFinite(ms) || ms < 0) {
       throw new TypeError(
         `Cannot set event timeout as it must be a non-negative integer: current value is ${timeoutMs}`,

@@ -266,14 +266,14 @@ export class StorageEngine {
     return this.#open ? this.#open.settled.promise : this.#chain;
   }
 
-  /** Runs storage I/O behind the input gate (exactly one close and one open). */
+  /** Runs storage I/O behind the input gate (exactly one close, then its open). */
   async #io<T>(concurrent: boolean, fn: () => Promise<T>): Promise<T> {
     if (concurrent) return await fn();
-    this.#hooks.inputGate.close();
+    const open = this.#hooks.inputGate.close();
     try {
       return await fn();
     } finally {
-      this.#hooks.inputGate.open();
+      open();
     }
   }
 

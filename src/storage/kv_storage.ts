@@ -53,7 +53,7 @@ export interface KvStorageOptions {
  *
  * const kv = await Deno.openKv(":memory:");
  * const alarms = new AlarmScheduler({ kv, clock: systemClock, deliver: async () => {}, onException: () => {} });
- * const hooks = { inputGate: { close() {}, open() {} }, trackWrite() {}, onCommit() {} };
+ * const hooks = { inputGate: { close: () => () => {} }, trackWrite() {}, onCommit() {} };
  * try {
  *   const storage = new KvStorage({ kv, storageName: "ROOM", id: "a".repeat(64), hooks, alarms });
  *   storage.put("a", 1);

@@ -38,8 +38,10 @@ export interface MemoryStorageOptions {
   id?: string;
 }
 
+function noop(): void {}
+
 const NO_HOOKS: StorageHooks = {
-  inputGate: { close() {}, open() {} },
+  inputGate: { close: () => noop },
   trackWrite() {},
   onCommit() {},
 };

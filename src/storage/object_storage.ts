@@ -279,7 +279,7 @@ export interface ObjectStorage extends StorageOperations {
  * let closed = 0;
  * let mutations = 0;
  * const hooks: StorageHooks = {
- *   inputGate: { close: () => closed++, open: () => closed-- },
+ *   inputGate: { close: () => (closed++, () => closed--) },
  *   trackWrite: () => {},
  *   onCommit: (n) => mutations += n,
  * };
@@ -291,13 +291,14 @@ export interface ObjectStorage extends StorageOperations {
  */
 export interface StorageHooks {
   /**
-   * The input gate: `close()` when a storage operation starts I/O, `open()`
-   * once its result is ready (before the awaiting code resumes). Calls are
-   * exactly balanced, also when the operation fails.
+   * The input gate: `close()` when a storage operation starts I/O; the
+   * function it returns is called exactly once, when the result is ready
+   * (before the awaiting code resumes), also when the operation fails. It
+   * opens what that `close()` closed: the host ties each operation to the
+   * instance that started it, whose gate a reset may have discarded meanwhile.
    */
   readonly inputGate: {
-    close(): void;
-    open(): void;
+    close(): () => void;
   };
   /**
    * Called with a promise for every write as soon as the write is issued;

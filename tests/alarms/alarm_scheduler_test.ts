@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { AlarmScheduler, type AlarmSchedulerOptions } from "../../src/alarms/alarm_scheduler.ts";
+import { App, DurableObject, durableObject } from "../../mod.ts";
 import { DormantError } from "../../src/errors.ts";
 import type { AlarmInvocationInfo } from "../../src/storage/object_storage.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
+import { until } from "../_helpers.ts";
 
 const ID = "c".repeat(64);
 const T0 = Date.UTC(2026, 0, 1);
@@ -12,6 +14,8 @@ interface Delivery {
   id: string;
   info: AlarmInvocationInfo;
   at: number;
+  /** The object's name, when the scheduler delivered one. */
+  name?: string;
 }
 
 interface Harness {
@@ -22,6 +26,8 @@ interface Harness {
   errors: { error: unknown; context: { namespace: string; id: string; operation: string } }[];
   /** What `deliver` does; resolves by default. */
   behaviour: (delivery: Delivery) => Promise<void>;
+  /** The names `nameOf` knows, by id (a process knows the names of the objects it reached by name). */
+  names: Map<string, string>;
   /** A second scheduler on the same store (a restart), sharing this harness's records. */
   restart(): AlarmScheduler;
   /** Moves the clock, then waits until the scheduler is idle. */
@@ -47,12 +53,20 @@ function schedulerTest(
         deliveries: [],
         errors: [],
         behaviour: () => Promise.resolve(),
+        names: new Map(),
         restart() {
           const options: AlarmSchedulerOptions = {
             kv,
             clock,
-            deliver(storageName, id, info) {
-              const delivery = { storageName, id, info, at: clock.now() };
+            nameOf: (_storageName, id) => h.names.get(id),
+            deliver(storageName, id, info, name) {
+              const delivery: Delivery = {
+                storageName,
+                id,
+                info,
+                at: clock.now(),
+                ...(name === undefined ? {} : { name }),
+              };
               h.deliveries.push(delivery);
               return h.behaviour(delivery);
             },
@@ -213,6 +227,54 @@ schedulerTest("keeps the retry count across a restart", async (h) => {
 }, ["KV"]);
 
 schedulerTest(
+  "keeps the object's name with its alarm: a restarted scheduler delivers it, and its retries",
+  async (h) => {
+    h.behaviour = () => Promise.reject(new Error("down"));
+    h.names.set(ID, "lobby");
+    await h.scheduler.start();
+    await h.scheduler.set("ROOM", ID, T0 + 1_000);
+    await h.scheduler.set("ROOM", "d".repeat(64), T0 + 1_000); // an object made without a name
+    await h.advance(1_000);
+    h.scheduler.close();
+    h.names.clear(); // a new process has reached no object by name yet
+    h.behaviour = () => Promise.resolve();
+    const next = h.restart();
+    await next.start();
+    await h.advance(2_000);
+    // Deliveries of different objects run concurrently: compare them in a fixed order.
+    const seen = h.deliveries.map((d) => [d.info.retryCount, d.id[0], d.name]).sort((a, b) =>
+      String(a.slice(0, 2)).localeCompare(String(b.slice(0, 2)))
+    );
+    assert.deepEqual(seen, [
+      [0, "c", "lobby"],
+      [0, "d", undefined],
+      [1, "c", "lobby"],
+      [1, "d", undefined],
+    ]);
+  },
+  ["KV"],
+);
+
+schedulerTest(
+  "set() by a process that does not know the object's name keeps the stored name",
+  async (h) => {
+    h.names.set(ID, "lobby");
+    await h.scheduler.start();
+    await h.scheduler.set("ROOM", ID, T0 + 5_000);
+    h.scheduler.close();
+    h.names.clear();
+    const next = h.restart();
+    await next.start();
+    await next.set("ROOM", ID, T0 + 1_000);
+    await h.advance(1_000);
+    assert.deepEqual(h.deliveries.map((d) => [d.info.scheduledTime, d.name]), [
+      [T0 + 1_000, "lobby"],
+    ]);
+  },
+  ["KV"],
+);
+
+schedulerTest(
   "does nothing before start() and delivers what is overdue once started",
   async (h) => {
     await h.scheduler.set("ROOM", ID, T0 - 5_000);
@@ -334,4 +396,38 @@ schedulerTest("validates its arguments", async (h) => {
   await assert.rejects(h.scheduler.set("ROOM", ID, NaN), TypeError);
   await assert.rejects(h.scheduler.set("", ID, T0), TypeError);
   await assert.rejects(h.scheduler.get("ROOM", ""), TypeError);
+});
+
+// ---- through an app ---------------------------------------------------------------------------------
+
+Deno.test("an alarm set by a named object sees ctx.id.name when a new app on the same KV file delivers it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dormant_alarm_name_" });
+  const kvPath = `${dir}/app.sqlite3`;
+  const seen: Array<string | undefined> = [];
+  @durableObject({ name: "reminders" })
+  class Reminder extends DurableObject {
+    arm(at: number): Promise<void> {
+      return this.ctx.storage.setAlarm(at);
+    }
+    alarm(): void {
+      seen.push(this.ctx.id.name);
+    }
+  }
+  const objects = { REMINDER: Reminder };
+  const exceptions: unknown[] = [];
+  const onException = (error: unknown) => void exceptions.push(error);
+  try {
+    const first = new App({ objects, kvPath, clock: new ManualClock(T0), onException });
+    await first.env.REMINDER.getByName("lobby").arm(T0 + 60_000);
+    await first.shutdown();
+    const clock = new ManualClock(T0);
+    await using second = new App({ objects, kvPath, clock, onException });
+    await second.ready();
+    await clock.advance(60_000);
+    await until(() => seen.length > 0, "the alarm");
+    assert.deepEqual(seen, ["lobby"]);
+    assert.deepEqual(exceptions, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

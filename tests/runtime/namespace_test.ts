@@ -12,7 +12,7 @@ import {
   webSocketResponse,
 } from "../../mod.ts";
 import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
-import { serveApp } from "../_helpers.ts";
+import { serveApp, until } from "../_helpers.ts";
 
 function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
@@ -329,4 +329,77 @@ Deno.test("a stub and a routed WebSocket reach the same object", async () => {
   assert.equal(await s.app.env.HYBRID.getByName("one").count(), 2);
   assert.equal(await s.app.env.HYBRID.getByName("two").count(), 0);
   assert.equal(await (await s.app.env.HYBRID.getByName("one").fetch("http://do/")).text(), "plain");
+});
+
+// ---- ctx.id.name ----------------------------------------------------------------------------------
+
+Deno.test("ctx.id.name is set on every path that wakes an object made from a name: route, socket event after hibernation, stub fetch, RPC, alarm of a forgotten object", async () => {
+  const seen: Array<[string, string | undefined]> = [];
+  @durableObject({ name: "witness" })
+  class Witness extends DurableObject {
+    fetch(request: Request): Response {
+      seen.push(["fetch", this.ctx.id.name]);
+      if (request.headers.get("upgrade") !== "websocket") return new Response("ok");
+      const pair = new WebSocketPair();
+      this.ctx.acceptWebSocket(pair[1]);
+      return webSocketResponse(pair[0]);
+    }
+    webSocketMessage(ws: WebSocket): void {
+      seen.push(["message", this.ctx.id.name]);
+      ws.send("seen");
+    }
+    whoami(): string | null {
+      seen.push(["rpc", this.ctx.id.name]);
+      return this.ctx.id.name ?? null;
+    }
+    arm(at: number): Promise<void> {
+      return this.ctx.storage.setAlarm(at);
+    }
+    alarm(): void {
+      seen.push(["alarm", this.ctx.id.name]);
+    }
+  }
+  await using s = await serveApp({
+    objects: { ROOM: Witness },
+    routes: [{ pattern: "/room/:name", object: "ROOM" }],
+  });
+  const id = s.app.env.ROOM.idFromName("a");
+  const client = await s.connect("/room/a");
+  await hibernateNow(s.app, "ROOM", id);
+  client.socket.send("hello");
+  assert.equal(await client.next(), "seen");
+  assert.equal(await (await s.app.env.ROOM.getByName("a").fetch("http://do/")).text(), "ok");
+  assert.equal(await s.app.env.ROOM.getByName("a").whoami(), "a");
+  await s.app.env.ROOM.getByName("a").arm(s.clock.now() + 1_000);
+  await client.close(1000);
+  await until(() => s.app.stats().connections === 0, "the server socket to close");
+  await until(() => s.app.stats().objects[0]?.blockers.length === 0, "webSocketClose to run");
+  await hibernateNow(s.app, "ROOM", id);
+  assert.equal(s.app.stats().objects.length, 0, "the object left memory");
+  await s.clock.advance(1_000);
+  await until(() => seen.length === 5, "the alarm");
+  assert.deepEqual(seen, [
+    ["fetch", "a"],
+    ["message", "a"],
+    ["fetch", "a"],
+    ["rpc", "a"],
+    ["alarm", "a"],
+  ]);
+  assert.deepEqual(s.exceptions, []);
+});
+
+Deno.test("ctx.id.name is undefined for a newUniqueId() object, and for a named one until it is reached by its name", async () => {
+  @durableObject({ name: "who" })
+  class Who extends DurableObject {
+    whoami(): string | null {
+      return this.ctx.id.name ?? null;
+    }
+  }
+  await using app = new App({ objects: { WHO: Who } });
+  const ns = app.env.WHO;
+  assert.equal(await ns.get(ns.newUniqueId()).whoami(), null);
+  const hex = ns.idFromName("b").toString();
+  assert.equal(await ns.get(ns.idFromString(hex)).whoami(), null);
+  assert.equal(await ns.getByName("b").whoami(), "b");
+  assert.equal(await ns.get(ns.idFromString(hex)).whoami(), "b", "the object in memory keeps it");
 });

@@ -16,13 +16,15 @@ export class RecordingHooks implements StorageHooks {
   opens = 0;
   readonly commits: number[] = [];
   readonly tracked: Promise<unknown>[] = [];
-  readonly inputGate: { close(): void; open(): void } = {
+  readonly inputGate: { close(): () => void } = {
     close: () => {
       this.closes++;
-    },
-    open: () => {
-      this.opens++;
-      assert.ok(this.opens <= this.closes, "inputGate.open() without a matching close()");
+      let opened = false;
+      return () => {
+        assert.ok(!opened, "the open() returned by inputGate.close() was called twice");
+        opened = true;
+        this.opens++;
+      };
     },
   };
 
