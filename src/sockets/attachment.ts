@@ -1,6 +1,6 @@
 import { decode, encode } from "../runtime/structured_codec.ts";
 
-/** workerd's current inline attachment limit (the seeds still say 2,048). */
+/** workerd's current inline attachment limit (its docs still say 2,048). */
 export const DEFAULT_MAX_ATTACHMENT_BYTES = 16_384;
 
 /**

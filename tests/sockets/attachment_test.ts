@@ -3,6 +3,7 @@
 // naming the type, never a silent `{}` (and never the source of a class).
 
 import assert from "node:assert/strict";
+import { serialize, Serializer } from "node:v8";
 import {
   DurableObject,
   type DurableObjectState,
@@ -98,4 +99,37 @@ Deno.test("serializeAttachment and storage.put of a socket, a pair end, ctx or a
     assertRefused(outcome.storage, type, `storage.put(${label})`);
   }
   assert.deepEqual(s.exceptions, []);
+});
+
+Deno.test("a Uint8Array attachment of 16,378 bytes fits and 16,379 throw: typed arrays are counted in Node's host-object form, 5 bytes shorter than V8's own (Cloudflare fits 16,373)", async () => {
+  const errors: unknown[] = [];
+  class Room extends DurableObject {
+    fetch(): Response {
+      const pair = new WebSocketPair();
+      this.ctx.acceptWebSocket(pair[1]);
+      return webSocketResponse(pair[0]);
+    }
+    webSocketMessage(ws: WebSocket): void {
+      ws.serializeAttachment(new Uint8Array(16_378).fill(7));
+      const kept = ws.deserializeAttachment() as Uint8Array;
+      errors.push(attempt(() => ws.serializeAttachment(new Uint8Array(16_379))));
+      ws.send(`${kept.constructor.name} ${kept.byteLength} ${kept[16_377]}`);
+    }
+  }
+  await using s = await serveApp({ objects: { ROOM: Room }, routes: ROUTES });
+  const client = await s.connect("/room/a");
+  client.socket.send("go");
+  assert.equal(await client.next(), "Uint8Array 16378 7");
+  const [over] = errors as [{ threw: string; message: string }];
+  assert.equal(over.threw, "RangeError");
+  assert.match(over.message, /exceeds 16384 bytes: current size is 16385/);
+  // V8's own form (what workerd counts): the buffer, then the view: 16,373 bytes make 16,384.
+  const v8Own = (bytes: number) => {
+    const serializer = new Serializer();
+    serializer.writeHeader();
+    serializer.writeValue(new Uint8Array(bytes));
+    return serializer.releaseBuffer().byteLength;
+  };
+  assert.equal(v8Own(16_373), 16_384);
+  assert.equal(serialize(new Uint8Array(16_378)).byteLength, 16_384);
 });
