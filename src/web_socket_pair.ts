@@ -1,4 +1,5 @@
 import { Connection } from "./sockets/connection.ts";
+import { markNotCloneable } from "./runtime/structured_codec.ts";
 import type { WebSocket } from "./types.ts";
 
 /**
@@ -40,6 +41,7 @@ class ClientEnd implements WebSocket {
     throw misuse();
   }
 }
+markNotCloneable(ClientEnd.prototype, "WebSocket");
 
 function misuse(): TypeError {
   return new TypeError(
@@ -76,6 +78,7 @@ export class WebSocketPair {
     this[1] = server;
   }
 }
+markNotCloneable(WebSocketPair.prototype, "WebSocketPair");
 
 /** Options of {@linkcode webSocketResponse}. */
 export interface WebSocketResponseInit {

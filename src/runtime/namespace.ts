@@ -3,6 +3,7 @@ import type { Connection } from "../sockets/connection.ts";
 import type { SocketRegistry } from "../sockets/socket_registry.ts";
 import { hashName, ObjectId, parseHex, uniqueHex } from "./object_id.ts";
 import { type ClassRuntime, ObjectHost } from "./object_host.ts";
+import { markNotCloneable } from "./structured_codec.ts";
 
 /** Any function; used to pick the methods of an object class for its stub. */
 // deno-lint-ignore no-explicit-any
@@ -169,6 +170,7 @@ export class DurableObjectNamespace<T = unknown> {
     }
   }
 }
+markNotCloneable(DurableObjectNamespace.prototype, "DurableObjectNamespace");
 
 function makeStub<T>(
   namespace: DurableObjectNamespace<T>,

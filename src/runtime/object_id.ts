@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { markNotCloneable } from "./structured_codec.ts";
 
 const HEX_ID = /^[0-9a-f]{64}$/;
 
@@ -41,6 +42,7 @@ export class ObjectId {
     return other instanceof ObjectId && other.#hex === this.#hex;
   }
 }
+markNotCloneable(ObjectId.prototype, "DurableObjectId");
 
 /** SHA-256 of the storage name and the name: deterministic across restarts and processes. */
 export function hashName(storageName: string, name: string): string {

@@ -5,6 +5,7 @@ import type { ObjectStorage } from "../storage/object_storage.ts";
 import type { WebSocket } from "../types.ts";
 import { WebSocketRequestResponsePair } from "../web_socket_request_response_pair.ts";
 import type { ObjectId } from "./object_id.ts";
+import { markNotCloneable } from "./structured_codec.ts";
 
 /** Auto-response request and response limit, in UTF-8 bytes (workerd). */
 export const MAX_AUTO_RESPONSE_BYTES = 2048;
@@ -192,3 +193,4 @@ export class ObjectState implements DurableObjectState {
     this.#live().waitUntil(promise);
   }
 }
+markNotCloneable(ObjectState.prototype, "DurableObjectState");

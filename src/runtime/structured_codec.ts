@@ -23,7 +23,10 @@
  * too), shared references and cycles. Anything else (class instances,
  * proxies, SharedArrayBuffers, detached buffers, symbols, functions, nesting
  * deeper than {@linkcode MAX_DEPTH}, …) is handed whole to `node:v8`, which
- * serializes it or throws. {@linkcode decode} likewise hands bytes it does not
+ * serializes it or throws. Objects structured clone refuses but V8 would
+ * write as plain objects (Deno's `Request`, `Headers`, `URL`, streams, event
+ * targets, …, and classes given to {@linkcode markNotCloneable}) throw a
+ * `DataCloneError` naming the type, wherever they sit in the value. {@linkcode decode} likewise hands bytes it does not
  * fully understand to `v8.deserialize` (on a copy, so that typed arrays never
  * alias the stored bytes).
  *
@@ -243,6 +246,166 @@ const ERROR_NAME_TAG = new Map([
 
 /** Thrown inside the codec to mean "hand the whole value to node:v8". */
 const UNSUPPORTED: unique symbol = Symbol("unsupported");
+
+// ---- objects that structured clone refuses ------------------------------------------------------
+
+// Deno's web classes are plain JS classes with private state: V8 (and so
+// `node:v8`) writes them as ordinary objects, and a Headers or a URL comes back
+// as `{}`. Deno's `structuredClone` refuses most of them; workerd refuses every
+// type it cannot serialize. This codec refuses them all, by prototype.
+const WEB_CLASSES = [
+  "EventTarget", // WebSocket, AbortSignal, MessagePort, Worker, BroadcastChannel, …
+  "Event",
+  "Request",
+  "Response",
+  "Headers",
+  "FormData",
+  "URL",
+  "URLSearchParams",
+  "URLPattern",
+  "Blob", // File; Deno's structuredClone keeps a Blob in memory, which cannot be stored
+  "ReadableStream",
+  "WritableStream",
+  "TransformStream",
+  "ReadableStreamDefaultReader",
+  "ReadableStreamBYOBReader",
+  "WritableStreamDefaultWriter",
+  "TextEncoder",
+  "TextDecoder",
+  "TextEncoderStream",
+  "TextDecoderStream",
+  "CompressionStream",
+  "DecompressionStream",
+  "AbortController",
+  "MessageChannel",
+  "Crypto",
+  "SubtleCrypto",
+  "CryptoKey",
+  "Cache",
+  "CacheStorage",
+  "ImageData",
+];
+const DENO_CLASSES = ["Kv", "KvU64", "AtomicOperation", "FsFile", "ChildProcess", "HttpClient"];
+// Fix hints for the types people try to store.
+const STORE_INSTEAD: Record<string, string> = {
+  WebSocket: "a tag or an id that names the socket",
+  URL: "url.href",
+  URLSearchParams: "params.toString()",
+  Headers: "Object.fromEntries(headers)",
+  Request: "request.url and the headers you need",
+  Response: "its status and the text of its body",
+  Blob: "the bytes of await blob.arrayBuffer()",
+  File: "the bytes of await file.arrayBuffer()",
+  DurableObjectId: "id.toString()",
+};
+
+/** Prototype → type name, for the framework's own classes (registered) and the web's (loaded lazily). */
+const notCloneable = new Map<object, string>();
+/** Prototypes whose registered name is used as is (the web's report the object's own class name). */
+const fixedNames = new Set<object>();
+let webClassesLoaded = false;
+
+function loadWebClasses(): void {
+  webClassesLoaded = true;
+  const add = (scope: object, name: string) => {
+    let ctor: unknown;
+    try {
+      ctor = (scope as Record<string, unknown>)[name];
+    } catch {
+      return; // a global whose getter throws without a permission or a flag
+    }
+    const prototype = typeof ctor === "function"
+      ? (ctor as { prototype?: unknown }).prototype
+      : null;
+    if (typeof prototype === "object" && prototype !== null && !notCloneable.has(prototype)) {
+      notCloneable.set(prototype, name);
+    }
+  };
+  for (const name of WEB_CLASSES) add(globalThis, name);
+  if (typeof Deno === "object") { for (const name of DENO_CLASSES) add(Deno, name); }
+}
+
+/**
+ * Makes {@linkcode encode} refuse instances of a class (and of its
+ * subclasses) with a `DataCloneError` naming `typeName`, as structured clone
+ * refuses platform objects. For classes whose state is private: V8 would
+ * write them as `{}`.
+ */
+export function markNotCloneable(prototype: object, typeName: string): void {
+  notCloneable.set(prototype, typeName);
+  fixedNames.add(prototype);
+}
+
+/** The type name of an object structured clone refuses, or `undefined`. */
+function notCloneableType(object: object): string | undefined {
+  if (!webClassesLoaded) loadWebClasses();
+  let proto = getPrototypeOf(object);
+  for (let i = 0; i < 64 && proto !== null && proto !== ObjectPrototype; i++) {
+    const name = notCloneable.get(proto);
+    if (name !== undefined) return fixedNames.has(proto) ? name : className(object) ?? name;
+    proto = getPrototypeOf(proto);
+  }
+  return undefined;
+}
+
+/** The name of an object's class, read without running user code. */
+function className(object: object): string | undefined {
+  const ctor = getOwnPropertyDescriptor(getPrototypeOf(object), "constructor")?.value;
+  if (typeof ctor !== "function") return undefined;
+  const name = getOwnPropertyDescriptor(ctor, "name")?.value;
+  return typeof name === "string" && name !== "" ? name : undefined;
+}
+
+function dataCloneError(type: string): DOMException {
+  const instead = STORE_INSTEAD[type];
+  return new DOMException(
+    `Could not serialize object of type "${type}". This type does not support serialization: ` +
+      `store ${instead ?? "plain data (its fields)"} instead`,
+    "DataCloneError",
+  );
+}
+
+/**
+ * Throws for a refused object anywhere in a value `node:v8` is about to
+ * write (it would write it as an object). Reads data properties only, so no
+ * getter runs twice; skips proxies, which `node:v8` refuses itself.
+ */
+function checkCloneable(root: unknown): void {
+  if (typeof root !== "object" || root === null) return;
+  const seen = new Set<object>();
+  // Depth first, in V8's order, so the error names the object V8 would reach first.
+  const stack: unknown[] = [root];
+  const children: unknown[] = [];
+  const push = (value: unknown) => {
+    if (typeof value === "object" && value !== null && !seen.has(value)) children.push(value);
+  };
+  while (stack.length > 0) {
+    const object = stack.pop() as object;
+    if (seen.has(object) || isProxy(object)) continue;
+    seen.add(object);
+    const type = notCloneableType(object);
+    if (type !== undefined) throw dataCloneError(type);
+    if (isMap(object)) {
+      mapForEach(object, (value, key) => {
+        push(key);
+        push(value);
+      });
+    } else if (isSet(object)) {
+      setForEach(object, push);
+    } else if (isNativeError(object)) {
+      push(getOwnPropertyDescriptor(object, "cause")?.value);
+    } else if (isArray(object) || !(isArrayBuffer(object) || ArrayBuffer.isView(object))) {
+      for (const key of objectKeys(object)) push(getOwnPropertyDescriptor(object, key)?.value);
+    }
+    while (children.length > 0) stack.push(children.pop());
+  }
+}
+
+/** `node:v8`, for values the codec does not write itself. */
+function v8Fallback(value: unknown): Uint8Array {
+  checkCloneable(value);
+  return v8Serialize(value);
+}
 
 // ---- writer -------------------------------------------------------------------------------------
 
@@ -507,6 +670,8 @@ function writeReceiver(object: object, depth: number): void {
     writeError(object as Error, depth + 1);
     return;
   }
+  const type = notCloneableType(object);
+  if (type !== undefined) throw dataCloneError(type);
   // Class instances, exotic objects and anything not verified above.
   throw UNSUPPORTED;
 }
@@ -667,7 +832,7 @@ function isStackOverflow(error: unknown): boolean {
  */
 export function encode(value: unknown): Uint8Array {
   // A getter that serializes again while we are busy gets node:v8.
-  if (encoding) return v8Serialize(value);
+  if (encoding) return v8Fallback(value);
   encoding = true;
   pos = 0;
   let fallback = false;
@@ -686,7 +851,7 @@ export function encode(value: unknown): Uint8Array {
     if (out.length > 64 * SMALL_BUFFER) out = new Uint8Array(SMALL_BUFFER);
   }
   if (fallback) codecStats.encodeFallbacks++;
-  return v8Serialize(value);
+  return v8Fallback(value);
 }
 
 // ---- reader -------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import type { WebSocket } from "../types.ts";
 import { decodeAttachment, DEFAULT_MAX_ATTACHMENT_BYTES, encodeAttachment } from "./attachment.ts";
+import { markNotCloneable } from "../runtime/structured_codec.ts";
 import { utf8Length } from "./tags.ts";
 
 /** What a connection needs from the object that accepted it. */
@@ -410,6 +411,9 @@ export class Connection implements WebSocket {
     this.owner?.onGone(this);
   }
 }
+
+// Structured clone refuses a socket (workerd's words), never `{}` or a class source.
+markNotCloneable(Connection.prototype, "WebSocket");
 
 /** An upper bound of the bytes `send(message)` adds to `bufferedAmount` (UTF-8: ≤ 3 per UTF-16 unit). */
 function sizeBound(message: unknown): number {

@@ -6,6 +6,7 @@
  */
 
 import { alarmTime } from "./_codec.ts";
+import { markNotCloneable } from "../runtime/structured_codec.ts";
 import type { StorageEngine } from "./_engine.ts";
 import type {
   ObjectStorage,
@@ -114,3 +115,4 @@ export abstract class EngineStorage implements ObjectStorage {
     return handled(this.#engine.deleteAlarm(options));
   }
 }
+markNotCloneable(EngineStorage.prototype, "DurableObjectStorage");

@@ -4,7 +4,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { deserialize, serialize, Serializer } from "node:v8";
-import { codecStats, decode, encode, MAX_DEPTH } from "../../src/runtime/structured_codec.ts";
+import {
+  codecStats,
+  decode,
+  encode,
+  markNotCloneable,
+  MAX_DEPTH,
+} from "../../src/runtime/structured_codec.ts";
 
 const hex = (bytes: Uint8Array) =>
   Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(" ");
@@ -654,6 +660,72 @@ Deno.test("functions, symbols and proxies throw node:v8's own error, whole or ne
   });
 });
 
+/** Asserts that `fn` throws a DataCloneError naming `type`. */
+function assertRefused(fn: () => unknown, type: string, label = type): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof DOMException, `${label}: ${String(error)}`);
+    assert.equal(error.name, "DataCloneError", label);
+    assert.ok(
+      error.message.startsWith(`Could not serialize object of type "${type}".`),
+      error.message,
+    );
+    return true;
+  }, label);
+}
+
+Deno.test("web platform objects throw a DataCloneError naming their type where node:v8 writes a plain object", () => {
+  const stream = new ReadableStream();
+  const cases: [string, object][] = [
+    ["Request", new Request("https://example.com/")],
+    ["Response", new Response("body")],
+    ["Headers", new Headers({ a: "b" })],
+    ["URL", new URL("https://example.com/a?b=1")],
+    ["URLSearchParams", new URLSearchParams("a=1")],
+    ["Blob", new Blob(["x"])],
+    ["File", new File(["x"], "f.txt")],
+    ["ReadableStream", stream],
+    ["FormData", new FormData()],
+    ["AbortController", new AbortController()],
+    ["AbortSignal", AbortSignal.abort()],
+    ["Event", new Event("x")],
+    ["EventTarget", new EventTarget()],
+    ["TextEncoder", new TextEncoder()],
+    ["KvU64", new Deno.KvU64(1n)],
+  ];
+  for (const [type, value] of cases) {
+    const lost = deserialize(serialize(value));
+    assert.equal(Object.getPrototypeOf(lost), Object.prototype, `${type}: node:v8 loses the type`);
+    assertRefused(() => encode(value), type);
+    assertRefused(() => encode({ nested: [1, { value }] }), type, `${type} nested`);
+    assertRefused(() => encode(new Map([["k", value]])), type, `${type} in a Map`);
+  }
+  // Inside a class instance (which goes to node:v8), and in a subclass of its own.
+  class Holder {
+    url = new URL("https://example.com/");
+  }
+  assertRefused(() => encode({ holder: new Holder() }), "URL", "inside a class instance");
+  class MyHeaders extends Headers {}
+  assertRefused(() => encode(new MyHeaders()), "MyHeaders", "a subclass");
+  // The message says what to store instead.
+  assert.throws(() => encode(new URL("https://example.com/")), /store url\.href instead/);
+});
+
+Deno.test("markNotCloneable makes a class and its subclasses throw a DataCloneError with the given name", () => {
+  class Secret {
+    #hidden = 1;
+    get hidden() {
+      return this.#hidden;
+    }
+  }
+  class Sub extends Secret {}
+  assert.deepEqual(decode(encode(new Sub())), {}, "before: written as {}");
+  markNotCloneable(Secret.prototype, "Secret");
+  assertRefused(() => encode(new Secret()), "Secret");
+  assertRefused(() => encode(new Sub()), "Secret", "subclass");
+  assertRefused(() => encode({ list: [new Sub()] }), "Secret", "nested");
+  assert.throws(() => encode(new Secret()), /store plain data \(its fields\) instead/);
+});
+
 Deno.test("values the codec does not write itself go whole to node:v8, and decode reads them", () => {
   const detached = new ArrayBuffer(4);
   structuredClone(detached, { transfer: [detached] });
@@ -671,7 +743,6 @@ Deno.test("values the codec does not write itself go whole to node:v8, and decod
       })(),
     }],
     ["a Map subclass", new (class Registry extends Map<number, number> {})([[1, 2]])],
-    ["URL (a platform class)", new URL("https://example.com/")],
     ["an Error whose message is an object (ToString runs user code)", {
       error: Object.assign(new Error(), { message: { toString: () => "m" } }),
     }],

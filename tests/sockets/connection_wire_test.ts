@@ -16,10 +16,12 @@ import {
 } from "../../mod.ts";
 import { serveApp, type Served, until } from "../_helpers.ts";
 import {
+  BINARY,
   CLOSE,
   closeOf,
   describe,
   type Frame,
+  PING,
   PONG,
   RawClient,
   type RawConnectOptions,
@@ -366,6 +368,83 @@ Deno.test("after the server's close(4001, 'srv') a peer that leaves without repl
   await client.drop();
   await allGone(s);
   // Deno reports this like an empty Close reply (deno-platform §11): delivered as is.
+  assert.deepEqual(ends(s.log).map(tail), [[1005, "", true]]);
+});
+
+// Deno's server WebSocket, once close() was called, treats any data frame or pong that arrives
+// before the peer's Close as the end: it cuts TCP and fires close with code 0 and no message
+// event (its event loop, for a CLOSING server socket, stops at the first such frame). Cloudflare
+// delivers the frame (readyState 2), then webSocketClose(code, reason, true). Nothing public
+// lets the framework keep the frame: these tests pin today's sequence so a Deno change shows.
+
+/** What a bare Deno.upgradeWebSocket server saw when the client sent `frame` then Close after the server's close(). */
+async function bareDenoAfterServerClose(
+  opcode: number,
+): Promise<{ events: string[]; wire: string[] }> {
+  const events: string[] = [];
+  const closed = Promise.withResolvers<void>();
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.onmessage = (event) => {
+      events.push(`message ${event.data} readyState ${socket.readyState}`);
+      if (event.data === "close-me") socket.close(4001, "srv");
+    };
+    socket.onerror = () => events.push("error");
+    socket.onclose = (event) => {
+      events.push(`close ${event.code} wasClean ${event.wasClean}`);
+      closed.resolve();
+    };
+    return response;
+  });
+  await using client = await RawClient.connect(server.addr.port, "/");
+  await client.text("close-me");
+  assert.deepEqual(describe([await client.next()]), ['close 4001 "srv"']);
+  await client.send(opcode, "late");
+  await client.close(4001, "srv").catch(() => {}); // TCP may already be cut
+  const wire = describe(await client.rest());
+  await closed.promise;
+  return { events, wire };
+}
+
+Deno.test("Deno itself: a text, binary or pong frame after the server's close() is dropped, TCP is cut and close reports code 0", async () => {
+  for (const opcode of [TEXT, BINARY, PONG]) {
+    const { events, wire } = await bareDenoAfterServerClose(opcode);
+    assert.deepEqual(
+      events,
+      ["message close-me readyState 1", "close 0 wasClean false"],
+      `opcode ${opcode}`,
+    );
+    assert.deepEqual(wire, [], `opcode ${opcode}: no Close echo, only EOF`);
+  }
+  // A ping instead: the client's Close code is lost, close reports 1005.
+  const { events } = await bareDenoAfterServerClose(PING);
+  assert.deepEqual(events, ["message close-me readyState 1", "close 1005 wasClean true"]);
+});
+
+Deno.test("a message sent by the client after the server's close() is lost: webSocketClose(ws, 1006, '', false) instead of the client's Close code", async () => {
+  for (const opcode of [TEXT, BINARY, PONG]) {
+    await using s = await serveRecorder();
+    await using client = await open(s);
+    await client.text("close-me");
+    assert.deepEqual(describe([await client.next()]), ['close 4001 "srv"']);
+    await client.send(opcode, "late");
+    await client.close(4002, "reply").catch(() => {}); // TCP may already be cut
+    assert.deepEqual(describe(await client.rest()), [], `opcode ${opcode}: only EOF`);
+    await allGone(s);
+    // Cloudflare: webSocketMessage(ws, "late") with readyState 2, then webSocketClose(ws, 4002, "reply", true).
+    assert.deepEqual(s.log.map((entry) => entry.handler), ["message", "close"], `opcode ${opcode}`);
+    assert.deepEqual(tail(ends(s.log)[0]), [1006, "", false], `opcode ${opcode}`);
+    assert.deepEqual(s.exceptions, []);
+  }
+  // A ping instead: Deno's pong write fails, and the client's Close code is lost to 1005.
+  await using s = await serveRecorder();
+  await using client = await open(s);
+  await client.text("close-me");
+  await client.next();
+  await client.ping("late");
+  await client.close(4002, "reply").catch(() => {});
+  await client.rest();
+  await allGone(s);
   assert.deepEqual(ends(s.log).map(tail), [[1005, "", true]]);
 });
 
