@@ -181,3 +181,23 @@ Deno.test("acceptWebSocket() in a message handler closes that socket at once and
     /^Cannot keep a WebSocket accepted outside ROOMS's fetch\(\).*Accept the server end in fetch\(\) and return webSocketResponse\(client\)$/,
   );
 });
+
+Deno.test("webSocketResponse() answering a plain request gets 426, the socket is closed and the fix reported (no empty 200)", async () => {
+  const closes: Env["closes"] = [];
+  await using s = await serveApp({
+    objects: { ROOMS: Room },
+    env: { closes },
+    routes: [{ pattern: "/rooms/:name", object: "ROOMS", websocket: false }],
+  });
+  const response = await fetch(s.url("/rooms/plain"));
+  assert.equal(response.status, 426);
+  await response.body?.cancel();
+  await until(() => closes.length === 1, "webSocketClose");
+  assert.deepEqual(closes, [[1006, "", false]]);
+  assert.equal(await s.app.env.ROOMS.getByName("plain").open(), 0);
+  assert.equal(s.exceptions.length, 1);
+  assert.match(
+    (s.exceptions[0]!.error as Error).message,
+    /not a WebSocket upgrade.*check request\.headers\.get\("Upgrade"\) before accepting$/,
+  );
+});
