@@ -68,9 +68,13 @@ export function openCall(host: ScopeHost, operation: string): BindingScope {
   return new BindingScope(host, operation, scopes.getStore());
 }
 
-/** Runs a call's function in its scope. */
-export function runCall<T>(scope: BindingScope, fn: () => T): T {
-  return scopes.run(scope, fn);
+/** Runs a call's function on `instance` in its scope. */
+export function runCall<T>(
+  scope: BindingScope,
+  fn: (instance: object) => T,
+  instance: object,
+): T {
+  return scopes.run(scope, fn, instance);
 }
 
 /** `host` accepted `ws`: it belongs to the call running now, if any. */

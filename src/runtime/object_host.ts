@@ -402,8 +402,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   #runCall(p: Pending): void {
     let result: unknown;
     try {
-      const instance = this.#instance!;
-      result = runCall(p.scope!, () => p.call!(instance));
+      result = runCall(p.scope!, p.call!, this.#instance!);
     } catch (error) {
       return this.#endCall(p, error, true);
     }
