@@ -57,7 +57,7 @@ const scopes = new AsyncLocalStorage<BindingScope | undefined>();
 /** Responses with status 101 that were reported already (by the call that returned them). */
 const reported = new WeakSet<Response>();
 
-/** Runs `fn` in a new gateway scope; `end` must be called once the request is answered. */
+/** Runs `fn` in a new gateway scope; call `endGateway(scope)` once the request is answered. */
 export function runGateway<T>(fn: (scope: BindingScope) => T): T {
   const scope = new BindingScope(null, "fetch", undefined);
   return scopes.run(scope, fn, scope);
@@ -123,7 +123,6 @@ export function endCall(scope: BindingScope, value: unknown, failed: boolean): v
   const hosts = scope.hosts;
   scope.sockets = scope.hosts = null;
   const host = scope.host!;
-  const label = `${host.runtime.binding}.${scope.operation}()`;
   const carried = failed ? undefined : carriedBy(value);
   let why: TypeError | null = null;
   if (!failed && value instanceof Response && isBare101(value)) {
@@ -140,7 +139,7 @@ export function endCall(scope: BindingScope, value: unknown, failed: boolean): v
         continue;
       }
       // A call that threw is reported by its caller; a bare 101 was reported above.
-      const error = failed || why !== null ? null : notCarried(label, scope.operation, value);
+      const error = failed || why !== null ? null : notCarried(scope, value);
       fail(ws, hosts![i]!, scope.operation, error);
     }
   }
@@ -153,19 +152,26 @@ export function endCall(scope: BindingScope, value: unknown, failed: boolean): v
   }
   const where = caller === undefined || !caller.open
     ? "code outside a request (a WebSocket handler, a timer, waitUntil or a request that already ended)"
-    : `${caller.host!.runtime.binding}.${caller.operation}()`;
+    : labelOf(caller);
   fail(
     carried!,
     owner,
     scope.operation,
     new TypeError(
-      `Cannot upgrade with the response of ${label}: stub.fetch() was called from ${where}, which cannot pass a WebSocket on, so it was closed (webSocketClose 1006). Forward WebSocket upgrades with return stub.fetch(request) from the worker's fetch (new App({ worker })) or an object's fetch()`,
+      `Cannot upgrade with the response of ${
+        labelOf(scope)
+      }: stub.fetch() was called from ${where}, which cannot pass a WebSocket on, so it was closed (webSocketClose 1006). Forward WebSocket upgrades with return stub.fetch(request) from the worker's fetch (new App({ worker })) or an object's fetch()`,
     ),
   );
 }
 
-function notCarried(label: string, operation: string, value: unknown): TypeError {
-  if (operation !== "fetch" && operation !== "onConnect") {
+function labelOf(scope: BindingScope): string {
+  return `${scope.host!.runtime.binding}.${scope.operation}()`;
+}
+
+function notCarried(scope: BindingScope, value: unknown): TypeError {
+  const label = labelOf(scope);
+  if (scope.operation !== "fetch" && scope.operation !== "onConnect") {
     return new TypeError(
       `Cannot keep the WebSocket accepted in ${label}: only fetch() can hand a WebSocket to an upgrade, so it was closed (webSocketClose 1006). Accept the server end in fetch() and return webSocketResponse(client)`,
     );
