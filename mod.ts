@@ -32,6 +32,8 @@ export {
   type AppOptions,
   type AppStats,
   type BeforeHook,
+  type ExecutionContext,
+  type ExportedHandler,
   type ObjectClass,
   type ObjectStats,
   type RouteTarget,

@@ -16,6 +16,16 @@ import type {
   ObjectHost,
 } from "./runtime/object_host.ts";
 import type { DurableObjectState } from "./runtime/object_state.ts";
+import {
+  bare101Error,
+  type BindingScope,
+  endGateway,
+  fail,
+  isBare101,
+  runGateway,
+  type ScopeHost,
+  wasReported,
+} from "./runtime/binding_scope.ts";
 import { type RouteInit, type RouteMatch, Router } from "./router/router.ts";
 import { checkUpgrade, denoUpgrade, type Upgrader, wantsUpgrade } from "./router/upgrade.ts";
 import { defaultConnectionCap, exitProcess, listen, onTerminationSignal } from "./server/serve.ts";
@@ -61,6 +71,51 @@ export type BeforeHook = (
   target: RouteTarget,
 ) => Response | void | undefined | Promise<Response | void | undefined>;
 
+/**
+ * Cloudflare's `ExecutionContext`: the third argument of a worker's `fetch`.
+ *
+ * @example Keep work running after the response
+ * ```ts
+ * import type { ExecutionContext } from "@dormant/dormant";
+ *
+ * function handle(request: Request, ctx: ExecutionContext): Response {
+ *   ctx.waitUntil(Promise.resolve(request.url)); // a rejection goes to onException
+ *   return new Response("ok");
+ * }
+ * ```
+ */
+export interface ExecutionContext {
+  /** Keeps `promise` running after the response; a rejection goes to `onException`, shutdown waits for it. */
+  waitUntil(promise: Promise<unknown>): void;
+  /** Accepted for Cloudflare code; a no-op: there is no origin to fall back to, exceptions answer 500. */
+  passThroughOnException(): void;
+}
+
+/**
+ * A Cloudflare worker: the `export default { fetch(request, env, ctx) }` of a
+ * Cloudflare project, passed as `new App({ worker })`. It gets every request
+ * no route matches; `env` is `app.env`.
+ *
+ * @example Forward upgrades to an object
+ * ```ts
+ * import type { DurableObjectNamespace, ExportedHandler } from "@dormant/dormant";
+ *
+ * interface Env {
+ *   ROOMS: DurableObjectNamespace;
+ * }
+ * const worker: ExportedHandler<Env> = {
+ *   fetch(request, env) {
+ *     const room = new URL(request.url).searchParams.get("room") ?? "lobby";
+ *     return env.ROOMS.getByName(room).fetch(request);
+ *   },
+ * };
+ * ```
+ */
+export interface ExportedHandler<Env = unknown> {
+  /** Answers a request; return what `stub.fetch(request)` gave you to upgrade it. */
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response>;
+}
+
 /** Options of {@linkcode App}. */
 export interface AppOptions<
   O extends Record<string, ObjectClass>,
@@ -72,6 +127,13 @@ export interface AppOptions<
   readonly env?: E;
   /** URL routes to objects. */
   readonly routes?: readonly RouteInit[];
+  /**
+   * A Cloudflare worker (`export default { fetch }`) for requests no route
+   * matches: `stub.fetch(request)` returning `webSocketResponse(client)`
+   * upgrades the original request. Excludes `fallback`.
+   */
+  // deno-lint-ignore no-explicit-any
+  readonly worker?: ExportedHandler<any>;
   /** Answers requests no route matches. @default 404 */
   readonly fallback?: (
     request: Request,
@@ -263,9 +325,8 @@ export class App<
   #kvCommits = 0;
   #kvMutations = 0;
   #draining = false;
-  /** Connects in flight per object, and objects a failed connect may have left an orphan in. */
-  readonly #connecting = new Map<ObjectHost, number>();
-  readonly #orphans = new Set<ObjectHost>();
+  /** Pending `ctx.waitUntil()` promises of the worker: shutdown waits for them. */
+  #workerWaits = 0;
   #closed: Promise<void> | null = null;
   /** Signals while served by someone else's server: null until its first request. */
   #signals: (() => void) | "off" | null = null;
@@ -281,6 +342,29 @@ export class App<
     if (typeof options !== "object" || options === null || typeof options.objects !== "object") {
       throw new TypeError(
         "Cannot create App as options.objects is missing: pass { objects: { NAME: Class } }",
+      );
+    }
+    const worker = options.worker;
+    if (worker !== undefined) {
+      if (typeof worker !== "object" || worker === null || typeof worker.fetch !== "function") {
+        throw new TypeError(
+          "Cannot create App as worker has no fetch method: pass a Cloudflare worker, { fetch(request, env, ctx) }",
+        );
+      }
+      if (options.fallback !== undefined) {
+        throw new TypeError(
+          "Cannot create App with both worker and fallback: requests no route matches go to one of them; answer them in worker.fetch",
+        );
+      }
+    }
+    const maxSocketsPerObject = positive(
+      "maxSocketsPerObject",
+      options.maxSocketsPerObject,
+      32_768,
+    );
+    if (maxSocketsPerObject > 32_768) {
+      throw new RangeError(
+        `Cannot create App as maxSocketsPerObject exceeds 32768 (the most one object holds): current value is ${maxSocketsPerObject}`,
       );
     }
     this.#options = options;
@@ -322,10 +406,7 @@ export class App<
       maxAttachmentBytes,
       maxBufferedBytes: positive("maxBufferedBytes", options.maxBufferedBytes, 16 * 1024 * 1024),
       backpressure: options.backpressure ?? "close",
-      maxSocketsPerObject: Math.min(
-        positive("maxSocketsPerObject", options.maxSocketsPerObject, 32_768),
-        32_768,
-      ),
+      maxSocketsPerObject,
       store,
       report: (error, context) => this.#report(error, context),
       createStorage: (host, hooks) => this.#createStorage(host, hooks),
@@ -373,7 +454,8 @@ export class App<
       const namespace = new DurableObjectNamespace<unknown>(
         runtime,
         this.#registry,
-        () => void this.#ensureReady(),
+        // Whoever needs KV awaits it and reports a failure; this call only starts it early.
+        () => void this.#ensureReady().catch(() => {}),
       );
       this.#namespaces.set(binding, namespace);
       this.#byStorageName.set(storageName, namespace);
@@ -390,10 +472,31 @@ export class App<
   }
 
   #ensureReady(): Promise<void> {
-    return this.#ready ??= this.#init();
+    // A failed start is not cached: the next request tries again.
+    return this.#ready ??= this.#init().catch((error) => {
+      this.#ready = null;
+      throw error;
+    });
   }
 
   async #init(): Promise<void> {
+    try {
+      await this.#start();
+    } catch (error) {
+      if (this.#beatTimer !== null) this.#clock.clearTimeout(this.#beatTimer);
+      this.#beatTimer = null;
+      this.#store?.close();
+      this.#store = null;
+      this.#alarms?.close();
+      this.#alarms = null;
+      this.#lease?.release();
+      this.#lease = null;
+      this.#kv = null;
+      throw error;
+    }
+  }
+
+  async #start(): Promise<void> {
     const options = this.#options;
     if (options.kv) this.#kv = options.kv;
     else {
@@ -504,27 +607,44 @@ export class App<
   // ---- HTTP -------------------------------------------------------------------------------------
 
   /** Handles one request: route, hooks, object `fetch`/`@onConnect`, upgrade. Bound to the app. */
-  readonly fetch: (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> = async (
+  readonly fetch: (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> = (
     request,
     info,
   ) => {
     // `info` is what a real server passes: `deno serve` or `Deno.serve(app.fetch)`.
     if (this.#signals === null && info !== undefined) this.#watchSignals();
-    try {
-      return await this.#handle(request, info);
-    } catch (error) {
-      this.#report(error, { namespace: "*", operation: "fetch" });
-      return new Response("Internal Server Error", { status: 500 });
-    }
+    return runGateway((scope) => this.#serveRequest(request, info, scope));
   };
 
-  async #handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
+  async #serveRequest(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    scope: BindingScope,
+  ): Promise<Response> {
+    try {
+      return await this.#handle(request, info, scope);
+    } catch (error) {
+      scope.failed = true;
+      this.#report(error, { namespace: "*", operation: "fetch" });
+      return new Response("Internal Server Error", { status: 500 });
+    } finally {
+      // Sockets a stub.fetch() accepted for this request and nobody bound are closed now.
+      endGateway(scope);
+    }
+  }
+
+  async #handle(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    scope: BindingScope,
+  ): Promise<Response> {
     await this.#ensureReady();
     const match = this.#router.match(request);
     if (match === null) {
-      return this.#options.fallback
-        ? this.#options.fallback(request, info)
-        : new Response("Not Found", { status: 404 });
+      if (this.#options.worker) return this.#toWorker(request, info, scope);
+      if (!this.#options.fallback) return new Response("Not Found", { status: 404 });
+      const response = await this.#options.fallback(request, info);
+      return this.#answer(request, response, null, scope, "fallback");
     }
     if (this.#draining) return shuttingDown();
     const upgrade = wantsUpgrade(request);
@@ -538,8 +658,76 @@ export class App<
     if (!upgrade) {
       const early = await this.#options.onBeforeRequest?.(request, target);
       if (early) return early;
-      return namespace.host(target.id).fetch(request);
+      const host = namespace.host(target.id);
+      return this.#answer(request, await host.fetch(request), null, scope, host);
     }
+    const slot = this.#admit(request, info);
+    if (slot instanceof Response) return slot;
+    try {
+      const early = await this.#options.onBeforeConnect?.(request, target);
+      if (early) return early;
+      return await this.#connectTo(namespace.host(target.id), request, slot, scope);
+    } finally {
+      if (!slot.bound) this.#release(slot.ip);
+    }
+  }
+
+  /** A Cloudflare worker answers what no route matches; its upgrades get the routes' checks. */
+  async #toWorker(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    scope: BindingScope,
+  ): Promise<Response> {
+    if (this.#draining) return shuttingDown();
+    let slot: Slot | null = null;
+    if (wantsUpgrade(request)) {
+      const refused = checkUpgrade(request, true);
+      if (refused) return refused;
+      const admitted = this.#admit(request, info);
+      if (admitted instanceof Response) return admitted;
+      slot = admitted;
+    }
+    try {
+      let response: unknown;
+      try {
+        response = await this.#options.worker!.fetch(request, this.env, this.#executionContext());
+      } catch (error) {
+        scope.failed = true;
+        if (slot !== null && error instanceof ObjectFullError) return this.#refuseFull(request);
+        if (this.#draining) return shuttingDown(); // cut off by shutdown: not a handler failure
+        this.#report(error, { namespace: "*", operation: "worker.fetch" });
+        return new Response("Internal Server Error", { status: 500 });
+      }
+      if (!(response instanceof Response)) {
+        scope.failed = true;
+        this.#report(
+          new TypeError(
+            `Cannot answer the request as worker.fetch() returned no Response: got ${typeof response}`,
+          ),
+          { namespace: "*", operation: "worker.fetch" },
+        );
+        return new Response("Internal Server Error", { status: 500 });
+      }
+      return this.#answer(request, response, slot, scope, "worker");
+    } finally {
+      if (slot !== null && !slot.bound) this.#release(slot.ip);
+    }
+  }
+
+  #executionContext(): ExecutionContext {
+    return {
+      waitUntil: (promise: Promise<unknown>) => {
+        this.#workerWaits++;
+        Promise.resolve(promise).catch((error) =>
+          this.#report(error, { namespace: "*", operation: "waitUntil" })
+        ).finally(() => this.#workerWaits--);
+      },
+      passThroughOnException: () => {},
+    };
+  }
+
+  /** Upgrade-time checks after the headers: origin, process and per-address caps. */
+  #admit(request: Request, info: Deno.ServeHandlerInfo | undefined): Slot | Response {
     const origin = request.headers.get("origin");
     const allowed = this.#options.allowedOrigins;
     if (origin !== null && allowed && !allowed.includes(origin)) {
@@ -556,14 +744,7 @@ export class App<
     }
     // Take the slot now: the hook and the object may await I/O, and upgrades
     // arriving meanwhile must see it taken, or together they overshoot both caps.
-    const slot = this.#reserve(perIp === undefined ? undefined : ip);
-    try {
-      const early = await this.#options.onBeforeConnect?.(request, target);
-      if (early) return early;
-      return await this.#connect(namespace.host(target.id), request, slot);
-    } finally {
-      if (!slot.bound) this.#release(slot.ip);
-    }
+    return this.#reserve(perIp === undefined ? undefined : ip);
   }
 
   #reserve(ip: string | undefined): Slot {
@@ -587,7 +768,8 @@ export class App<
     try {
       if (match.id !== null) id = namespace.idFromString(match.id);
       else if (match.name !== null) {
-        name = decodeURIComponent(match.name);
+        // A URL group is percent-encoded; a name function's result is used as it is.
+        name = typeof match.route.name === "function" ? match.name : decodeURIComponent(match.name);
         id = namespace.idFromName(name);
       } else return new Response("Missing object name", { status: 400 });
     } catch (error) {
@@ -598,63 +780,45 @@ export class App<
     return { namespace: match.route.object, id, name, params: match.params };
   }
 
-  async #connect(host: ObjectHost, request: Request, slot: Slot): Promise<Response> {
-    this.#connecting.set(host, (this.#connecting.get(host) ?? 0) + 1);
-    let response: Response | undefined;
-    try {
-      return response = await this.#connectTo(host, request, slot);
-    } finally {
-      // A fetch()/@onConnect that accepted a socket and then threw or answered
-      // without upgrading leaves it accepted and never bound. Fail such sockets
-      // (webSocketClose 1006, contract §1) once no other connect to this object
-      // is in flight, so a concurrent connect's socket is never taken for one.
-      if (response?.status !== 101) this.#orphans.add(host);
-      const left = this.#connecting.get(host)! - 1;
-      if (left > 0) this.#connecting.set(host, left);
-      else {
-        this.#connecting.delete(host);
-        if (this.#orphans.delete(host)) {
-          for (const ws of host.list()) if (!ws.bound) ws.failUpgrade();
-        }
-      }
-    }
-  }
-
-  async #connectTo(host: ObjectHost, request: Request, slot: Slot): Promise<Response> {
+  async #connectTo(
+    host: ObjectHost,
+    request: Request,
+    slot: Slot,
+    scope: BindingScope,
+  ): Promise<Response> {
     const handlers = host.runtime.handlers;
-    let server: Connection;
-    let protocol = "";
-    let headers: HeadersInit | undefined;
+    let result: Connection | Response;
     try {
       if (handlers.connect) {
-        const ws = new Connection();
-        const refused = await host.call("onConnect", async (instance) => {
+        result = await host.call("onConnect", async (instance) => {
+          const ws = new Connection();
           const out = await handlers.connect!.call(instance, ws, request);
           if (out instanceof Response) return out;
-          if (!ws.accepted) host.accept(ws, (out as { tags?: unknown } | undefined)?.tags);
-          return null;
+          const tags = (out as { tags?: unknown } | undefined)?.tags;
+          if (!ws.accepted) host.accept(ws, tags);
+          else if (tags !== undefined) {
+            throw new TypeError(
+              "Cannot use the tags @onConnect returned as it accepted the socket itself: pass them to ctx.acceptWebSocket(ws, tags), or return { tags } without accepting",
+            );
+          }
+          return ws;
         });
-        if (refused) return refused;
-        server = ws;
       } else if (handlers.fetch) {
-        const response = await host.call(
-          "fetch",
-          (instance) => handlers.fetch!.call(instance, request),
-        );
-        if (!(response instanceof Response)) {
-          throw new TypeError(
-            `Cannot answer the request as fetch() returned no Response: got ${typeof response}`,
-          );
-        }
-        const target = upgradeTarget(response);
-        if (!target) return response;
-        server = target.server;
-        protocol = target.init.protocol ?? "";
-        headers = target.init.headers;
+        result = await host.call("fetch", async (instance) => {
+          const response = await handlers.fetch!.call(instance, request);
+          if (!(response instanceof Response)) {
+            throw new TypeError(
+              `Cannot answer the request as fetch() returned no Response: got ${typeof response}`,
+            );
+          }
+          return response;
+        });
       } else {
-        const ws = new Connection();
-        await host.call("accept", () => host.accept(ws, undefined));
-        server = ws;
+        result = await host.call("accept", () => {
+          const ws = new Connection();
+          host.accept(ws, undefined);
+          return ws;
+        });
       }
     } catch (error) {
       if (error instanceof ObjectFullError) return this.#refuseFull(request);
@@ -662,15 +826,79 @@ export class App<
       host.report(error, handlers.connect ? "onConnect" : "fetch");
       return new Response("Internal Server Error", { status: 500 });
     }
-    if (server.owner !== host) {
-      host.report(
+    if (result instanceof Response) return this.#answer(request, result, slot, scope, host);
+    scope.take(result);
+    return this.#bind(request, result, host, slot, "", undefined);
+  }
+
+  /**
+   * A response from user code (an object's fetch, the worker, the fallback):
+   * a marker from `webSocketResponse(client)` upgrades `request` when it is an
+   * upgrade (`slot` taken); a bare 101 is a 500; anything else goes out as it is.
+   */
+  #answer(
+    request: Request,
+    response: Response,
+    slot: Slot | null,
+    scope: BindingScope,
+    from: ObjectHost | "worker" | "fallback",
+  ): Response {
+    const report = (error: unknown) =>
+      typeof from === "object"
+        ? from.report(error, "fetch")
+        : this.#report(error, { namespace: "*", operation: `${from}.fetch` });
+    const target = upgradeTarget(response);
+    if (target === undefined) {
+      if (!isBare101(response)) return response;
+      if (!wasReported(response)) report(bare101Error());
+      return new Response("Internal Server Error", { status: 500 });
+    }
+    const server = target.server;
+    const owner = scope.take(server);
+    if (owner === null) {
+      report(
         new TypeError(
-          "Cannot upgrade as the server end was not accepted by this object: call ctx.acceptWebSocket(server)",
+          server.accepted
+            ? "Cannot upgrade as the server end of webSocketResponse(client) was not accepted for this request: accept it with ctx.acceptWebSocket(server) in the fetch() that returns it"
+            : "Cannot upgrade as the server end was not accepted: call ctx.acceptWebSocket(server) before returning webSocketResponse(client)",
         ),
-        "fetch",
       );
       return new Response("Internal Server Error", { status: 500 });
     }
+    if (from === "fallback" || slot === null) {
+      fail(
+        server,
+        owner,
+        "fetch",
+        new TypeError(
+          from === "fallback"
+            ? "Cannot upgrade from fallback, so the WebSocket it carries was closed (webSocketClose 1006): pass the Cloudflare worker as new App({ worker }) instead of fallback"
+            : `Cannot upgrade the request as it is not a WebSocket upgrade (no "Upgrade: websocket" header), so the WebSocket accepted in ${owner.runtime.binding}.fetch() was closed (webSocketClose 1006): check request.headers.get("Upgrade") before accepting`,
+        ),
+      );
+      return from === "fallback"
+        ? new Response("Internal Server Error", { status: 500 })
+        : checkUpgrade(request, false)!;
+    }
+    return this.#bind(
+      request,
+      server,
+      owner,
+      slot,
+      target.init.protocol ?? "",
+      target.init.headers,
+    );
+  }
+
+  /** Upgrades `request` and binds the accepted `server` end to the runtime socket. */
+  #bind(
+    request: Request,
+    server: Connection,
+    owner: ScopeHost,
+    slot: Slot,
+    protocol: string,
+    headers: HeadersInit | undefined,
+  ): Response {
     let upgraded: { socket: globalThis.WebSocket; response: Response };
     try {
       upgraded = this.#upgrade(request, {
@@ -679,7 +907,7 @@ export class App<
       });
     } catch (error) {
       server.failUpgrade();
-      host.report(error, "upgrade");
+      owner.report(error, "upgrade");
       return new Response(error instanceof Error ? error.message : "Upgrade failed", {
         status: 400,
       });
@@ -782,7 +1010,8 @@ export class App<
     const deadline = Date.now() + timeoutMs;
     while (
       Date.now() < deadline &&
-      this.#hosts().some((h) => h.blockers().some((b) => b !== "hibernation disabled"))
+      (this.#workerWaits > 0 ||
+        this.#hosts().some((h) => h.blockers().some((b) => b !== "hibernation disabled")))
     ) {
       await delay(10);
     }

@@ -92,8 +92,11 @@ const marked = new WeakMap<Response, { server: Connection; init: WebSocketRespon
 
 /**
  * Replaces Cloudflare's `new Response(null, { status: 101, webSocket: client })`:
- * a marker response telling the router to upgrade the request and bind the
- * pair's server end. Only the router sees this response.
+ * a marker response (status 101) telling the app to upgrade the request and
+ * bind the pair's server end. Return it from the object's `fetch`; a worker
+ * returns what `stub.fetch(request)` gave it, and the app upgrades the
+ * original request. A marker that is dropped, or returned where no upgrade
+ * can follow (an RPC method, an alarm), closes the socket at once.
  *
  * @param client The client end of a {@linkcode WebSocketPair}.
  * @param init Optional subprotocol and headers.
@@ -117,7 +120,8 @@ export function webSocketResponse(client: WebSocket, init: WebSocketResponseInit
       "Cannot build a WebSocket response: pass the client end of a WebSocketPair (pair[0])",
     );
   }
-  const response = new Response(null, { status: 200, headers: init.headers });
+  // Status 101 as on Cloudflare, so worker code that checks `response.status === 101` ports.
+  const response = new Response(null, { status: 101, headers: init.headers });
   marked.set(response, { server, init });
   return response;
 }

@@ -82,6 +82,62 @@ function matchSegments(
   return params;
 }
 
+// A URLPattern group name (`:name`), as URLPattern parses it.
+const GROUP_NAME = /^[$_\p{ID_Start}][$\u200C\u200D\p{ID_Continue}]*/u;
+
+/** The named groups of a pathname pattern, skipping escapes and regexp groups. */
+function pathnameGroups(pathname: string): string[] {
+  const names: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < pathname.length; i++) {
+    const c = pathname[i];
+    if (c === "\\") {
+      i++;
+    } else if (depth > 0) {
+      if (c === "(") depth++;
+      else if (c === ")") depth--;
+    } else if (c === "(") {
+      depth = 1;
+    } else if (c === ":") {
+      const name = GROUP_NAME.exec(pathname.slice(i + 1))?.[0];
+      if (name !== undefined) {
+        names.push(name);
+        i += name.length;
+      }
+    }
+  }
+  return names;
+}
+
+/** A route must name the group its object name or id comes from, in its pathname. */
+function checkGroups(route: RouteInit, index: number): void {
+  if (typeof route.name === "function" && route.id === undefined) return;
+  const pathname = typeof route.pattern === "string"
+    ? route.pattern
+    : route.pattern.pathname ?? "*";
+  const groups = pathnameGroups(pathname);
+  const listed = groups.length === 0 ? "none" : groups.map((g) => `:${g}`).join(", ");
+  const where = `route ${index} ("${pathname}")`;
+  if (route.id !== undefined && route.name !== undefined) {
+    throw new TypeError(
+      `Cannot add ${where} as it sets both name and id: set name for object names, or id for a group holding 64-hex ids`,
+    );
+  }
+  const option = route.id !== undefined ? "id" : route.name !== undefined ? "name" : null;
+  const group = route.id ?? (route.name as string | undefined);
+  if (option !== null && !groups.includes(group!)) {
+    throw new TypeError(
+      `Cannot add ${where} as its pathname has no group "${group}" (the ${option} option): its groups are ${listed}. Set ${option} to one of them, or add :${group} to the pattern`,
+    );
+  }
+  if (option === null && !groups.includes("name") && !groups.includes("id")) {
+    const example = groups[0] ?? "room";
+    throw new TypeError(
+      `Cannot add ${where} as its pathname has neither a :name nor an :id group: its groups are ${listed}. Name the group :name, set name: "${example}" (a group, or a function of the match), or set id: "${example}" for a group holding 64-hex ids`,
+    );
+  }
+}
+
 /** First match wins, in route order. */
 export class Router {
   readonly #routes: Compiled[];
@@ -98,6 +154,7 @@ export class Router {
       const pattern = typeof route.pattern === "string"
         ? new URLPattern({ pathname: route.pattern })
         : new URLPattern(route.pattern);
+      checkGroups(route, index);
       return { route, pattern, segments: simpleSegments(route.pattern) };
     });
   }

@@ -9,6 +9,7 @@ import type {
   StorageHooks,
 } from "../storage/object_storage.ts";
 import type { ExceptionContext } from "../types.ts";
+import { type BindingScope, endCall, openCall, recordAccept, runCall } from "./binding_scope.ts";
 import { type Clock, type ClockTimer, nextTask } from "./clock.ts";
 import type { ObjectId } from "./object_id.ts";
 import { ObjectState, type StateHost } from "./object_state.ts";
@@ -103,6 +104,7 @@ class Pending {
     readonly resolve: ((value: unknown) => void) | null = null,
     readonly reject: ((error: unknown) => void) | null = null,
     readonly operation: string = "",
+    readonly scope: BindingScope | null = null,
   ) {}
 }
 
@@ -305,6 +307,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     this.#live++;
     this.#sockets.add(ws, normalized);
     this.#app.store.markSocket(ws, RECORD);
+    recordAccept(this, ws);
   }
 
   list(tag?: string): readonly Connection[] {
@@ -393,6 +396,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
         resolve as (value: unknown) => void,
         reject,
         operation,
+        openCall(this, operation), // the caller is whoever calls now, not whoever drains the queue
       );
       if (this.#ready) this.#runCall(pending);
       else this.#enqueue(pending);
@@ -421,7 +425,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   #runCall(p: Pending): void {
     let result: unknown;
     try {
-      result = p.call!(this.#instance!);
+      result = runCall(p.scope!, p.call!, this.#instance!);
     } catch (error) {
       return this.#endCall(p, error, true);
     }
@@ -436,6 +440,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   #endCall(p: Pending, value: unknown, failed: boolean): void {
     this.#requests--;
     this.#lastActivity = this.#app.clock.now();
+    endCall(p.scope!, value, failed); // before the caller sees the result
     if (failed) p.reject!(value);
     else p.resolve!(value);
     this.checkIdle();

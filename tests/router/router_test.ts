@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { App, DurableObject } from "../../mod.ts";
 import { Router } from "../../src/router/router.ts";
 
 const PATTERNS = [
@@ -60,4 +61,45 @@ Deno.test("Router tries routes in order and reads names and ids from their group
   assert.equal(router.match(new Request("http://h/full/x?j=1")), null);
   assert.equal(router.match(new Request("http://h/zzz")), null);
   assert.throws(() => new Router([{ pattern: "/a", object: "Y" }], new Set(["X"])), TypeError);
+});
+
+Deno.test("new App() refuses a route whose pathname lacks the name or id group, listing its groups and the options", async () => {
+  class Room extends DurableObject {}
+  const build = (route: Record<string, unknown>) => () =>
+    new App({ objects: { ROOM: Room }, routes: [{ object: "ROOM", ...route } as never] });
+  assert.throws(build({ pattern: "/rooms/:room/ws" }), {
+    name: "TypeError",
+    message:
+      'Cannot add route 0 ("/rooms/:room/ws") as its pathname has neither a :name nor an :id group: its groups are :room. Name the group :name, set name: "room" (a group, or a function of the match), or set id: "room" for a group holding 64-hex ids',
+  });
+  assert.throws(build({ pattern: "/rooms/:room", name: "roomName" }), {
+    name: "TypeError",
+    message: /has no group "roomName" \(the name option\): its groups are :room\. Set name to one/,
+  });
+  assert.throws(build({ pattern: { pathname: "/o/:key" }, id: "id" }), {
+    name: "TypeError",
+    message: /has no group "id" \(the id option\): its groups are :key/,
+  });
+  assert.throws(build({ pattern: { hostname: ":name.example.com" } }), {
+    name: "TypeError",
+    message:
+      /route 0 \("\*"\) as its pathname has neither a :name nor an :id group: its groups are none/,
+  });
+  assert.throws(build({ pattern: "/r/:name/:id", name: "name", id: "id" }), {
+    name: "TypeError",
+    message: /sets both name and id/,
+  });
+  // Accepted: the default groups, a named group, an id group, a name function, escapes.
+  for (
+    const route of [
+      { pattern: "/r/:name" },
+      { pattern: "/r/:id" },
+      { pattern: "/r/:room", name: "room" },
+      { pattern: { pathname: "/o/:key(\\w+)" }, id: "key" },
+      { pattern: "/anything/*", name: () => "fixed" },
+    ]
+  ) {
+    await using _app = build(route)();
+  }
+  assert.throws(build({ pattern: "/r/\\:name" }), TypeError); // an escaped colon is no group
 });
