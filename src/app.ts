@@ -789,37 +789,7 @@ export class App<
     const handlers = host.runtime.handlers;
     let result: Connection | Response;
     try {
-      if (handlers.connect) {
-        result = await host.call("onConnect", async (instance) => {
-          const ws = new Connection();
-          const out = await handlers.connect!.call(instance, ws, request);
-          if (out instanceof Response) return out;
-          const tags = (out as { tags?: unknown } | undefined)?.tags;
-          if (!ws.accepted) host.accept(ws, tags);
-          else if (tags !== undefined) {
-            throw new TypeError(
-              "Cannot use the tags @onConnect returned as it accepted the socket itself: pass them to ctx.acceptWebSocket(ws, tags), or return { tags } without accepting",
-            );
-          }
-          return ws;
-        });
-      } else if (handlers.fetch) {
-        result = await host.call("fetch", async (instance) => {
-          const response = await handlers.fetch!.call(instance, request);
-          if (!(response instanceof Response)) {
-            throw new TypeError(
-              `Cannot answer the request as fetch() returned no Response: got ${typeof response}`,
-            );
-          }
-          return response;
-        });
-      } else {
-        result = await host.call("accept", () => {
-          const ws = new Connection();
-          host.accept(ws, undefined);
-          return ws;
-        });
-      }
+      result = await host.connect(request);
     } catch (error) {
       if (error instanceof ObjectFullError) return this.#refuseFull(request);
       if (this.#draining) return shuttingDown(); // cut off by shutdown: not a handler failure

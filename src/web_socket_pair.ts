@@ -120,6 +120,11 @@ export function webSocketResponse(client: WebSocket, init: WebSocketResponseInit
       "Cannot build a WebSocket response: pass the client end of a WebSocketPair (pair[0])",
     );
   }
+  return upgradeResponse(server, init);
+}
+
+/** The marker response for a server end the framework accepted itself (`@onConnect`). */
+export function upgradeResponse(server: Connection, init: WebSocketResponseInit = {}): Response {
   // Status 101 as on Cloudflare, so worker code that checks `response.status === 101` ports.
   const response = new Response(null, { status: 101, headers: init.headers });
   marked.set(response, { server, init });

@@ -64,6 +64,9 @@ class Room {
   closed(_ws: WebSocket) {
     for (const peer of this.ctx.getWebSockets()) peer.send("left");
   }
+  tags(): string[][] {
+    return this.ctx.getWebSockets().map((ws) => this.ctx.getTags(ws));
+  }
 }
 
 Deno.test("decorated objects broadcast to other sockets and refuse from @onConnect", async () => {
@@ -165,6 +168,41 @@ Deno.test("a worker's stub.fetch(request) upgrades the original request: two cli
   await plain.body?.cancel();
   assert.equal(await s.app.env.ROOMS.getByName("lobby").open(), 3);
   assert.deepEqual(s.calls, ["/rooms/lobby", "/rooms/lobby", "/", "/rooms/lobby"]);
+  assert.deepEqual(s.exceptions, []);
+});
+
+Deno.test("a worker's stub.fetch(upgrade) reaches a decorated class's @onConnect, tags included, and a class with only @onMessage accepts", async () => {
+  @durableObject({ name: "plain" })
+  class Plain {
+    @onMessage
+    message(ws: WebSocket, message: string | ArrayBuffer) {
+      ws.send(`plain:${message}`);
+    }
+  }
+  await using s = await serveApp({
+    objects: { ROOM: Room, PLAIN: Plain },
+    worker: {
+      fetch(
+        request: Request,
+        env: { ROOM: DurableObjectNamespace; PLAIN: DurableObjectNamespace },
+      ) {
+        const [, kind, name] = new URL(request.url).pathname.split("/");
+        const namespace = kind === "plain" ? env.PLAIN : env.ROOM;
+        return namespace.getByName(name ?? "lobby").fetch(request);
+      },
+    },
+  });
+  const refused = await fetch(s.url("/room/w"), { headers: UPGRADE_HEADERS });
+  assert.equal(refused.status, 400);
+  assert.equal(await refused.text(), "user required");
+  const a = await s.connect("/room/w?user=a");
+  const b = await s.connect("/room/w?user=b");
+  a.socket.send("hi");
+  assert.equal(await b.next(), "hi");
+  assert.deepEqual(await s.app.env.ROOM.getByName("w").tags(), [["a"], ["b"]]);
+  const p = await s.connect("/plain/w");
+  p.socket.send("m");
+  assert.equal(await p.next(), "plain:m");
   assert.deepEqual(s.exceptions, []);
 });
 

@@ -1,6 +1,8 @@
 import { checkInstance } from "../decorators/resolve_handlers.ts";
 import { EventTimeoutError, ObjectFullError, ObjectResetError } from "../errors.ts";
-import { type Connection, type ConnectionOwner, RECORD } from "../sockets/connection.ts";
+import { Connection, type ConnectionOwner, RECORD } from "../sockets/connection.ts";
+import { wantsUpgrade } from "../router/upgrade.ts";
+import { upgradeResponse } from "../web_socket_pair.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import { normalizeTags } from "../sockets/tags.ts";
 import type {
@@ -403,9 +405,58 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     });
   }
 
+  /**
+   * An upgrade request as the object's handlers take it: `@onConnect` (accepting with the tags it
+   * returns), else `fetch`, else an accept without tags. Resolves to the accepted connection, or
+   * to the response to send instead.
+   */
+  connect(request: Request): Promise<Connection | Response> {
+    const handlers = this.runtime.handlers;
+    if (handlers.connect) {
+      const connect = handlers.connect;
+      return this.call("onConnect", async (instance) => {
+        const ws = new Connection();
+        const out = await connect.call(instance, ws, request);
+        if (out instanceof Response) return out;
+        const tags = (out as { tags?: unknown } | undefined)?.tags;
+        if (!ws.accepted) this.accept(ws, tags);
+        else if (tags !== undefined) {
+          throw new TypeError(
+            "Cannot use the tags @onConnect returned as it accepted the socket itself: pass them to ctx.acceptWebSocket(ws, tags), or return { tags } without accepting",
+          );
+        }
+        return ws;
+      });
+    }
+    if (handlers.fetch) {
+      const fetch = handlers.fetch;
+      return this.call("fetch", async (instance) => {
+        const response = await fetch.call(instance, request);
+        if (!(response instanceof Response)) {
+          throw new TypeError(
+            `Cannot answer the request as fetch() returned no Response: got ${typeof response}`,
+          );
+        }
+        return response;
+      });
+    }
+    return this.call("accept", () => {
+      const ws = new Connection();
+      this.accept(ws, undefined);
+      return ws;
+    });
+  }
+
   /** Plain HTTP into the object: `@onRequest`, else `fetch`, else 501. */
   fetch(request: Request): Promise<Response> {
-    const handler = this.runtime.handlers.request ?? this.runtime.handlers.fetch;
+    const handlers = this.runtime.handlers;
+    // An upgrade forwarded by stub.fetch() reaches the same handlers as a routed one.
+    if (wantsUpgrade(request) && (handlers.connect !== undefined || handlers.fetch === undefined)) {
+      return this.connect(request).then((result) =>
+        result instanceof Response ? result : upgradeResponse(result)
+      );
+    }
+    const handler = handlers.request ?? handlers.fetch;
     if (handler === undefined) {
       return Promise.resolve(
         new Response(`${this.runtime.binding} has no fetch or @onRequest handler`, { status: 501 }),
