@@ -5,6 +5,7 @@ import { KvError, ObjectFullError } from "./errors.ts";
 import { HibernationStore, LEASE_BEAT_MS } from "./kv/hibernation_store.ts";
 import { defaultKvPath, type KvLease, openKv } from "./kv/open_kv.ts";
 import { type Clock, type ClockTimer, delay, systemClock } from "./runtime/clock.ts";
+import { HostTable } from "./runtime/host_table.ts";
 import { DurableObjectNamespace } from "./runtime/namespace.ts";
 import type { ObjectId } from "./runtime/object_id.ts";
 import type {
@@ -30,7 +31,7 @@ import { type RouteInit, type RouteMatch, Router } from "./router/router.ts";
 import { checkUpgrade, denoUpgrade, type Upgrader, wantsUpgrade } from "./router/upgrade.ts";
 import { defaultConnectionCap, exitProcess, listen, onTerminationSignal } from "./server/serve.ts";
 import { DEFAULT_MAX_ATTACHMENT_BYTES } from "./sockets/attachment.ts";
-import { Connection, DEFAULT_MAX_MESSAGE_BYTES } from "./sockets/connection.ts";
+import { type Connection, DEFAULT_MAX_MESSAGE_BYTES } from "./sockets/connection.ts";
 import { MemorySocketRegistry, type SocketRegistry } from "./sockets/socket_registry.ts";
 import { AlarmScheduler } from "./alarms/alarm_scheduler.ts";
 import { KvStorage } from "./storage/kv_storage.ts";
@@ -306,6 +307,8 @@ export class App<
   readonly env: AppEnv<O, E>;
   readonly #namespaces = new Map<string, DurableObjectNamespace<unknown>>();
   readonly #byStorageName = new Map<string, DurableObjectNamespace<unknown>>();
+  readonly #tables = new Map<string, HostTable>();
+  readonly #tablesByStorageName = new Map<string, HostTable>();
   readonly #options: AppOptions<O, E>;
   readonly #clock: Clock;
   readonly #router: Router;
@@ -411,7 +414,7 @@ export class App<
       report: (error, context) => this.#report(error, context),
       createStorage: (host, hooks) => this.#createStorage(host, hooks),
       socketGone: (ws) => this.#socketGone(ws),
-      forget: (host) => this.#namespaces.get(host.runtime.binding)?.forget(host),
+      forget: (host) => this.#tables.get(host.runtime.binding)?.forget(host),
     };
     const hibernateAfterMs = positive("hibernateAfterMs", options.hibernateAfterMs, 10_000, true);
     const env: Record<string, unknown> = { ...options.env };
@@ -451,14 +454,17 @@ export class App<
         ),
         app: this.#runtime,
       };
-      const namespace = new DurableObjectNamespace<unknown>(
+      const table = new HostTable(
         runtime,
         this.#registry,
         // Whoever needs KV awaits it and reports a failure; this call only starts it early.
         () => void this.#ensureReady().catch(() => {}),
       );
+      const namespace = new DurableObjectNamespace<unknown>(table);
       this.#namespaces.set(binding, namespace);
+      this.#tables.set(binding, table);
       this.#byStorageName.set(storageName, namespace);
+      this.#tablesByStorageName.set(storageName, table);
       env[binding] = namespace;
     }
     this.env = Object.freeze(env) as AppEnv<O, E>;
@@ -526,12 +532,13 @@ export class App<
       clock: this.#clock,
       onCommit,
       // Stored with the alarm: after a restart it is the only place the object's name is known.
-      nameOf: (storageName, id) => this.#byStorageName.get(storageName)?.peek(id)?.id.name,
+      nameOf: (storageName, id) => this.#tablesByStorageName.get(storageName)?.peek(id)?.id.name,
       deliver: (storageName, id, info, name) => {
         const namespace = this.#byStorageName.get(storageName);
-        if (!namespace) return Promise.resolve(); // class no longer registered
+        const table = this.#tablesByStorageName.get(storageName);
+        if (!namespace || !table) return Promise.resolve(); // class no longer registered
         const named = name === undefined ? undefined : namespace.idFromName(name);
-        const host = namespace.host(
+        const host = table.host(
           named?.toString() === id ? named : namespace.idFromString(id),
         );
         const alarm = host.runtime.handlers.alarm;
@@ -654,11 +661,11 @@ export class App<
     }
     const target = this.#target(match);
     if (target instanceof Response) return target;
-    const namespace = this.#namespaces.get(match.route.object)!;
+    const table = this.#tables.get(match.route.object)!;
     if (!upgrade) {
       const early = await this.#options.onBeforeRequest?.(request, target);
       if (early) return early;
-      const host = namespace.host(target.id);
+      const host = table.host(target.id);
       return this.#answer(request, await host.fetch(request), null, scope, host);
     }
     const slot = this.#admit(request, info);
@@ -666,7 +673,7 @@ export class App<
     try {
       const early = await this.#options.onBeforeConnect?.(request, target);
       if (early) return early;
-      return await this.#connectTo(namespace.host(target.id), request, slot, scope);
+      return await this.#connectTo(table.host(target.id), request, slot, scope);
     } finally {
       if (!slot.bound) this.#release(slot.ip);
     }
@@ -1031,7 +1038,7 @@ export class App<
 
   #hosts(): ObjectHost[] {
     const out: ObjectHost[] = [];
-    for (const namespace of this.#namespaces.values()) out.push(...namespace.hosts());
+    for (const table of this.#tables.values()) out.push(...table.hosts());
     return out;
   }
 
@@ -1061,7 +1068,7 @@ export class App<
 
   /** @internal For `./testing`: the host of an object, if in memory. */
   hostOf(namespace: string, id: ObjectId): ObjectHost | undefined {
-    return this.#namespaces.get(namespace)?.peek(id.toString());
+    return this.#tables.get(namespace)?.peek(id.toString());
   }
 
   /** @internal For `./testing`: flushes write-behind now. */

@@ -1,8 +1,7 @@
 import { notRpcMethod } from "../decorators/resolve_handlers.ts";
-import type { Connection } from "../sockets/connection.ts";
-import type { SocketRegistry } from "../sockets/socket_registry.ts";
 import { hashName, ObjectId, parseHex, uniqueHex } from "./object_id.ts";
-import { type ClassRuntime, ObjectHost } from "./object_host.ts";
+import type { HostTable } from "./host_table.ts";
+import type { ClassRuntime } from "./object_host.ts";
 import { markNotCloneable } from "./structured_codec.ts";
 
 /** Any function; used to pick the methods of an object class for its stub. */
@@ -65,22 +64,15 @@ const RESERVED = new Set([
  * ```
  */
 export class DurableObjectNamespace<T = unknown> {
+  readonly #table: HostTable;
   readonly #runtime: ClassRuntime;
-  readonly #registry: SocketRegistry<Connection>;
-  readonly #hosts = new Map<string, ObjectHost>();
   // SHA-256 per connect showed in connect-rate profiles; ids are immutable, so cache them.
   readonly #ids = new Map<string, ObjectId>();
-  readonly #ensureReady: () => void;
 
-  /** @internal Created by `App`. */
-  constructor(
-    runtime: ClassRuntime,
-    registry: SocketRegistry<Connection>,
-    ensureReady: () => void,
-  ) {
-    this.#runtime = runtime;
-    this.#registry = registry;
-    this.#ensureReady = ensureReady;
+  /** Created by `App` for each registered class; user code receives it as `env[binding]`. */
+  constructor(table: HostTable) {
+    this.#table = table;
+    this.#runtime = table.runtime;
   }
 
   /** The binding name (`ROOM`). */
@@ -126,57 +118,18 @@ export class DurableObjectNamespace<T = unknown> {
         "Cannot get a stub as the id is not an ObjectId: use idFromName() or idFromString()",
       );
     }
-    return makeStub<T>(this, id, this.#runtime);
+    return makeStub<T>(this.#table, id);
   }
 
   /** A stub for the object named `name` (`get(idFromName(name))`). */
   getByName(name: string): DurableObjectStub<T> {
     return this.get(this.idFromName(name));
   }
-
-  /** @internal The host for `id`, created on first use; a named `id` tells it its name. */
-  host(id: ObjectId): ObjectHost {
-    const hex = id.toString();
-    let host = this.#hosts.get(hex);
-    if (host !== undefined) {
-      if (host.id.name === undefined && id.name !== undefined) host.named(id);
-    } else {
-      this.#ensureReady();
-      host = new ObjectHost(
-        this.#runtime,
-        id,
-        this.#registry.forObject(`${this.#runtime.storageName}/${hex}`),
-      );
-      this.#hosts.set(hex, host);
-    }
-    return host;
-  }
-
-  /** @internal The host for `id` if it exists. */
-  peek(hex: string): ObjectHost | undefined {
-    return this.#hosts.get(hex);
-  }
-
-  /** @internal Every host in memory. */
-  hosts(): IterableIterator<ObjectHost> {
-    return this.#hosts.values();
-  }
-
-  /** @internal Drops a hibernated host with no sockets. */
-  forget(host: ObjectHost): void {
-    if (this.#hosts.get(host.hex) === host) {
-      this.#hosts.delete(host.hex);
-      this.#registry.release(`${this.#runtime.storageName}/${host.hex}`);
-    }
-  }
 }
 markNotCloneable(DurableObjectNamespace.prototype, "DurableObjectNamespace");
 
-function makeStub<T>(
-  namespace: DurableObjectNamespace<T>,
-  id: ObjectId,
-  runtime: ClassRuntime,
-): DurableObjectStub<T> {
+function makeStub<T>(table: HostTable, id: ObjectId): DurableObjectStub<T> {
+  const runtime = table.runtime;
   const base = {
     id,
     name: id.name,
@@ -184,7 +137,7 @@ function makeStub<T>(
       const request = input instanceof Request && init === undefined
         ? input
         : new Request(input, init);
-      return namespace.host(id).fetch(request);
+      return table.host(id).fetch(request);
     },
   };
   return new Proxy(base, {
@@ -201,11 +154,11 @@ function makeStub<T>(
         } catch (error) {
           return Promise.reject(error);
         }
-        return namespace.host(id).call(key, async (instance) => {
+        return table.host(id).call(key, async (instance) => {
           const method = (instance as Record<string, unknown>)[key];
           if (typeof method !== "function") {
             throw new TypeError(
-              `Cannot call "${key}" on ${namespace.binding}: it is not a method of the object`,
+              `Cannot call "${key}" on ${runtime.binding}: it is not a method of the object`,
             );
           }
           return structuredClone(await method.apply(instance, cloned));
