@@ -626,7 +626,7 @@ export class App<
       host.report(error, handlers.connect ? "onConnect" : "fetch");
       return new Response("Internal Server Error", { status: 500 });
     }
-    if (server.owner !== host) {
+    if (server.owner !== host && !host.adopt(server)) {
       host.report(
         new TypeError(
           "Cannot upgrade as the server end was not accepted by this object: call ctx.acceptWebSocket(server)",
@@ -728,7 +728,9 @@ export class App<
     const deadline = Date.now() + timeoutMs;
     while (
       Date.now() < deadline &&
-      this.#hosts().some((h) => h.blockers().some((b) => b !== "hibernation disabled"))
+      this.#hosts().some((h) =>
+        h.blockers().some((b) => b !== "hibernation disabled" && b !== "non-hibernatable socket")
+      )
     ) {
       await delay(10);
     }
@@ -741,7 +743,7 @@ export class App<
       }
     }
     for (const host of this.#hosts()) {
-      for (const ws of host.list()) {
+      for (const ws of [...host.list(), ...host.unlistedSockets]) {
         ws.terminate(restart ? 1012 : 1001, restart ? "Server restarting" : "Server shutting down");
       }
       host.dispose();
