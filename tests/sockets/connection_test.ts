@@ -13,6 +13,7 @@ import {
 } from "../../mod.ts";
 import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
 import { serveApp, until, UPGRADE_HEADERS } from "../_helpers.ts";
+import { RawClient } from "../_raw_client.ts";
 
 interface Env {
   /** What the listeners saw, in order. */
@@ -46,7 +47,20 @@ class Plain extends DurableObject<Env> {
     }
     server.addEventListener("message", (event) => {
       const data = event.data as string | ArrayBuffer;
+      if (data === "attach") {
+        server.serializeAttachment({ n: 1 });
+        return server.send(`attached:${JSON.stringify(server.deserializeAttachment())}`);
+      }
       server.send(typeof data === "string" ? `echo:${data}` : data);
+    });
+    if (url.searchParams.has("once")) {
+      server.addEventListener("message", () => server.send("first only"), { once: true });
+      const removed = () => server.send("removed listener ran");
+      server.addEventListener("message", removed);
+      server.removeEventListener("message", removed);
+    }
+    server.addEventListener("error", (event) => {
+      this.env.log.push(["error", (event.error as Error).message, server.readyState]);
     });
     server.addEventListener("close", (event) => {
       this.env.log.push(["close", event.code, event.reason, event.wasClean, server.readyState]);
@@ -83,6 +97,17 @@ class Plain extends DurableObject<Env> {
     }
     second.close();
     return out;
+  }
+
+  /** For stubs: what getTags() does on an accept()ed end. */
+  tagsOfPlain(): unknown[] {
+    const server = new WebSocketPair()[1];
+    server.accept();
+    try {
+      return [this.ctx.getTags(server)];
+    } catch (error) {
+      return [(error as Error).name, (error as Error).message];
+    }
   }
 
   /** For stubs: discards the instance (a failed `blockConcurrencyWhile` resets it). */
@@ -139,6 +164,30 @@ Deno.test("a client Close reaches the close listener with its code, reason and w
   assert.deepEqual(s.exceptions, []);
 });
 
+Deno.test("a protocol error reaches the error listener once, and no close event follows", async () => {
+  await using s = await servePlain();
+  await using client = await RawClient.connect(s.port, "/p/a");
+  await client.send(3, "x"); // a reserved opcode
+  await until(() => s.app.stats().connections === 0, "the socket to be gone");
+  assert.equal(s.log.length, 1);
+  assert.equal((s.log[0] as unknown[])[0], "error");
+  assert.match((s.log[0] as string[])[1]!, /Invalid value/);
+  assert.deepEqual(s.exceptions, []);
+});
+
+Deno.test("a { once: true } listener runs once and a removed listener never runs", async () => {
+  await using s = await servePlain();
+  const client = await s.connect("/p/a?once");
+  assert.equal(await client.next(), "welcome");
+  client.socket.send("a");
+  assert.equal(await client.next(), "echo:a"); // listeners run in the order they were added
+  assert.equal(await client.next(), "first only");
+  client.socket.send("b");
+  assert.equal(await client.next(), "echo:b");
+  client.socket.send("c");
+  assert.equal(await client.next(), "echo:c");
+});
+
 Deno.test("accept() after ctx.acceptWebSocket() is a TypeError: the upgrade fails with 500 and no socket stays listed", async () => {
   await using s = await servePlain();
   const response = await fetch(s.url("/p/a?both"), { headers: UPGRADE_HEADERS });
@@ -161,6 +210,22 @@ Deno.test("accept() and ctx.acceptWebSocket() on one end are a TypeError in eith
   );
   assert.match(errors[1]!, /^TypeError: Can't accept\(\) WebSocket after enabling hibernation/);
   assert.equal(await s.stub.listed(), 0);
+});
+
+Deno.test("an accept()ed socket has no tags (getTags is a TypeError) and keeps its attachment in memory only", async () => {
+  await using s = await servePlain();
+  const [name, message] = await s.stub.tagsOfPlain();
+  assert.equal(name, "TypeError");
+  assert.match(message as string, /call acceptWebSocket\(\) first/);
+  const client = await s.connect("/p/a");
+  assert.equal(await client.next(), "welcome");
+  client.socket.send("attach");
+  assert.equal(await client.next(), 'attached:{"n":1}');
+  assert.equal(s.app.stats().pendingWrites, 0);
+  await s.app.flush();
+  let records = 0;
+  for await (const _ of s.kv.list({ prefix: ["dormant", "h"] })) records++;
+  assert.equal(records, 0, "nothing about the socket was written to KV");
 });
 
 Deno.test("a listener that throws or rejects is reported to onException; the other listeners still run", async () => {
