@@ -5,7 +5,8 @@
  * 1 MiB messages to it. With `backpressure: "close"` the socket is closed with
  * 1013 and memory stays bounded; with `"drop"` the messages are dropped and
  * the socket stays open; a broadcast to [slow, fast] still reaches the fast
- * client in full.
+ * client in full. Messages the output gate holds (each send after a write
+ * that is not awaited) count against the same cap.
  *
  * Rerun: `deno test -A tests/sockets/backpressure_test.ts` (set
  * `BACKPRESSURE_REPORT=1` to print the figures in docs/reliability.md).
