@@ -84,6 +84,8 @@ export type {
   ExceptionContext,
   ExceptionHandler,
   WebSocket,
+  WebSocketEventListener,
+  WebSocketEventMap,
   WebSocketHandlers,
 } from "./src/types.ts";
 

@@ -988,7 +988,9 @@ export class App<
     while (
       Date.now() < deadline &&
       (this.#workerWaits > 0 ||
-        this.#hosts().some((h) => h.blockers().some((b) => b !== "hibernation disabled")))
+        this.#hosts().some((h) =>
+          h.blockers().some((b) => b !== "hibernation disabled" && b !== "non-hibernatable socket")
+        ))
     ) {
       await delay(10);
     }
@@ -1001,7 +1003,7 @@ export class App<
       }
     }
     for (const host of this.#hosts()) {
-      for (const ws of host.list()) {
+      for (const ws of [...host.list(), ...host.unlistedSockets]) {
         ws.terminate(restart ? 1012 : 1001, restart ? "Server restarting" : "Server shutting down");
       }
       host.dispose();

@@ -19,7 +19,10 @@ export interface WebSocket {
   readonly protocol: string;
   /** Bytes queued by `send()` and not yet written to the network. */
   readonly bufferedAmount: number;
-  /** Sends a text or binary message. Does nothing once the socket is closing or closed. */
+  /**
+   * Sends a text or binary message. Throws a `TypeError` after the object's own
+   * `close()`; does nothing once the peer closed or the framework closed the socket.
+   */
   send(message: string | ArrayBuffer | ArrayBufferView): void;
   /** Starts the closing handshake. */
   close(code?: number, reason?: string): void;
@@ -32,7 +35,39 @@ export interface WebSocket {
    */
   // deno-lint-ignore no-explicit-any
   deserializeAttachment(): any;
+  /**
+   * Cloudflare's non-hibernatable API, instead of `ctx.acceptWebSocket()`: the
+   * socket's events go to its `addEventListener()` listeners, it keeps the
+   * object in memory while open, and it is not listed by `getWebSockets()`.
+   */
+  accept(): void;
+  /** Adds a listener for a socket accepted with `accept()`. */
+  addEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener: WebSocketEventListener<WebSocketEventMap[K]>,
+    options?: boolean | { once?: boolean },
+  ): void;
+  /** Removes a listener added with `addEventListener()`. */
+  removeEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener: WebSocketEventListener<WebSocketEventMap[K]>,
+  ): void;
 }
+
+/** The events of a socket accepted with `accept()`, by type (Cloudflare's names). */
+export interface WebSocketEventMap {
+  /** A text (`string`) or binary (`ArrayBuffer`) message, in `event.data`. */
+  message: MessageEvent;
+  /** The socket closed: `event.code`, `event.reason`, `event.wasClean`. */
+  close: CloseEvent;
+  /** A WebSocket protocol error, in `event.error`; no close event follows. */
+  error: ErrorEvent;
+}
+
+/** A listener for {@linkcode WebSocket.addEventListener}: a function or an object with `handleEvent`. */
+export type WebSocketEventListener<E extends Event> =
+  | ((event: E) => unknown)
+  | { handleEvent(event: E): unknown };
 
 /** The handler set an object class can implement (Cloudflare's names). */
 export interface WebSocketHandlers {

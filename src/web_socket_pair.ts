@@ -40,6 +40,15 @@ class ClientEnd implements WebSocket {
   deserializeAttachment(): unknown {
     throw misuse();
   }
+  accept(): void {
+    throw misuse();
+  }
+  addEventListener(): void {
+    throw misuse();
+  }
+  removeEventListener(): void {
+    throw misuse();
+  }
 }
 markNotCloneable(ClientEnd.prototype, "WebSocket");
 
@@ -51,9 +60,10 @@ function misuse(): TypeError {
 
 /**
  * Cloudflare's `WebSocketPair`: `[client, server]`. Accept `server` with
- * `ctx.acceptWebSocket(server)` and return `webSocketResponse(client)` from
- * `fetch`; the router then upgrades the request and binds `server` to the
- * real socket.
+ * `ctx.acceptWebSocket(server)` (hibernatable) or `server.accept()` plus
+ * `server.addEventListener(...)` (not hibernatable), and return
+ * `webSocketResponse(client)` from `fetch`; the router then upgrades the
+ * request and binds `server` to the real socket.
  *
  * @example Usage
  * ```ts
@@ -69,7 +79,7 @@ function misuse(): TypeError {
 export class WebSocketPair {
   /** The client end, for {@linkcode webSocketResponse}. */
   readonly 0: WebSocket;
-  /** The server end, for `ctx.acceptWebSocket()`. */
+  /** The server end, for `ctx.acceptWebSocket()` or `accept()`. */
   readonly 1: WebSocket;
 
   constructor() {

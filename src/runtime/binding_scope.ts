@@ -12,13 +12,15 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
-import { Connection } from "../sockets/connection.ts";
+import { Connection, PLAIN } from "../sockets/connection.ts";
 import { upgradeTarget } from "../web_socket_pair.ts";
 
 /** What a scope needs from the object a call runs in. */
 export interface ScopeHost {
   readonly runtime: { readonly binding: string };
   report(error: unknown, operation: string): void;
+  /** Takes an `accept()`ed end its fetch() returns; false if `ws` is no such end. */
+  adopt(ws: Connection): boolean;
 }
 
 /** A request through the gateway (`host === null`) or one call into an object. */
@@ -131,6 +133,11 @@ export function endCall(scope: BindingScope, value: unknown, failed: boolean): v
     host.report(why, scope.operation);
   }
   let owner: ScopeHost | null = null; // set when `carried` was accepted or carried here
+  // An accept()ed end becomes the object's whose fetch() returns it, and travels on from here
+  // as an accepted one does.
+  if (carried !== undefined && carried[PLAIN] && carried.owner === null && host.adopt(carried)) {
+    owner = host;
+  }
   if (sockets !== null) {
     for (let i = 0; i < sockets.length; i++) {
       const ws = sockets[i]!;

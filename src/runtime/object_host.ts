@@ -1,6 +1,14 @@
 import { checkInstance } from "../decorators/resolve_handlers.ts";
 import { EventTimeoutError, ObjectFullError, ObjectResetError } from "../errors.ts";
-import { Connection, type ConnectionOwner, RECORD } from "../sockets/connection.ts";
+import {
+  ACCEPT_HIBERNATABLE,
+  ADOPT,
+  Connection,
+  type ConnectionOwner,
+  LISTENERS,
+  PLAIN,
+  RECORD,
+} from "../sockets/connection.ts";
 import { wantsUpgrade } from "../router/upgrade.ts";
 import { upgradeResponse } from "../web_socket_pair.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
@@ -85,7 +93,8 @@ export type Blocker =
   | "storage"
   | "starting"
   | "queued"
-  | "hibernation disabled";
+  | "hibernation disabled"
+  | "non-hibernatable socket";
 
 // Event kinds (indexes into NAMES).
 const MESSAGE = 0;
@@ -93,6 +102,7 @@ const CLOSE = 1;
 const ERROR = 2;
 const CALL = 3;
 const NAMES = ["webSocketMessage", "webSocketClose", "webSocketError", "call"] as const;
+const LISTENER_TYPES = ["message", "close", "error"] as const;
 
 /** A queued event: a socket event, or a call with a result (fetch, RPC, alarm). */
 class Pending {
@@ -182,6 +192,10 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   readonly #sockets: ObjectSocketList<Connection>;
   readonly #app: AppRuntime;
   #live = 0; // accepted sockets whose descriptor is not gone yet (closing ones too)
+  // Sockets accepted with accept() (not hibernatable) whose descriptor is not gone: they keep
+  // the instance in memory. A reset closes them and moves them to #discarded.
+  readonly #plain = new Set<Connection>();
+  #discarded: WeakSet<Connection> | null = null;
   #status: HostStatus = "hibernated";
   #instance: object | null = null;
   #gen = this.#newGeneration();
@@ -261,6 +275,11 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   }
 
   onGone(ws: Connection): void {
+    if (ws[PLAIN]) {
+      this.#app.socketGone(ws);
+      if (this.#plain.delete(ws)) this.checkIdle();
+      return;
+    }
     this.#sockets.remove(ws);
     this.#live--;
     this.#app.store.forgetSocket(ws);
@@ -298,6 +317,11 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   }
 
   accept(ws: Connection, tags: unknown): void {
+    if (ws[PLAIN]) {
+      throw new TypeError(
+        "Cannot call acceptWebSocket() on a WebSocket accepted with accept(): use one or the other, not both",
+      );
+    }
     if (ws.accepted) {
       throw new TypeError("Cannot accept WebSocket as it was already accepted");
     }
@@ -305,7 +329,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     if (this.#live >= this.#app.maxSocketsPerObject) {
       throw new ObjectFullError(this.#app.maxSocketsPerObject);
     }
-    ws.accept(this, normalized, this.#app.clock.now());
+    ws[ACCEPT_HIBERNATABLE](this, normalized, this.#app.clock.now());
     this.#live++;
     this.#sockets.add(ws, normalized);
     this.#app.store.markSocket(ws, RECORD);
@@ -317,7 +341,24 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   }
 
   owns(ws: Connection): boolean {
-    return ws.owner === this;
+    return ws.owner === this && !ws[PLAIN];
+  }
+
+  /**
+   * The upgrade binds a socket this object's fetch accepted with `accept()`:
+   * it becomes this object's, and keeps it in memory until it is gone.
+   * Returns false if `ws` is no such socket.
+   */
+  adopt(ws: Connection): boolean {
+    if (!ws[PLAIN] || ws.owner !== null) return false;
+    ws[ADOPT](this);
+    this.#plain.add(ws);
+    return true;
+  }
+
+  /** Sockets accepted with `accept()` that are not gone (for shutdown). */
+  get unlistedSockets(): readonly Connection[] {
+    return [...this.#plain];
   }
 
   configChanged(): void {
@@ -500,6 +541,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   // ---- dispatch -------------------------------------------------------------------------------
 
   #runSocket(kind: number, ws: Connection, a: unknown, b: unknown, c: unknown): void {
+    if (ws[PLAIN]) return this.#runListeners(kind, ws, a, b, c);
     const handlers = this.runtime.handlers;
     const fn = kind === MESSAGE
       ? handlers.message
@@ -518,6 +560,42 @@ export class ObjectHost implements ConnectionOwner, StateHost {
       return this.report(error, NAMES[kind]!);
     }
     if (isThenable(result)) this.#track(result, kind);
+  }
+
+  /**
+   * An event of a socket accepted with `accept()`: its listeners run in the
+   * object's event order. A throwing or rejecting listener is reported and
+   * the others still run; a returned promise keeps the object busy.
+   */
+  #runListeners(kind: number, ws: Connection, a: unknown, b: unknown, c: unknown): void {
+    if (this.#discarded?.has(ws)) return; // its instance was reset: nobody listens any more
+    const type = LISTENER_TYPES[kind as 0 | 1 | 2];
+    const listeners = ws[LISTENERS](type);
+    if (listeners.length === 0) return;
+    const event = kind === MESSAGE
+      ? new MessageEvent("message", { data: a })
+      : kind === CLOSE
+      ? new CloseEvent("close", { code: a as number, reason: b as string, wasClean: c as boolean })
+      : new ErrorEvent("error", { error: a, message: a instanceof Error ? a.message : String(a) });
+    const operation = `${type} listener`;
+    const gen = this.#gen;
+    for (const listener of listeners) {
+      let result: unknown;
+      try {
+        result = typeof listener === "function"
+          ? listener.call(ws, event)
+          : listener.handleEvent(event);
+      } catch (error) {
+        this.report(error, operation);
+        continue;
+      }
+      if (!isThenable(result)) continue;
+      gen.inflight++;
+      result.then(gen.settled, (error) => {
+        this.report(error, operation);
+        gen.settled();
+      });
+    }
   }
 
   #track(promise: PromiseLike<unknown>, kind: number): void {
@@ -693,6 +771,16 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     this.#instance = null;
     this.#status = "hibernated";
     this.#ready = false;
+    // Sockets accepted with accept() had their listeners in the dead instance: Cloudflare
+    // disconnects them; they close with 1011 and no further event.
+    if (this.#plain.size > 0) {
+      const discarded = this.#discarded ??= new WeakSet();
+      for (const ws of this.#plain) {
+        discarded.add(ws);
+        ws.terminate(1011, "Object was reset");
+      }
+      this.#plain.clear();
+    }
     if (this.#head < this.#queue.length) this.#wake();
     else this.checkIdle();
   }
@@ -717,6 +805,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     if (gen !== null && gen.storageOps > 0) out.push("storage");
     if (this.#head < this.#queue.length) out.push("queued");
     if (!this.runtime.hibernate && this.#sockets.size > 0) out.push("hibernation disabled");
+    if (this.#plain.size > 0) out.push("non-hibernatable socket");
     return out;
   }
 
@@ -724,7 +813,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     const gen = this.#gen;
     return this.#status === "waking" || (!gen.dead && (gen.inflight > 0 || gen.gate > 0)) ||
       this.#requests > 0 || this.#waitUntil > 0 || this.#head < this.#queue.length ||
-      (!this.runtime.hibernate && this.#sockets.size > 0);
+      (!this.runtime.hibernate && this.#sockets.size > 0) || this.#plain.size > 0;
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { WebSocket } from "../types.ts";
+import type { WebSocket, WebSocketEventListener, WebSocketEventMap } from "../types.ts";
 import { decodeAttachment, DEFAULT_MAX_ATTACHMENT_BYTES, encodeAttachment } from "./attachment.ts";
 import { markNotCloneable } from "../runtime/structured_codec.ts";
 import { utf8Length } from "./tags.ts";
@@ -33,6 +33,27 @@ export interface ConnectionOwner {
   onDirty(ws: Connection, what: number): void;
 }
 
+/**
+ * Framework-internal, not exported from the package: marks a connection
+ * accepted by `ctx.acceptWebSocket()` (hibernatable). A symbol, so the
+ * public `accept()` (Cloudflare's non-hibernatable API) cannot reach it.
+ */
+export const ACCEPT_HIBERNATABLE: unique symbol = Symbol("dormant.acceptHibernatable");
+/** Framework-internal: gives an `accept()`ed connection its owner, when the upgrade binds it. */
+export const ADOPT: unique symbol = Symbol("dormant.adopt");
+/** Framework-internal: whether the connection was accepted with `accept()` (not hibernatable). */
+export const PLAIN: unique symbol = Symbol("dormant.plain");
+/** Framework-internal: the listeners of an event type, in order (`once` ones removed). */
+export const LISTENERS: unique symbol = Symbol("dormant.listeners");
+
+/** A listener as `addEventListener()` takes it. */
+export type Listener = WebSocketEventListener<Event>;
+
+interface ListenerEntry {
+  readonly listener: Listener;
+  readonly once: boolean;
+}
+
 /** Dirty flags passed to {@linkcode ConnectionOwner.onDirty}. */
 export const RECORD = 1;
 /** Only the auto-response timestamp changed: persisted lazily, never flushes on its own. */
@@ -44,6 +65,11 @@ const CREATED = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
+
+// How the connection was accepted: not yet, by ctx.acceptWebSocket(), or by accept().
+const UNACCEPTED = 0;
+const HIBERNATABLE = 1;
+const NON_HIBERNATABLE = 2;
 
 // How the runtime reported the end of the socket (deno-platform §11).
 const END_NONE = 0;
@@ -61,9 +87,12 @@ let nextSocketId = 0;
 
 /**
  * The connection object for one socket. Created unbound by `WebSocketPair`
- * (or the router), accepted by `ctx.acceptWebSocket()`, then bound to Deno's
- * socket once `Deno.upgradeWebSocket` succeeded. Until the socket opens,
- * `send()`/`close()` are queued and written in order.
+ * (or the router), accepted by `ctx.acceptWebSocket()` (or, not hibernatable,
+ * by `accept()`), then bound to Deno's socket once `Deno.upgradeWebSocket`
+ * succeeded. Every outgoing message takes one path: straight to Deno's
+ * socket when it is open and no storage write is pending, else into the
+ * outbox (written in order once the socket is open and the writes are
+ * durable). Both count against `maxBufferedBytes`.
  */
 export class Connection implements WebSocket {
   /** Socket id, unique in this process; names the socket's KV record. */
@@ -80,13 +109,22 @@ export class Connection implements WebSocket {
   owner: ConnectionOwner | null = null;
 
   #state = CREATED;
+  #mode = UNACCEPTED;
+  // The object called close(): send() throws from then on (Cloudflare).
+  #closeCalled = false;
   #raw: globalThis.WebSocket | null = null;
   #live: globalThis.WebSocket | null = null;
-  #pending: unknown[] | null = null;
-  // Messages held by the output gate, in order.
-  #held: unknown[] | null = null;
-  // Bytes send() may still write before bufferedAmount could pass the cap; < 0: read it again.
+  // The outbox: messages (and a final CloseRequest) not yet handed to Deno, because the
+  // socket is not open yet or a storage write is pending (output gate). In order.
+  #outbox: unknown[] | null = null;
+  // UTF-8 bytes of the messages in the outbox.
+  #outboxBytes = 0;
+  // Waiting for a pending storage write before the outbox may go out.
+  #gated = false;
+  // Bytes send() may still queue before bufferedAmount plus the outbox could pass the cap;
+  // < 0: read them again.
   #sendBudget = -1;
+  #listeners: Map<string, ListenerEntry[]> | null = null;
   // undefined = persisted in KV and dropped from memory while hibernated.
   #attachment: Uint8Array | null | undefined = null;
   #url: string | null = null;
@@ -110,9 +148,9 @@ export class Connection implements WebSocket {
     return this.#protocol;
   }
 
-  /** Bytes queued by `send()` and not yet written. */
+  /** Bytes queued by `send()` and not yet written (held by the output gate included). */
   get bufferedAmount(): number {
-    return this.#live?.bufferedAmount ?? 0;
+    return (this.#live?.bufferedAmount ?? 0) + this.#outboxBytes;
   }
 
   /** Whether the socket was upgraded and bound to a runtime socket. */
@@ -125,64 +163,85 @@ export class Connection implements WebSocket {
     return this.#attachment !== undefined;
   }
 
-  /** Sends a message; queued until the upgraded socket opens. */
+  /**
+   * Sends a message; queued until the upgraded socket opens and until pending
+   * storage writes are durable. Throws after the object's own `close()`.
+   */
   send(message: string | ArrayBuffer | ArrayBufferView): void {
     const live = this.#live;
-    if (live !== null && this.#state === OPEN) {
+    if (live !== null && this.#outbox === null && this.#state === OPEN) {
       const owner = this.owner!;
-      if (owner.outputGate !== null || this.#held !== null) return this.#hold(owner, message);
-      // Deno's bufferedAmount is unbounded (deno-platform §3): cap it ourselves. Reading it is an
-      // op call, so it is read only once the bytes sent since the last read could have passed the cap.
-      if (this.#sendBudget < 0) {
-        const buffered = live.bufferedAmount;
-        if (buffered > owner.maxBufferedBytes) return this.#overBuffered(owner);
-        this.#sendBudget = owner.maxBufferedBytes - buffered;
+      if (owner.outputGate === null) {
+        // Deno's bufferedAmount is unbounded (deno-platform §3): cap it ourselves. Reading it is an
+        // op call, so it is read only once the bytes sent since the last read could have passed the cap.
+        if (this.#sendBudget < 0) {
+          const buffered = live.bufferedAmount;
+          if (buffered > owner.maxBufferedBytes) return this.#overBuffered(owner);
+          this.#sendBudget = owner.maxBufferedBytes - buffered;
+        }
+        this.#sendBudget -= sizeBound(message);
+        live.send(message as string);
+        return;
       }
-      this.#sendBudget -= sizeBound(message);
-      live.send(message as string);
+    }
+    this.#queue(message);
+  }
+
+  // The outbox path: before the socket opens, or while a write is pending. The same budget
+  // applies, counting what the outbox holds, so the output gate cannot bypass backpressure.
+  #queue(message: unknown): void {
+    if (this.#state !== OPEN) {
+      if (this.#state === CREATED) {
+        throw new TypeError(
+          "Cannot send on a WebSocket that was not accepted: call ctx.acceptWebSocket() first",
+        );
+      }
+      if (this.#closeCalled) throw new TypeError("Can't call WebSocket send() after close().");
+      // Closed by the peer (Deno already answered its Close) or terminated by the
+      // framework (backpressure, reset, shutdown): a no-op, as on Deno.
       return;
     }
-    if (this.#state === CREATED) {
-      throw new TypeError(
-        "Cannot send on a WebSocket that was not accepted: call ctx.acceptWebSocket() first",
-      );
+    const owner = this.owner; // null only for an accept()ed socket before its upgrade
+    if (owner !== null) {
+      if (this.#sendBudget < 0) {
+        const queued = (this.#live?.bufferedAmount ?? 0) + this.#outboxBytes;
+        if (queued > owner.maxBufferedBytes) return this.#overBuffered(owner);
+        this.#sendBudget = owner.maxBufferedBytes - queued;
+      }
+      this.#sendBudget -= sizeBound(message);
     }
-    if (this.#state !== OPEN) return; // Deno semantics: sending after close is a no-op.
-    (this.#pending ??= []).push(message);
+    this.#outboxBytes += byteSize(message);
+    (this.#outbox ??= []).push(message);
+    this.#flush();
   }
 
   // Cloudflare's output gate: a message sent while a storage write is pending
   // goes out only once that write is durable, so clients never see effects of
   // writes that could still be lost. If the write fails, the held messages are
   // never sent and the socket closes with 1011, so the client resynchronizes.
-  #hold(owner: ConnectionOwner, message: unknown): void {
-    if (this.#held === null) {
-      this.#held = [message];
-      this.#waitFor(owner.outputGate ?? Promise.resolve());
-    } else this.#held.push(message);
-  }
-
-  #waitFor(gate: Promise<unknown>): void {
-    gate.then(() => this.#release(), () => this.#discardHeld());
-  }
-
-  #release(): void {
+  #flush(): void {
+    if (this.#gated) return;
     const gate = this.owner?.outputGate ?? null;
-    if (gate !== null) return this.#waitFor(gate); // another write started meanwhile
-    const held = this.#held;
-    this.#held = null;
-    if (held === null) return;
-    for (const item of held) {
-      const live = this.#live;
-      if (live === null) return;
-      if (item instanceof CloseRequest) return live.close(item.code, item.reason);
-      live.send(item as string);
+    if (gate !== null) {
+      this.#gated = true;
+      gate.then(() => {
+        this.#gated = false;
+        this.#flush(); // waits again if another write started meanwhile
+      }, () => {
+        this.#gated = false;
+        if (!this.#delivered) this.terminate(1011, "Storage write failed");
+      });
+      return;
     }
-  }
-
-  #discardHeld(): void {
-    this.#held = null;
-    this.terminate(1011, "Storage write failed");
+    const live = this.#live;
+    const outbox = this.#outbox;
+    if (live === null || outbox === null) return; // the open event flushes
+    this.#outbox = null;
+    this.#outboxBytes = 0;
+    for (const item of outbox) {
+      if (item instanceof CloseRequest) live.close(item.code, item.reason);
+      else live.send(item as string);
+    }
   }
 
   /** Starts the closing handshake; a no-op once closing or closed. */
@@ -195,10 +254,11 @@ export class Connection implements WebSocket {
       );
     }
     this.#state = CLOSING;
+    this.#closeCalled = true;
     this.owner?.onLeave(this);
-    if (this.#held !== null) this.#held.push(new CloseRequest(code, reason)); // after held messages
+    if (this.#outbox !== null) this.#outbox.push(new CloseRequest(code, reason)); // after the queue
     else if (this.#live !== null) this.#live.close(code, reason);
-    else (this.#pending ??= []).push(new CloseRequest(code, reason));
+    else this.#outbox = [new CloseRequest(code, reason)];
   }
 
   /** Stores a structured-clone copy of `value` (≤ 16,384 serialized bytes by default). */
@@ -211,7 +271,8 @@ export class Connection implements WebSocket {
       this.owner?.maxAttachmentBytes ?? DEFAULT_MAX_ATTACHMENT_BYTES,
     );
     this.#attachment = bytes;
-    this.owner?.onDirty(this, RECORD);
+    // An accept()ed socket does not survive hibernation: its attachment lives in memory only.
+    if (this.#mode === HIBERNATABLE) this.owner?.onDirty(this, RECORD);
   }
 
   /** A fresh copy of the attachment, or `null` when none was set. */
@@ -241,17 +302,88 @@ export class Connection implements WebSocket {
     if (this.#attachment === undefined) this.#attachment = bytes;
   }
 
-  /** Marks the connection accepted by `owner`. */
-  accept(owner: ConnectionOwner, tags: readonly string[], now: number): void {
-    this.owner = owner;
-    this.tags = tags;
-    this.acceptedAt = now;
+  /**
+   * Cloudflare's non-hibernatable API: events go to the listeners added with
+   * `addEventListener()`, the socket is not listed by `getWebSockets()`, has no
+   * tags, and keeps its object in memory while open. A second call is a no-op.
+   */
+  accept(): void {
+    if (this.#mode === NON_HIBERNATABLE) return;
+    if (this.#mode === HIBERNATABLE) {
+      throw new TypeError(
+        "Can't accept() WebSocket after enabling hibernation: it was accepted with ctx.acceptWebSocket(), whose events go to webSocketMessage/webSocketClose; call one of the two, not both",
+      );
+    }
+    this.#mode = NON_HIBERNATABLE;
     this.#state = OPEN;
   }
 
-  /** Whether `acceptWebSocket()` already took this connection. */
+  /** Adds a listener for `"message"`, `"close"` or `"error"` (sockets accepted with `accept()`). */
+  addEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    handler: WebSocketEventListener<WebSocketEventMap[K]> | null,
+    options?: boolean | { once?: boolean },
+  ): void {
+    if (handler === null || handler === undefined) return;
+    const listener = handler as Listener;
+    if (typeof listener !== "function" && typeof listener?.handleEvent !== "function") {
+      throw new TypeError(
+        "Cannot add the event listener as it is not a function or an object with handleEvent()",
+      );
+    }
+    const key = String(type);
+    const listeners = this.#listeners ??= new Map<string, ListenerEntry[]>();
+    let list = listeners.get(key);
+    if (list === undefined) listeners.set(key, list = []);
+    if (list.some((entry) => entry.listener === listener)) return; // added once, as on EventTarget
+    const once = typeof options === "object" && options !== null && options.once === true;
+    list.push({ listener, once });
+  }
+
+  /** Removes a listener added with `addEventListener()`. */
+  removeEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    handler: WebSocketEventListener<WebSocketEventMap[K]> | null,
+  ): void {
+    const list = this.#listeners?.get(String(type));
+    if (list === undefined) return;
+    const at = list.findIndex((entry) => entry.listener === handler);
+    if (at !== -1) list.splice(at, 1);
+  }
+
+  /** The listeners an event of `type` goes to now, in order; `once` ones are removed. */
+  [LISTENERS](type: string): Listener[] {
+    const list = this.#listeners?.get(type);
+    if (list === undefined || list.length === 0) return [];
+    const out = list.map((entry) => entry.listener);
+    if (list.some((entry) => entry.once)) {
+      this.#listeners!.set(type, list.filter((entry) => !entry.once));
+    }
+    return out;
+  }
+
+  /** Marks the connection accepted by `ctx.acceptWebSocket()` of `owner` (hibernatable). */
+  [ACCEPT_HIBERNATABLE](owner: ConnectionOwner, tags: readonly string[], now: number): void {
+    this.owner = owner;
+    this.tags = tags;
+    this.acceptedAt = now;
+    this.#mode = HIBERNATABLE;
+    this.#state = OPEN;
+  }
+
+  /** An `accept()`ed connection becomes `owner`'s, whose fetch returned it for the upgrade. */
+  [ADOPT](owner: ConnectionOwner): void {
+    this.owner = owner;
+  }
+
+  /** Whether the connection was accepted with `accept()`. */
+  get [PLAIN](): boolean {
+    return this.#mode === NON_HIBERNATABLE;
+  }
+
+  /** Whether `acceptWebSocket()` or `accept()` already took this connection. */
   get accepted(): boolean {
-    return this.owner !== null;
+    return this.#mode !== UNACCEPTED;
   }
 
   /** Whether the close/error event was delivered (or must not be). */
@@ -273,7 +405,8 @@ export class Connection implements WebSocket {
 
   /** The upgrade failed: drop the queue and report a 1006 close. */
   failUpgrade(): void {
-    this.#pending = null;
+    this.#outbox = null;
+    this.#outboxBytes = 0;
     if (this.#state === OPEN) this.owner?.onLeave(this);
     this.#state = CLOSED;
     this.#finish(1006, "", false);
@@ -290,8 +423,13 @@ export class Connection implements WebSocket {
       this.#state = CLOSING;
       this.owner?.onLeave(this);
     }
-    if (this.#live !== null) this.#live.close(code, reason);
-    else if (this.#raw !== null) (this.#pending ??= []).push(new CloseRequest(code, reason));
+    if (this.#state === CLOSED) return;
+    // What the outbox holds is dropped: later sends are no-ops.
+    this.#outboxBytes = 0;
+    if (this.#live !== null) {
+      this.#outbox = null;
+      this.#live.close(code, reason);
+    } else this.#outbox = [new CloseRequest(code, reason)]; // written once the socket opens
   }
 
   /** Event listener for the bound runtime socket (one object, no closures per socket). */
@@ -309,15 +447,8 @@ export class Connection implements WebSocket {
   }
 
   #onOpen(): void {
-    const socket = this.#raw!;
-    this.#live = socket;
-    const pending = this.#pending;
-    this.#pending = null;
-    if (pending === null) return;
-    for (const item of pending) {
-      if (item instanceof CloseRequest) socket.close(item.code, item.reason);
-      else socket.send(item as string);
-    }
+    this.#live = this.#raw!;
+    if (this.#outbox !== null) this.#flush();
   }
 
   #onMessage(data: string | ArrayBuffer): void {
@@ -326,7 +457,8 @@ export class Connection implements WebSocket {
     let size: number;
     if (typeof data === "string") {
       const auto = owner.autoResponse;
-      if (auto !== null && data === auto.request) {
+      // Auto-responses are part of the hibernation API: an accept()ed socket gets the message.
+      if (auto !== null && data === auto.request && this.#mode === HIBERNATABLE) {
         // Answered here, without waking or queueing the object. After the
         // server's own close() a match is swallowed, as on workerd.
         if (this.#state === OPEN && this.#live !== null) {
@@ -384,6 +516,8 @@ export class Connection implements WebSocket {
     if (this.#state === OPEN) this.owner?.onLeave(this);
     this.#state = CLOSED;
     this.#live = null;
+    this.#outbox = null; // held messages can no longer go out
+    this.#outboxBytes = 0;
     if (this.#end === END_DROP || this.#end === END_IDLE || event.code === 0) {
       this.#finish(1006, "", false);
     } else {
@@ -420,6 +554,13 @@ function sizeBound(message: unknown): number {
   if (typeof message === "string") return message.length * 3;
   const size = (message as { byteLength?: unknown }).byteLength;
   return typeof size === "number" ? size : Infinity;
+}
+
+/** The UTF-8 bytes `send(message)` adds to `bufferedAmount`. */
+function byteSize(message: unknown): number {
+  if (typeof message === "string") return utf8Length(message);
+  const size = (message as { byteLength?: unknown }).byteLength;
+  return typeof size === "number" ? size : 0;
 }
 
 class CloseRequest {

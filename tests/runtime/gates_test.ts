@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import {
   DurableObject,
   durableObject,
+  onConnect,
   type WebSocket,
+  WebSocketPair,
   WebSocketRequestResponsePair,
+  webSocketResponse,
 } from "../../mod.ts";
 import { serveApp, until } from "../_helpers.ts";
 import { interceptKv } from "../_intercept_kv.ts";
@@ -156,3 +159,92 @@ Deno.test("input gate: while a handler awaits its own storage read, the next mes
     real.close();
   }
 });
+
+// ---- messages sent before the upgrade completes ----------------------------------------------
+
+/** Answers "ping" without the object, for a round trip that no gate holds. */
+class Pong extends DurableObject {
+  constructor(ctx: ConstructorParameters<typeof DurableObject>[0], env: unknown) {
+    super(ctx, env);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+}
+
+/** fetch() accepts, writes without awaiting and sends "hello" before the upgrade. */
+class EarlyFetch extends Pong {
+  fetch(): Response {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server);
+    this.ctx.storage.put("joined", true); // not awaited: "hello" depends on it
+    server.send("hello");
+    return webSocketResponse(client);
+  }
+}
+
+/** The same from @onConnect (decorated). */
+@durableObject({ name: "early-connect" })
+class EarlyConnect extends Pong {
+  @onConnect
+  connect(ws: WebSocket): void {
+    this.ctx.acceptWebSocket(ws);
+    this.ctx.storage.put("joined", true);
+    ws.send("hello");
+  }
+}
+
+const EARLY = {
+  objects: { F: EarlyFetch, C: EarlyConnect },
+  routes: [{ pattern: "/f/:name", object: "F" }, { pattern: "/c/:name", object: "C" }],
+};
+
+for (const [how, path] of [["fetch()", "/f/a"], ["@onConnect", "/c/a"]] as const) {
+  Deno.test(`output gate: a message sent in ${how} before the upgrade waits for the pending write`, async () => {
+    const real = await Deno.openKv(":memory:");
+    const { kv, state, release } = controlledKv(real);
+    try {
+      await using s = await serveApp({ ...EARLY, kv });
+      state.holdCommits = true;
+      const client = await s.connect(path);
+      try {
+        await until(() => state.pending.length > 0, "the commit to start");
+        client.socket.send("ping"); // a round trip: "hello" was written before the answer
+        assert.equal(await client.next(), "pong");
+        assert.equal(client.buffered, 0, "held while the write is pending");
+      } finally {
+        state.holdCommits = false;
+        release();
+      }
+      assert.equal(await client.next(), "hello");
+    } finally {
+      real.close();
+    }
+  });
+
+  Deno.test(`output gate: when the write behind a message sent in ${how} fails, the client never gets it and the socket closes 1011`, async () => {
+    const real = await Deno.openKv(":memory:");
+    const { kv, state, release } = controlledKv(real);
+    try {
+      await using s = await serveApp({ ...EARLY, kv });
+      state.holdCommits = true;
+      state.failCommits = true;
+      const client = await s.connect(path);
+      try {
+        await until(() => state.pending.length > 0, "the commit to start");
+      } finally {
+        state.holdCommits = false;
+        release();
+      }
+      let closed: CloseEvent | null = null;
+      client.closed.then((event) => closed = event);
+      await until(() => closed !== null, "the socket to close");
+      assert.equal(closed!.code, 1011);
+      assert.equal(client.buffered, 0, "the message that depended on the lost write never arrived");
+      await until(
+        () => s.exceptions.some((e) => e.context.operation === "storage write"),
+        "the report",
+      );
+    } finally {
+      real.close();
+    }
+  });
+}

@@ -10,7 +10,12 @@ import {
 import { hibernateNow, ManualClock, objectStatus } from "../../src/testing/mod.ts";
 import { HibernationStore } from "../../src/kv/hibernation_store.ts";
 import type { ObjectHost } from "../../src/runtime/object_host.ts";
-import { Connection, type ConnectionOwner, RECORD } from "../../src/sockets/connection.ts";
+import {
+  ACCEPT_HIBERNATABLE,
+  Connection,
+  type ConnectionOwner,
+  RECORD,
+} from "../../src/sockets/connection.ts";
 import { serveApp, until } from "../_helpers.ts";
 import { RawClient } from "../_raw_client.ts";
 
@@ -168,7 +173,7 @@ Deno.test("a hibernation flush of many sockets with long tags stays within one a
     const ws = new Connection();
     ws.serializeAttachment("a".repeat(1000));
     const tags = Array.from({ length: 10 }, (_, t) => `${i}:${t}:`.padEnd(256, "x"));
-    ws.accept(owner, Object.freeze(tags), 0);
+    ws[ACCEPT_HIBERNATABLE](owner, Object.freeze(tags), 0);
     store.markSocket(ws, RECORD);
   }
   try {

@@ -5,7 +5,8 @@
  * 1 MiB messages to it. With `backpressure: "close"` the socket is closed with
  * 1013 and memory stays bounded; with `"drop"` the messages are dropped and
  * the socket stays open; a broadcast to [slow, fast] still reaches the fast
- * client in full.
+ * client in full. Messages the output gate holds (each send after a write
+ * that is not awaited) count against the same cap.
  *
  * Rerun: `deno test -A tests/sockets/backpressure_test.ts` (set
  * `BACKPRESSURE_REPORT=1` to print the figures in docs/reliability.md).
@@ -13,6 +14,7 @@
 import assert from "node:assert/strict";
 import { DurableObject, type WebSocket, WebSocketPair, webSocketResponse } from "../../mod.ts";
 import { serveApp, until } from "../_helpers.ts";
+import { interceptKv } from "../_intercept_kv.ts";
 
 const MIB = 1024 * 1024;
 const CAP = 4 * MIB;
@@ -29,6 +31,8 @@ interface FloodReport {
 
 interface Env {
   readonly closes: Array<[number, string, boolean]>;
+  /** Reports of "gated" floods (sent here: a reply would wait for the held writes). */
+  readonly reports: FloodReport[];
 }
 
 function macrotask(): Promise<void> {
@@ -65,6 +69,26 @@ class Hub extends DurableObject<Env> {
         rssDelta: Deno.memoryUsage().rss - rss,
       };
       ws.send(JSON.stringify(report));
+    } else if (command === "gated") {
+      // As "flood", but each send follows a write that is not awaited (the output gate holds it).
+      const slow = this.ctx.getWebSockets("slow")[0]!;
+      const payload = new Uint8Array(MIB).fill(7);
+      const n = Number(arg);
+      const rss = Deno.memoryUsage().rss;
+      let maxBuffered = 0;
+      for (let i = 0; i < n; i++) {
+        this.ctx.storage.put("n", i);
+        slow.send(payload);
+        maxBuffered = Math.max(maxBuffered, slow.bufferedAmount);
+        await macrotask();
+      }
+      this.env.reports.push({
+        sent: n,
+        maxBuffered,
+        readyState: slow.readyState,
+        listed: this.ctx.getWebSockets().includes(slow),
+        rssDelta: Deno.memoryUsage().rss - rss,
+      });
     } else if (command === "after") {
       // Once the slow peer drained what was queued, a message reaches it again.
       const slow = this.ctx.getWebSockets("slow")[0]!;
@@ -228,15 +252,36 @@ function indexOf(bytes: Uint8Array, needle: number[]): number {
   return -1;
 }
 
-function serveHub(backpressure: "close" | "drop") {
+function serveHub(backpressure: "close" | "drop", kv?: Deno.Kv) {
   const closes: Env["closes"] = [];
+  const reports: Env["reports"] = [];
   return serveApp({
     objects: { HUB: Hub },
-    env: { closes },
+    env: { closes, reports },
     routes: [{ pattern: "/hub/:name", object: "HUB" }],
     maxBufferedBytes: CAP,
     backpressure,
-  }).then((s) => Object.assign(s, { closes }));
+    kv,
+  }).then((s) => Object.assign(s, { closes, reports }));
+}
+
+/** A KV whose commits wait while `held` is set, until `release()`. */
+function holdingKv(real: Deno.Kv) {
+  const waiting: Array<() => void> = [];
+  const control = {
+    held: false,
+    release() {
+      control.held = false;
+      for (const resolve of waiting.splice(0)) resolve();
+    },
+  };
+  const kv = interceptKv(real, {
+    async commit(commit) {
+      if (control.held) await new Promise<void>((resolve) => waiting.push(resolve));
+      return commit();
+    },
+  });
+  return { kv, control };
 }
 
 // ---- tests ------------------------------------------------------------------------------------
@@ -336,5 +381,83 @@ Deno.test("a broadcast of 32 × 1 MiB to [slow, fast] reaches the fast client in
     assert.deepEqual(s.exceptions, []);
   } finally {
     slow.close();
+  }
+});
+
+// ---- messages held by the output gate count against the cap ----------------------------------
+
+const GATED = 32;
+
+Deno.test('backpressure "close" applies while writes are pending: messages held by the output gate count, the socket closes 1013', async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, control } = holdingKv(real);
+  try {
+    await using s = await serveHub("close", kv);
+    const slow = await SilentPeer.connect(s.port, "/hub/g?role=slow");
+    try {
+      const fast = await s.connect("/hub/g?role=fast");
+      control.held = true;
+      fast.socket.send(`gated ${GATED}`);
+      let report: FloodReport;
+      try {
+        await until(() => s.reports.length === 1, "the gated flood");
+        report = s.reports[0]!;
+      } finally {
+        control.release();
+      }
+      if (REPORT) console.log(JSON.stringify({ case: "gated close", ...report }));
+      assert.equal(report.readyState, 2, "closed with 1013 while every write was still pending");
+      assert.equal(report.listed, false);
+      assert.ok(report.maxBuffered <= CAP + MIB, `held + buffered peaked at ${report.maxBuffered}`);
+      // The held messages died with the socket: the peer finds only the Close.
+      const drained = await slow.drain();
+      assert.deepEqual(drained.close, { code: 1013, reason: "Send buffer full" });
+      assert.equal(drained.binaryFrames, 0);
+      assert.deepEqual(s.closes, []);
+      assert.deepEqual(s.exceptions, []);
+    } finally {
+      slow.close();
+    }
+  } finally {
+    real.close();
+  }
+});
+
+Deno.test('backpressure "drop" applies while writes are pending: held messages over the cap are dropped, the rest arrive once durable', async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, control } = holdingKv(real);
+  try {
+    await using s = await serveHub("drop", kv);
+    const slow = await SilentPeer.connect(s.port, "/hub/g?role=slow");
+    try {
+      const fast = await s.connect("/hub/g?role=fast");
+      control.held = true;
+      fast.socket.send(`gated ${GATED}`);
+      let report: FloodReport;
+      try {
+        await until(() => s.reports.length === 1, "the gated flood");
+        report = s.reports[0]!;
+      } finally {
+        control.release();
+      }
+      if (REPORT) console.log(JSON.stringify({ case: "gated drop", ...report }));
+      assert.equal(report.readyState, 1);
+      assert.equal(report.listed, true);
+      assert.ok(report.maxBuffered <= CAP + MIB, `held + buffered peaked at ${report.maxBuffered}`);
+      const draining = slow.drain("after");
+      fast.socket.send("after");
+      assert.match(await fast.next() as string, /^sent after/);
+      const drained = await draining;
+      assert.ok(
+        drained.binaryFrames > 0 && drained.binaryFrames <= CAP / MIB + 1,
+        `${drained.binaryFrames} of ${GATED} delivered`,
+      );
+      assert.deepEqual(drained.texts, ["after"]);
+      assert.deepEqual(s.exceptions, []);
+    } finally {
+      slow.close();
+    }
+  } finally {
+    real.close();
   }
 });
