@@ -34,7 +34,9 @@ import { DEFAULT_MAX_ATTACHMENT_BYTES } from "./sockets/attachment.ts";
 import { type Connection, DEFAULT_MAX_MESSAGE_BYTES } from "./sockets/connection.ts";
 import { MemorySocketRegistry, type SocketRegistry } from "./sockets/socket_registry.ts";
 import { AlarmScheduler } from "./alarms/alarm_scheduler.ts";
-import { KvStorage } from "./storage/kv_storage.ts";
+import { isStorageName } from "./kv/keys.ts";
+import { KvBackend } from "./storage/kv_backend.ts";
+import { Storage } from "./storage/storage.ts";
 import type { ObjectStorage, StorageHooks } from "./storage/object_storage.ts";
 import type { ExceptionContext, ExceptionHandler } from "./types.ts";
 import { upgradeTarget } from "./web_socket_pair.ts";
@@ -265,8 +267,6 @@ export interface AppStats {
   readonly objects: readonly ObjectStats[];
 }
 
-const STORAGE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-
 /** A connection slot taken before the hook runs; kept by the socket once bound. */
 interface Slot {
   /** The client address, when per-address counting is on. */
@@ -429,7 +429,7 @@ export class App<
       const named = declaredStorageName(ctor, binding, definition.options?.name);
       if (named === undefined) unnamed.push([binding, ctor]);
       const storageName = named ?? binding;
-      if (!STORAGE_NAME.test(storageName)) {
+      if (!isStorageName(storageName)) {
         throw new TypeError(
           `Cannot register "${binding}" as its storage name must be 1-64 characters of [A-Za-z0-9_-]: current value is "${storageName}"`,
         );
@@ -577,10 +577,8 @@ export class App<
   #createStorage(host: ObjectHost, hooks: StorageHooks): ObjectStorage {
     if (!this.#kv || !this.#alarms) throw new Error("Cannot use storage before the app is ready");
     const onCommit = hooks.onCommit;
-    return new KvStorage({
-      kv: this.#kv,
-      storageName: host.runtime.storageName,
-      id: host.hex,
+    return new Storage({
+      backend: new KvBackend(this.#kv, host.runtime.storageName, host.hex),
       alarms: this.#alarms,
       hooks: {
         ...hooks,

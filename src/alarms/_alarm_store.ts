@@ -1,14 +1,13 @@
 // Where alarms are kept: Deno KV, or memory when the app has no KV.
 //
-// KV layout:
-//   ["dormant", "a", storageName, id]            → { scheduledTime, retryCount, dueTime, name? }
-//   ["dormant", "ai", dueTime, storageName, id]  → null (the index, in due order)
-// Both are written in the same atomic, guarded by a check on the record's
+// In KV (keys in src/kv/keys.ts): a record per object,
+// { scheduledTime, retryCount, dueTime, name? }, and an index entry per
+// record, ordered by due time. Both are written in the same atomic, guarded by a check on the record's
 // versionstamp, so the index always matches the records. `dueTime` is when the
 // next delivery is due: the scheduled time, or the time of the next retry.
 
-import { KvError } from "../errors.ts";
-import { retryTransient } from "../kv/kv_retry.ts";
+import { ALARM_INDEX_PREFIX, alarmIndexKey, alarmKey, parseAlarmIndexKey } from "../kv/keys.ts";
+import { withRetry } from "../kv/retry.ts";
 
 /** One object's alarm. */
 export interface AlarmRecord {
@@ -56,15 +55,6 @@ export interface AlarmStore {
   scan(): AsyncIterable<DueAlarm>;
 }
 
-/** Runs a KV call, retrying transient contention ("database is locked"), else throws `KvError`. */
-async function withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await retryTransient(fn);
-  } catch (error) {
-    throw new KvError(operation, error);
-  }
-}
-
 function isRecord(value: unknown): value is AlarmRecord {
   const r = value as AlarmRecord | null;
   return typeof r === "object" && r !== null && typeof r.scheduledTime === "number" &&
@@ -84,7 +74,7 @@ export class KvAlarmStore implements AlarmStore {
   async read(storageName: string, id: string): Promise<StoredAlarm | null> {
     const entry = await withRetry(
       "alarm read",
-      () => this.#kv.get(["dormant", "a", storageName, id]),
+      () => this.#kv.get(alarmKey(storageName, id)),
     );
     if (entry.versionstamp === null || !isRecord(entry.value)) return null;
     const { scheduledTime, retryCount, dueTime, name } = entry.value;
@@ -100,8 +90,8 @@ export class KvAlarmStore implements AlarmStore {
     expected: StoredAlarm | null,
     next: AlarmRecord | null,
   ): Promise<StoredAlarm | null | false> {
-    const key = ["dormant", "a", storageName, id];
-    const index = (dueTime: number) => ["dormant", "ai", dueTime, storageName, id];
+    const key = alarmKey(storageName, id);
+    const index = (dueTime: number) => alarmIndexKey(dueTime, storageName, id);
     let mutations = 0;
     const result = await withRetry("alarm write", () => {
       mutations = 0;
@@ -125,21 +115,17 @@ export class KvAlarmStore implements AlarmStore {
   }
 
   async *scan(): AsyncIterable<DueAlarm> {
-    const iter = this.#kv.list({ prefix: ["dormant", "ai"] }, { batchSize: 32 });
+    const iter = this.#kv.list({ prefix: ALARM_INDEX_PREFIX }, { batchSize: 32 });
     while (true) {
       const next = await withRetry("alarm scan", () => iter.next());
       if (next.done) return;
-      const [, , dueTime, storageName, id] = next.value.key;
-      if (
-        typeof dueTime === "number" && typeof storageName === "string" && typeof id === "string"
-      ) {
-        yield { dueTime, storageName, id };
-      }
+      const due = parseAlarmIndexKey(next.value.key);
+      if (due) yield due;
     }
   }
 }
 
-/** Alarms in memory (an app without KV, or `MemoryStorage` with a scheduler). */
+/** Alarms in memory (an app without KV, or a `Storage` in memory with a scheduler). */
 export class MemoryAlarmStore implements AlarmStore {
   readonly #records = new Map<string, { storageName: string; id: string; stored: StoredAlarm }>();
   #version = 0;

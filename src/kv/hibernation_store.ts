@@ -2,7 +2,24 @@ import { KvError } from "../errors.ts";
 import type { Clock, ClockTimer } from "../runtime/clock.ts";
 import type { HostStore, ObjectHost } from "../runtime/object_host.ts";
 import { type Connection, RECORD, TIMESTAMP } from "../sockets/connection.ts";
-import { retryTransient } from "./kv_retry.ts";
+import {
+  BOOT_LEASE_PREFIX,
+  bootLeaseKey,
+  bootOfLeaseKey,
+  FLUSH_MAX_KEY_TOTAL,
+  FLUSH_MAX_MUTATIONS,
+  FLUSH_MAX_PAYLOAD,
+  HIBERNATION_PREFIX,
+  kvKeySize,
+  parseHibernationKey,
+  SETTINGS_RECORD,
+  settingsKey,
+  SOCKET_RECORD,
+  socketRecordKey,
+  TIMESTAMP_RECORD,
+  timestampKey,
+} from "./keys.ts";
+import { commitWithRetry } from "./retry.ts";
 import { currentPid, machineId, processAlive } from "./process_info.ts";
 
 /** Data waiting to be written keeps the process alive until it is (other timers do not). */
@@ -13,7 +30,7 @@ export const LEASE_BEAT_MS = 30_000;
 /** A lease not renewed for this long belongs to a dead boot. */
 export const LEASE_TTL_MS = 90_000;
 
-/** Stored under `["dormant", "boot", boot]` while a process runs. */
+/** Stored under `bootLeaseKey(boot)` while a process runs. */
 interface BootLease {
   /** Last renewal (clock time). */
   beat: number;
@@ -22,12 +39,7 @@ interface BootLease {
   machine: string | null;
 }
 
-/** KV's per-atomic limits, with headroom for encoding overhead (deno-platform §1.1). */
-const MAX_MUTATIONS = 900;
-const MAX_BYTES = 700 * 1024;
-const MAX_KEY_BYTES = 64 * 1024;
-
-/** Stored per socket under `[...keyBase, "ws", boot, sid]`. */
+/** Stored per socket under `socketRecordKey(keyBase, boot, sid)`. */
 interface SocketRecord {
   /** Tags. */
   t: readonly string[];
@@ -37,7 +49,7 @@ interface SocketRecord {
   c: number;
 }
 
-/** Stored per object under `[...keyBase, "cfg"]`. */
+/** Stored per object under `settingsKey(keyBase)`. */
 interface ConfigRecord {
   /** Auto-response `[request, response]`, or null. */
   ar: readonly [string, string] | null;
@@ -122,17 +134,17 @@ export class HibernationStore implements HostStore {
     if (persisted === 0) return; // never written: nothing to delete (churn costs no KV write)
     const host = ws.owner as ObjectHost;
     if (persisted & RECORD) {
-      this.#deletes.push(this.#mutation(host, socketKey(host, this.#boot, ws.sid)));
+      this.#deletes.push(this.#mutation(host, socketRecordKey(host.keyBase, this.#boot, ws.sid)));
     }
     if (persisted & TIMESTAMP) {
-      this.#deletes.push(this.#mutation(host, tsKey(host, this.#boot, ws.sid)));
+      this.#deletes.push(this.#mutation(host, timestampKey(host.keyBase, this.#boot, ws.sid)));
     }
     this.#persisted.delete(ws);
     this.#schedule();
   }
 
   #mutation(host: ObjectHost, key: Deno.KvKey, value?: unknown, bytes = 0): Mutation {
-    return { key, value, bytes: bytes + keyBytes(key), host };
+    return { key, value, bytes: bytes + kvKeySize(key), host };
   }
 
   #schedule(): void {
@@ -204,7 +216,7 @@ export class HibernationStore implements HostStore {
         sets.push(
           this.#mutation(
             host,
-            socketKey(host, this.#boot, ws.sid),
+            socketRecordKey(host.keyBase, this.#boot, ws.sid),
             record,
             // Tags count too: 10 tags of 256 bytes are 2.5 KB, which the 800 KiB per atomic must hold.
             (bytes?.byteLength ?? 0) + 64 + tagBytes(ws.tags),
@@ -212,7 +224,14 @@ export class HibernationStore implements HostStore {
         );
       }
       if (what & TIMESTAMP) {
-        sets.push(this.#mutation(host, tsKey(host, this.#boot, ws.sid), ws.autoResponseAt, 16));
+        sets.push(
+          this.#mutation(
+            host,
+            timestampKey(host.keyBase, this.#boot, ws.sid),
+            ws.autoResponseAt,
+            16,
+          ),
+        );
       }
     }
     for (const host of configs) {
@@ -222,7 +241,7 @@ export class HibernationStore implements HostStore {
         et: host.eventTimeoutMs,
       };
       const size = auto === null ? 16 : auto.request.length * 3 + auto.response.length * 3 + 16;
-      sets.push(this.#mutation(host, [...host.keyBase, "cfg"], record, size));
+      sets.push(this.#mutation(host, settingsKey(host.keyBase), record, size));
     }
     try {
       await this.#commitAll([...deletes, ...sets]);
@@ -263,12 +282,12 @@ export class HibernationStore implements HostStore {
       let bytes = 0;
       let keys = 0;
       while (
-        end < mutations.length && end - start < MAX_MUTATIONS &&
-        bytes + mutations[end]!.bytes < MAX_BYTES &&
-        keys + keyBytes(mutations[end]!.key) < MAX_KEY_BYTES
+        end < mutations.length && end - start < FLUSH_MAX_MUTATIONS &&
+        bytes + mutations[end]!.bytes < FLUSH_MAX_PAYLOAD &&
+        keys + kvKeySize(mutations[end]!.key) < FLUSH_MAX_KEY_TOTAL
       ) {
         bytes += mutations[end]!.bytes;
-        keys += keyBytes(mutations[end]!.key);
+        keys += kvKeySize(mutations[end]!.key);
         end++;
       }
       const batch = mutations.slice(start, end);
@@ -299,14 +318,13 @@ export class HibernationStore implements HostStore {
     // webSocketClose/webSocketError may read the attachment: restore it too.
     for (const ws of host.queuedSockets()) if (!ws.attachmentLoaded) unloaded.set(ws.sid, ws);
     let config: ConfigRecord | null = null;
-    const base = host.keyBase.length;
     for await (
       const entry of this.#kv.list({ prefix: host.keyBase as Deno.KvKey }, { batchSize: 500 })
     ) {
-      const kind = entry.key[base];
-      if (kind === "cfg") config = entry.value as ConfigRecord;
-      else if (kind === "ws" && entry.key[base + 1] === this.#boot) {
-        const ws = unloaded.get(entry.key[base + 2] as string);
+      const { kind, boot, sid } = parseHibernationKey(entry.key);
+      if (kind === SETTINGS_RECORD) config = entry.value as ConfigRecord;
+      else if (kind === SOCKET_RECORD && boot === this.#boot) {
+        const ws = unloaded.get(sid as string);
         if (ws) ws.loadAttachment((entry.value as SocketRecord).a);
       }
     }
@@ -323,13 +341,13 @@ export class HibernationStore implements HostStore {
   /** Writes (or renews) this process's boot lease. */
   async renewLease(): Promise<void> {
     const lease: BootLease = { beat: this.#clock.now(), pid: currentPid(), machine: this.#machine };
-    await commitWithRetry(() => this.#kv.atomic().set(["dormant", "boot", this.#boot], lease));
+    await commitWithRetry(() => this.#kv.atomic().set(bootLeaseKey(this.#boot), lease));
     this.#onCommit(1);
   }
 
   /** Removes this process's lease (graceful shutdown): its records become stale at once. */
   async dropLease(): Promise<void> {
-    await commitWithRetry(() => this.#kv.atomic().delete(["dormant", "boot", this.#boot]));
+    await commitWithRetry(() => this.#kv.atomic().delete(bootLeaseKey(this.#boot)));
     this.#onCommit(1);
   }
 
@@ -353,27 +371,28 @@ export class HibernationStore implements HostStore {
    */
   async cleanup(): Promise<number> {
     const leases = new Map<string, BootLease>();
-    for await (const entry of this.#kv.list<BootLease>({ prefix: ["dormant", "boot"] })) {
-      leases.set(entry.key[2] as string, entry.value);
+    for await (const entry of this.#kv.list<BootLease>({ prefix: BOOT_LEASE_PREFIX })) {
+      leases.set(bootOfLeaseKey(entry.key) as string, entry.value);
     }
     const dead = new Set<string>();
     for (const [boot, lease] of leases) {
       if (boot !== this.#boot && this.#dead(lease)) dead.add(boot);
     }
-    const stale: Deno.KvKey[] = [...dead].map((boot) => ["dormant", "boot", boot]);
-    for await (const entry of this.#kv.list({ prefix: ["dormant", "h"] }, { batchSize: 500 })) {
-      const kind = entry.key[4];
-      if (kind !== "ws" && kind !== "ts") continue;
-      const boot = entry.key[5] as string;
-      if (boot !== this.#boot && (dead.has(boot) || !leases.has(boot))) stale.push(entry.key);
+    const stale: Deno.KvKey[] = [...dead].map(bootLeaseKey);
+    for await (const entry of this.#kv.list({ prefix: HIBERNATION_PREFIX }, { batchSize: 500 })) {
+      const { kind, boot } = parseHibernationKey(entry.key);
+      if (kind !== SOCKET_RECORD && kind !== TIMESTAMP_RECORD) continue;
+      if (boot !== this.#boot && (dead.has(boot as string) || !leases.has(boot as string))) {
+        stale.push(entry.key);
+      }
     }
-    for (let i = 0; i < stale.length; i += MAX_MUTATIONS) {
+    for (let i = 0; i < stale.length; i += FLUSH_MAX_MUTATIONS) {
       await commitWithRetry(() => {
         const op = this.#kv.atomic();
-        for (const key of stale.slice(i, i + MAX_MUTATIONS)) op.delete(key);
+        for (const key of stale.slice(i, i + FLUSH_MAX_MUTATIONS)) op.delete(key);
         return op;
       });
-      this.#onCommit(Math.min(MAX_MUTATIONS, stale.length - i));
+      this.#onCommit(Math.min(FLUSH_MAX_MUTATIONS, stale.length - i));
     }
     return stale.length;
   }
@@ -386,31 +405,9 @@ export class HibernationStore implements HostStore {
   }
 }
 
-function socketKey(host: ObjectHost, boot: string, sid: string): Deno.KvKey {
-  return [...host.keyBase, "ws", boot, sid];
-}
-
-function tsKey(host: ObjectHost, boot: string, sid: string): Deno.KvKey {
-  return [...host.keyBase, "ts", boot, sid];
-}
-
 /** An upper bound of the serialized size of a socket's tags (UTF-8: ≤ 3 bytes per UTF-16 unit). */
 function tagBytes(tags: readonly string[]): number {
   let n = 0;
   for (const tag of tags) n += tag.length * 3 + 8;
   return n;
-}
-
-function keyBytes(key: Deno.KvKey): number {
-  let n = 0;
-  for (const part of key) n += typeof part === "string" ? part.length * 3 + 2 : 10;
-  return n;
-}
-
-/** Commits an atomic, retrying transient contention; a rejected (checked) commit is an error. */
-async function commitWithRetry(build: () => Deno.AtomicOperation): Promise<void> {
-  await retryTransient(async () => {
-    const result = await build().commit();
-    if (!result.ok) throw new Error("atomic commit was rejected");
-  });
 }

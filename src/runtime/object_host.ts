@@ -13,6 +13,7 @@ import { wantsUpgrade } from "../router/upgrade.ts";
 import { upgradeResponse } from "../web_socket_pair.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import { normalizeTags } from "../sockets/tags.ts";
+import { hibernationRoot } from "../kv/keys.ts";
 import type {
   AlarmInvocationInfo,
   ObjectStorage,
@@ -218,7 +219,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     this.#id = id;
     this.hex = id.toString();
     this.#sockets = sockets;
-    this.keyBase = ["dormant", "h", runtime.storageName, this.hex];
+    this.keyBase = hibernationRoot(runtime.storageName, this.hex);
   }
 
   /** The object's id: `ctx.id`. It carries the name once the object was reached by one. */

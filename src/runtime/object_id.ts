@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { markNotCloneable } from "./structured_codec.ts";
-
-const HEX_ID = /^[0-9a-f]{64}$/;
+import { isObjectId } from "../kv/keys.ts";
 
 /**
  * Identifies one object within a namespace: 64 lowercase hex characters.
@@ -56,7 +55,7 @@ export function uniqueHex(): string {
 
 /** Validates the string form of an id. */
 export function parseHex(value: unknown): string {
-  if (typeof value !== "string" || !HEX_ID.test(value)) {
+  if (!isObjectId(value)) {
     throw new TypeError(
       `Cannot parse object id as it must be 64 lowercase hex characters: current value is ${
         typeof value === "string" ? `"${value.slice(0, 80)}"` : typeof value

@@ -1,32 +1,27 @@
-// One attempt of a `transaction()`: its reads, its writes and how it detects
-// conflicts. The engine runs the attempts and commits them.
+// Optimistic transactions: one attempt's reads, writes and conflict
+// detection (`Transaction`), and the loop that reruns attempts until one
+// commits (`runTransaction`).
 
-import {
-  decodeValue,
-  type EncodedKey,
-  encodeKey,
-  encodeKeys,
-  inRange,
-  type KeyRange,
-  parseListOptions,
-} from "./_codec.ts";
-import {
-  type CheckOp,
-  deleteOps,
-  parsePut,
-  projectSize,
-  sortEntries,
-  type StorageBackend,
-  type WriteOp,
-} from "./_backend.ts";
+import { KvError } from "../errors.ts";
+import { KV_MAX_CHECKS } from "../kv/keys.ts";
+import type { CheckOp, StorageBackend, WriteOp } from "./backend.ts";
 import {
   addSize,
+  type AtomicMeter,
   type AtomicSize,
   checkAtomicSize,
-  KV_MAX_CHECKS,
-  type KvLayout,
   zeroSize,
-} from "./_kv_layout.ts";
+} from "./_atomic_size.ts";
+import { inRange, type KeyRange, sortEntries } from "./_key_range.ts";
+import {
+  deleteOps,
+  validateKeyArg,
+  validateListOptions,
+  validatePut,
+  type ValidKey,
+} from "./_validate.ts";
+import { decodeValue, type FoundEntry, getResult } from "./_values.ts";
+import { type CommitWatcher, deferred, noop, type WriteQueue } from "./_write_queue.ts";
 import type {
   StorageGetOptions,
   StorageListOptions,
@@ -34,20 +29,23 @@ import type {
   StorageTransaction,
 } from "./object_storage.ts";
 
+const MAX_TRANSACTION_ATTEMPTS = 10;
+
 interface Read {
   readonly keyBytes: Uint8Array;
   readonly version: string | null;
   readonly seq: number;
 }
 
-/** What a transaction needs from its engine. */
+/** What a transaction needs from its storage. */
 export interface TransactionContext {
   readonly backend: StorageBackend;
+  readonly meter: AtomicMeter;
+  readonly writes: WriteQueue;
+  /** Gives the host's output gate a promise that settles when the writes are durable. */
+  trackWrite(commit: Promise<unknown>): void;
+  /** Runs storage I/O behind the input gate. */
   io<T>(concurrent: boolean, fn: () => Promise<T>): Promise<T>;
-  /** The number of in-process commits so far. */
-  seq(): number;
-  /** Tells the host that the transaction writes (the output gate). */
-  trackWrite(): void;
 }
 
 /**
@@ -56,7 +54,7 @@ export interface TransactionContext {
  * in-process commit count at the time (compared with the keys later
  * in-process commits touched, which also catches inserts into listed ranges).
  */
-export class Transaction implements StorageTransaction {
+class Transaction implements StorageTransaction, CommitWatcher {
   readonly writes: Map<string, WriteOp> = new Map();
   size: AtomicSize = zeroSize();
   rolledBack = false;
@@ -64,14 +62,17 @@ export class Transaction implements StorageTransaction {
   /** Set when one key read twice had two versions. */
   #inconsistent = false;
   readonly #ctx: TransactionContext;
+  /** Tells the host that the transaction writes (the output gate). */
+  readonly #trackWrite: () => void;
   readonly #pointReads = new Map<string, Read>();
   readonly #listReads = new Map<string, Read>();
   readonly #ranges: { range: KeyRange; seq: number }[] = [];
   readonly #touched = new Map<string, { keyBytes: Uint8Array; seq: number }>();
   #clearedAt = -1;
 
-  constructor(ctx: TransactionContext) {
+  constructor(ctx: TransactionContext, trackWrite: () => void) {
     this.#ctx = ctx;
+    this.#trackWrite = trackWrite;
   }
 
   finish(): void {
@@ -101,14 +102,14 @@ export class Transaction implements StorageTransaction {
   }
 
   /** Versionstamp checks for the commit: point reads first, then listed keys, within KV's limits. */
-  checks(base: AtomicSize, layout: KvLayout): CheckOp[] {
+  checks(base: AtomicSize): CheckOp[] {
     const checks: CheckOp[] = [];
     const size = { ...base };
     const seen = new Set<string>();
     for (const [key, read] of [...this.#pointReads, ...this.#listReads]) {
       if (seen.has(key)) continue;
       seen.add(key);
-      const cost = layout.checkSize(read.keyBytes);
+      const cost = this.#ctx.meter.checkSize(read.keyBytes);
       addSize(size, cost);
       try {
         checkAtomicSize(size, "check");
@@ -128,14 +129,10 @@ export class Transaction implements StorageTransaction {
     }
   }
 
-  #record(map: Map<string, Read>, key: EncodedKey, version: string | null, seq: number): void {
+  #record(map: Map<string, Read>, key: ValidKey, version: string | null, seq: number): void {
     const known = this.#pointReads.get(key.key) ?? this.#listReads.get(key.key);
     if (known && known.version !== version) this.#inconsistent = true;
     if (!map.has(key.key)) map.set(key.key, { keyBytes: key.bytes, version, seq });
-  }
-
-  #layout(): KvLayout {
-    return this.#ctx.backend.layout;
   }
 
   get<T = unknown>(key: string, options?: StorageGetOptions): Promise<T | undefined>;
@@ -147,10 +144,10 @@ export class Transaction implements StorageTransaction {
     this.#usable("get");
     const concurrent = options?.allowConcurrency === true;
     const many = Array.isArray(arg);
-    const keys = many ? encodeKeys(arg, "get") : [encodeKey(arg, "get key")];
-    for (const k of keys) this.#layout().checkKey(k.bytes, "get key");
-    const found: [Uint8Array, string, Uint8Array][] = [];
-    const missing: EncodedKey[] = [];
+    const keys = validateKeyArg(arg, "get");
+    for (const k of keys) this.#ctx.meter.checkKey(k.bytes, "get key");
+    const found: FoundEntry[] = [];
+    const missing: ValidKey[] = [];
     for (const k of keys) {
       const own = this.writes.get(k.key);
       if (own) {
@@ -158,7 +155,7 @@ export class Transaction implements StorageTransaction {
       } else missing.push(k);
     }
     if (missing.length > 0) {
-      const seq = this.#ctx.seq();
+      const seq = this.#ctx.writes.seq;
       const values = await this.#ctx.io(
         concurrent,
         () => this.#ctx.backend.read(missing.map((k) => k.bytes)),
@@ -169,8 +166,7 @@ export class Transaction implements StorageTransaction {
         if (value) found.push([k.bytes, k.key, value.bytes]);
       });
     }
-    if (!many) return found[0] ? decodeValue<T>(found[0][2]) : undefined;
-    return new Map(sortEntries(found).map(([, key, bytes]) => [key, decodeValue<T>(bytes)]));
+    return getResult(found, many) as T | undefined | Map<string, T>;
   }
 
   put<T>(key: string, value: T, options?: StoragePutOptions): Promise<void>;
@@ -178,8 +174,8 @@ export class Transaction implements StorageTransaction {
   // deno-lint-ignore require-await
   async put(arg: unknown, value?: unknown, options?: unknown): Promise<void> {
     this.#usable("put", true);
-    const { ops, action } = parsePut(arg, value, options);
-    for (const op of ops) this.#layout().checkKey(op.keyBytes, "put key");
+    const { ops, action } = validatePut(arg, value, options);
+    for (const op of ops) this.#ctx.meter.checkKey(op.keyBytes, "put key");
     this.#apply(ops, action);
   }
 
@@ -196,10 +192,10 @@ export class Transaction implements StorageTransaction {
   async #delete(arg: string | string[], options?: StoragePutOptions): Promise<boolean | number> {
     this.#usable("delete", true);
     const many = Array.isArray(arg);
-    const keys = many ? encodeKeys(arg, "delete") : [encodeKey(arg, "delete key")];
-    for (const k of keys) this.#layout().checkKey(k.bytes, "delete key");
+    const keys = validateKeyArg(arg, "delete");
+    for (const k of keys) this.#ctx.meter.checkKey(k.bytes, "delete key");
     let existed = 0;
-    const unknown: EncodedKey[] = [];
+    const unknown: ValidKey[] = [];
     for (const k of keys) {
       const own = this.writes.get(k.key);
       const read = this.#pointReads.get(k.key) ?? this.#listReads.get(k.key);
@@ -210,7 +206,7 @@ export class Transaction implements StorageTransaction {
     // Record the delete now (validating its size before any I/O); only the count needs a read.
     this.#apply(deleteOps(keys), many ? "delete keys" : "delete key");
     if (unknown.length > 0) {
-      const seq = this.#ctx.seq();
+      const seq = this.#ctx.writes.seq;
       const versions = await this.#ctx.io(
         options?.allowConcurrency === true,
         () => this.#ctx.backend.versions(unknown.map((k) => k.bytes)),
@@ -226,15 +222,15 @@ export class Transaction implements StorageTransaction {
 
   async list<T = unknown>(options?: StorageListOptions): Promise<Map<string, T>> {
     this.#usable("list");
-    const request = parseListOptions(options);
+    const request = validateListOptions(options);
     const range = request.range;
     if (!range) return new Map();
-    this.#layout().checkRange(range);
+    this.#ctx.meter.checkRange(range);
     const own = [...this.writes.values()].filter((op) => inRange(range, op.keyBytes));
     // Ask for enough entries that the ones this transaction deleted cannot shorten the page.
     const deleted = own.filter((op) => op.bytes === null).length;
     const limit = request.limit === undefined ? undefined : request.limit + deleted;
-    const seq = this.#ctx.seq();
+    const seq = this.#ctx.writes.seq;
     const listed = await this.#ctx.io(
       request.allowConcurrency,
       () => this.#ctx.backend.list(range, request.reverse, limit),
@@ -266,10 +262,80 @@ export class Transaction implements StorageTransaction {
 
   #apply(ops: readonly WriteOp[], action: string): void {
     if (ops.length === 0) return;
-    const size = projectSize(this.size, this.writes, ops, this.#layout());
+    const size = this.#ctx.meter.project(this.size, this.writes, ops);
     checkAtomicSize(size, `${action} in the transaction`);
     for (const op of ops) this.writes.set(op.key, op);
     this.size = size;
-    this.#ctx.trackWrite();
+    this.#trackWrite();
   }
+}
+
+/**
+ * Runs `fn` as an optimistic transaction: attempts run after every earlier
+ * write; an attempt that conflicts is discarded and `fn` runs again, up to
+ * 10 times.
+ */
+export async function runTransaction<T>(
+  ctx: TransactionContext,
+  fn: (txn: StorageTransaction) => Promise<T>,
+): Promise<T> {
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot run transaction as it must be a function: current type is ${typeof fn}`,
+    );
+  }
+  await ctx.io(false, () => ctx.writes.sync());
+  // One promise for the host's output gate, whichever attempt writes first.
+  const outcome = deferred<void>();
+  outcome.promise.catch(noop);
+  let tracked = false;
+  let commitFailed = false;
+  const trackWrite = () => {
+    if (tracked) return;
+    tracked = true;
+    ctx.trackWrite(outcome.promise);
+  };
+  try {
+    for (let attempt = 1; attempt <= MAX_TRANSACTION_ATTEMPTS; attempt++) {
+      const txn = new Transaction(ctx, trackWrite);
+      ctx.writes.watchers.add(txn);
+      try {
+        const result = await fn(txn);
+        if (txn.rolledBack || txn.writes.size === 0) return result;
+        const committed = await ctx.io(false, () =>
+          ctx.writes.enqueue(async () => {
+            try {
+              return await commitAttempt(ctx, txn);
+            } catch (error) {
+              commitFailed = error instanceof KvError;
+              throw error;
+            }
+          }));
+        if (committed) return result;
+      } finally {
+        txn.finish();
+        ctx.writes.watchers.delete(txn);
+      }
+    }
+    throw new KvError(
+      "transaction",
+      new Error(`the transaction conflicted with other writes ${MAX_TRANSACTION_ATTEMPTS} times`),
+    );
+  } catch (error) {
+    if (commitFailed) outcome.reject(error);
+    throw error;
+  } finally {
+    outcome.resolve();
+  }
+}
+
+/** Commits one attempt unless it conflicted; `false` = run `fn` again. */
+async function commitAttempt(ctx: TransactionContext, txn: Transaction): Promise<boolean> {
+  if (txn.conflicted()) return false;
+  const ops = [...txn.writes.values()];
+  const checks = txn.checks(txn.size);
+  const mutations = await ctx.backend.commit(ops, checks);
+  if (mutations === null) return false;
+  ctx.writes.committed(mutations, ops, txn);
+  return true;
 }

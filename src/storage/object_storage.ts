@@ -1,10 +1,10 @@
 /**
  * The durable storage API of an object (`ctx.storage`), named after
  * Cloudflare's `DurableObjectStorage` so ported code runs unchanged.
- * Two implementations share one semantics and one conformance suite:
- * `KvStorage` (Deno KV) and `MemoryStorage` (in memory).
+ * One implementation, `Storage`, runs over two backends (Deno KV and
+ * memory) that share one conformance suite.
  *
- * Semantics common to both:
+ * Semantics on every backend:
  *
  * - Keys are strings of at most 1,536 UTF-8 bytes (Deno KV's 2,048-byte keys
  *   minus the framework prefix; Cloudflare allows 2 KiB). `list()` returns
@@ -25,12 +25,13 @@
  *
  * @example Usage
  * ```ts
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { Storage } from "./storage.ts";
+ * import { MemoryBackend } from "./memory_backend.ts";
  * import type { StorageGetOptions } from "./object_storage.ts";
  * import assert from "node:assert/strict";
  *
  * const options: StorageGetOptions = { allowConcurrency: true };
- * const storage = new MemoryStorage();
+ * const storage = new Storage({ backend: new MemoryBackend() });
  * assert.equal(await storage.get("missing", options), undefined);
  * ```
  */
@@ -51,12 +52,13 @@ export interface StorageGetOptions {
  *
  * @example Usage
  * ```ts
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { Storage } from "./storage.ts";
+ * import { MemoryBackend } from "./memory_backend.ts";
  * import type { StoragePutOptions } from "./object_storage.ts";
  * import assert from "node:assert/strict";
  *
  * const options: StoragePutOptions = { allowUnconfirmed: true };
- * const storage = new MemoryStorage();
+ * const storage = new Storage({ backend: new MemoryBackend() });
  * await storage.put("k", 1, options);
  * assert.equal(await storage.get("k"), 1);
  * ```
@@ -85,11 +87,12 @@ export interface StoragePutOptions {
  *
  * @example Usage
  * ```ts
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { Storage } from "./storage.ts";
+ * import { MemoryBackend } from "./memory_backend.ts";
  * import type { StorageListOptions } from "./object_storage.ts";
  * import assert from "node:assert/strict";
  *
- * const storage = new MemoryStorage();
+ * const storage = new Storage({ backend: new MemoryBackend() });
  * await storage.put({ "user:1": "a", "user:2": "b", "room:1": "c" });
  * const options: StorageListOptions = { prefix: "user:", reverse: true, limit: 1 };
  * assert.deepEqual([...(await storage.list(options)).keys()], ["user:2"]);
@@ -141,7 +144,8 @@ export interface AlarmInvocationInfo {
  *
  * @example Usage
  * ```ts
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { Storage } from "./storage.ts";
+ * import { MemoryBackend } from "./memory_backend.ts";
  * import type { StorageOperations } from "./object_storage.ts";
  * import assert from "node:assert/strict";
  *
@@ -150,7 +154,7 @@ export interface AlarmInvocationInfo {
  *   await ops.put("n", n);
  *   return n;
  * }
- * const storage = new MemoryStorage();
+ * const storage = new Storage({ backend: new MemoryBackend() });
  * assert.equal(await bump(storage), 1);
  * assert.equal(await storage.transaction(bump), 2);
  * ```
@@ -205,11 +209,12 @@ export interface StorageOperations {
  *
  * @example Usage
  * ```ts
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { Storage } from "./storage.ts";
+ * import { MemoryBackend } from "./memory_backend.ts";
  * import type { StorageTransaction } from "./object_storage.ts";
  * import assert from "node:assert/strict";
  *
- * const storage = new MemoryStorage();
+ * const storage = new Storage({ backend: new MemoryBackend() });
  * async function increment(txn: StorageTransaction): Promise<number> {
  *   const next = ((await txn.get<number>("n")) ?? 0) + 1;
  *   await txn.put("n", next);
@@ -228,11 +233,12 @@ export interface StorageTransaction extends StorageOperations {
  *
  * @example Usage
  * ```ts
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { Storage } from "./storage.ts";
+ * import { MemoryBackend } from "./memory_backend.ts";
  * import type { ObjectStorage } from "./object_storage.ts";
  * import assert from "node:assert/strict";
  *
- * const storage: ObjectStorage = new MemoryStorage();
+ * const storage: ObjectStorage = new Storage({ backend: new MemoryBackend() });
  * await storage.put("count", 1);
  * assert.equal(await storage.get<number>("count"), 1);
  * assert.equal(await storage.delete("count"), true);
@@ -272,7 +278,8 @@ export interface ObjectStorage extends StorageOperations {
  *
  * @example Count commits
  * ```ts
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { Storage } from "./storage.ts";
+ * import { MemoryBackend } from "./memory_backend.ts";
  * import type { StorageHooks } from "./object_storage.ts";
  * import assert from "node:assert/strict";
  *
@@ -283,7 +290,7 @@ export interface ObjectStorage extends StorageOperations {
  *   trackWrite: () => {},
  *   onCommit: (n) => mutations += n,
  * };
- * const storage = new MemoryStorage({ hooks });
+ * const storage = new Storage({ backend: new MemoryBackend(), hooks });
  * await storage.put("a", 1);
  * assert.equal(closed, 0);
  * assert.ok(mutations > 0);

@@ -31,7 +31,8 @@
 import type { App } from "../app.ts";
 import type { ObjectId } from "../runtime/object_id.ts";
 import type { HostStatus } from "../runtime/object_host.ts";
-import { MemoryStorage } from "../storage/memory_storage.ts";
+import { MemoryBackend } from "../storage/memory_backend.ts";
+import { Storage } from "../storage/storage.ts";
 import type { ObjectStorage } from "../storage/object_storage.ts";
 
 export { ManualClock } from "./manual_clock.ts";
@@ -105,5 +106,5 @@ export function flushNow(app: App): Promise<void> {
  * ```
  */
 export function createMemoryStorage(): ObjectStorage {
-  return new MemoryStorage();
+  return new Storage({ backend: new MemoryBackend() });
 }

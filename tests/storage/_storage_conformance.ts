@@ -1,14 +1,16 @@
-// The behaviour every ObjectStorage implementation shares. Each *_test.ts
-// calls storageConformance() with a factory; intentional gaps are passed as
-// `skip` entries with a reason.
+// The behaviour of `Storage` on every `StorageBackend`: the conformance suite
+// of the backend interface. Each backend's test calls storageConformance()
+// with a factory; intentional gaps are passed as `skip` entries with a reason.
 
 import assert from "node:assert/strict";
 import { serialize } from "node:v8";
+import type { StorageBackend } from "../../src/storage/backend.ts";
 import type {
   ObjectStorage,
   StorageHooks,
   StorageTransaction,
 } from "../../src/storage/object_storage.ts";
+import { type AlarmBook, Storage } from "../../src/storage/storage.ts";
 
 /** Hooks that record what a storage did with them. */
 export class RecordingHooks implements StorageHooks {
@@ -43,14 +45,15 @@ export class RecordingHooks implements StorageHooks {
   }
 }
 
-/** What a factory returns: a fresh, empty storage and how to dispose of it. */
-export interface StorageUnderTest {
-  storage: ObjectStorage;
+/** What a factory returns: a fresh, empty backend, its alarms and how to dispose of them. */
+export interface BackendUnderTest {
+  backend: StorageBackend;
+  alarms?: AlarmBook;
   close(): void | Promise<void>;
 }
 
-/** Creates a fresh storage using `hooks`. */
-export type StorageFactory = (hooks: StorageHooks) => Promise<StorageUnderTest>;
+/** Creates a fresh backend. */
+export type BackendFactory = () => Promise<BackendUnderTest>;
 
 /** Cases an implementation intentionally does not meet, with the reason. */
 export interface ConformanceOptions {
@@ -71,10 +74,10 @@ export function valueOfSize(size: number): Uint8Array {
   return value;
 }
 
-/** Registers the shared cases for `name` ("KvStorage", "MemoryStorage"). */
+/** Registers the shared cases of a `Storage` over the backend `name` ("KvStorage", "MemoryStorage"). */
 export function storageConformance(
   name: string,
-  factory: StorageFactory,
+  factory: BackendFactory,
   options: ConformanceOptions = {},
 ): void {
   const skipped = new Set(options.skip?.flatMap((s) => s.tests) ?? []);
@@ -85,9 +88,10 @@ export function storageConformance(
       ignore: skipped.has(title),
       async fn() {
         const hooks = new RecordingHooks();
-        const under = await factory(hooks);
+        const under = await factory();
         try {
-          await fn({ storage: under.storage, hooks });
+          const storage = new Storage({ backend: under.backend, hooks, alarms: under.alarms });
+          await fn({ storage, hooks });
           assert.equal(hooks.depth, 0, "the input gate must be balanced");
         } finally {
           await under.close();

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { serialize } from "node:v8";
 import { AlarmScheduler } from "../../src/alarms/alarm_scheduler.ts";
 import { KvError } from "../../src/errors.ts";
-import { KvStorage } from "../../src/storage/kv_storage.ts";
+import { KvBackend } from "../../src/storage/kv_backend.ts";
+import type { StorageHooks } from "../../src/storage/object_storage.ts";
+import { Storage } from "../../src/storage/storage.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { RecordingHooks, storageConformance, valueOfSize } from "./_storage_conformance.ts";
 import { interceptKv } from "../_intercept_kv.ts";
@@ -12,8 +14,19 @@ const ROOT = ["dormant", "s", "ROOM", ID];
 const encoder = new TextEncoder();
 const head = (key: string): Deno.KvKey => [...ROOT, "d", encoder.encode(key)];
 
-// No intentional differences: KvStorage passes every shared case.
-storageConformance("KvStorage", async (hooks) => {
+/** A `Storage` on a `KvBackend`, as the app creates one per object. */
+function kvStorage(
+  kv: Deno.Kv,
+  storageName: string,
+  id: string,
+  hooks: StorageHooks,
+  alarms: AlarmScheduler,
+): Storage {
+  return new Storage({ backend: new KvBackend(kv, storageName, id), hooks, alarms });
+}
+
+// No intentional differences: a Storage on KV passes every shared case.
+storageConformance("KvStorage", async () => {
   const kv = await Deno.openKv(":memory:");
   const alarms = new AlarmScheduler({
     kv,
@@ -22,7 +35,8 @@ storageConformance("KvStorage", async (hooks) => {
     onException: (error) => assert.fail(String(error)),
   });
   return {
-    storage: new KvStorage({ kv, storageName: "ROOM", id: ID, hooks, alarms }),
+    backend: new KvBackend(kv, "ROOM", ID),
+    alarms,
     close() {
       alarms.close();
       kv.close();
@@ -55,13 +69,13 @@ function faultyKv(kv: Deno.Kv, faults: Faults): Deno.Kv {
 
 interface Fixture {
   kv: Deno.Kv;
-  storage: KvStorage;
+  storage: Storage;
   hooks: RecordingHooks;
   faults: Faults;
   clock: ManualClock;
   alarms: AlarmScheduler;
   /** Another storage instance for the same object (as another process would have). */
-  twin(): KvStorage;
+  twin(): Storage;
 }
 
 async function withKv(fn: (f: Fixture) => Promise<void>): Promise<void> {
@@ -81,7 +95,7 @@ async function withKv(fn: (f: Fixture) => Promise<void>): Promise<void> {
     onException: (error) => assert.fail(String(error)),
   });
   const hooks = new RecordingHooks();
-  const make = () => new KvStorage({ kv: wrapped, storageName: "ROOM", id: ID, hooks, alarms });
+  const make = () => kvStorage(wrapped, "ROOM", ID, hooks, alarms);
   try {
     await fn({ kv, storage: make(), hooks, faults, clock, alarms, twin: make });
     assert.equal(hooks.depth, 0, "the input gate must be balanced");
@@ -106,7 +120,7 @@ Deno.test('KvStorage stores values under ["dormant", "s", storageName, id] and n
     assert.deepEqual(entries[0]!.key, head("k"));
     assert.deepEqual(entries[0]!.value, new Uint8Array(serialize({ v: 1 })));
     // Another object of the same class sees none of it.
-    const other = new KvStorage({ kv, storageName: "ROOM", id: "b".repeat(64), hooks, alarms });
+    const other = kvStorage(kv, "ROOM", "b".repeat(64), hooks, alarms);
     assert.equal(await other.get("k"), undefined);
     assert.equal((await other.list()).size, 0);
   });
@@ -132,19 +146,19 @@ Deno.test("KvStorage constructor rejects malformed storage names and ids", async
   try {
     const hooks = new RecordingHooks();
     assert.throws(
-      () => new KvStorage({ kv, storageName: "a b", id: ID, hooks, alarms }),
+      () => kvStorage(kv, "a b", ID, hooks, alarms),
       TypeError,
     );
     assert.throws(
-      () => new KvStorage({ kv, storageName: "x".repeat(65), id: ID, hooks, alarms }),
+      () => kvStorage(kv, "x".repeat(65), ID, hooks, alarms),
       TypeError,
     );
     assert.throws(
-      () => new KvStorage({ kv, storageName: "ROOM", id: "A".repeat(64), hooks, alarms }),
+      () => kvStorage(kv, "ROOM", "A".repeat(64), hooks, alarms),
       TypeError,
     );
     assert.throws(
-      () => new KvStorage({ kv, storageName: "ROOM", id: "ab", hooks, alarms }),
+      () => kvStorage(kv, "ROOM", "ab", hooks, alarms),
       /64 lowercase hex/,
     );
   } finally {
@@ -183,7 +197,7 @@ Deno.test("KvStorage.transaction() reruns after a conflicting write through the 
 Deno.test("KvStorage.transaction() serializes increments from two instances of one object", async () => {
   await withKv(async ({ storage, twin }) => {
     const other = twin();
-    const increment = (s: KvStorage) =>
+    const increment = (s: Storage) =>
       s.transaction(async (txn) => {
         const n = (await txn.get<number>("n")) ?? 0;
         await new Promise((resolve) => setTimeout(resolve, 0));
@@ -317,4 +331,56 @@ Deno.test("KvStorage.deleteAll() deletes every entry and the alarm, in as many c
     assert.deepEqual(await rawKeys(kv, ["dormant"]), []);
     assert.equal(await storage.getAlarm(), null);
   });
+});
+
+/** A storage on `wrap(kv)`, for faults that `faultyKv` cannot inject. */
+async function withWrappedKv(
+  fn: (kv: Deno.Kv, storage: Storage) => Promise<void>,
+  wrap: (kv: Deno.Kv) => Deno.Kv,
+): Promise<void> {
+  await withKv(async ({ kv, hooks, alarms }) => {
+    await fn(kv, kvStorage(wrap(kv), "ROOM", ID, hooks, alarms));
+  });
+}
+
+// ---- deleteAll() that fails half way ------------------------------------------------------------
+
+Deno.test("KvStorage.deleteAll() failing half way never leaves half of a value over 64 KiB", async () => {
+  const bigHead = [...ROOT, "d", encoder.encode("big")];
+  const sameKey = (a: Deno.KvKey, b: Deno.KvKey) =>
+    a.length === b.length &&
+    a.every((part, i) =>
+      part instanceof Uint8Array
+        ? b[i] instanceof Uint8Array && part.join() === (b[i] as Uint8Array).join()
+        : part === b[i]
+    );
+  // Commits that delete the head of "big" fail (as a KV outage would).
+  const wrap = (kv: Deno.Kv): Deno.Kv =>
+    interceptKv(kv, {
+      commit: (commit, calls) =>
+        calls.some((c) => c.method === "delete" && sameKey(c.first as Deno.KvKey, bigHead))
+          ? Promise.reject(new Error("injected"))
+          : commit(),
+    });
+  await withWrappedKv(async (kv, storage) => {
+    const big = valueOfSize(131_072);
+    await storage.put("big", big);
+    // 999 leftover continuations that sort before the real one, so that one listing of 1,000
+    // keys holds only continuations.
+    let atomic = kv.atomic();
+    for (let i = 0; i < 999; i++) {
+      atomic.set([...ROOT, "c", `!${String(i).padStart(4, "0")}`], new Uint8Array(1));
+      if (i % 200 === 199) {
+        await atomic.commit();
+        atomic = kv.atomic();
+      }
+    }
+    await atomic.commit();
+    await assert.rejects(storage.deleteAll());
+    // Either the whole value or nothing, never its first 64 KiB.
+    const value = await storage.get("big").catch((error) => error);
+    const whole = value instanceof Uint8Array && value.length === big.length &&
+      value.every((byte, i) => byte === big[i]);
+    assert.ok(value === undefined || whole, `read back: ${String(value).slice(0, 80)}`);
+  }, wrap);
 });

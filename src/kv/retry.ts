@@ -1,12 +1,12 @@
 /**
  * One retry policy for every Deno KV call the framework makes. A local SQLite
- * database answers "database is locked" under contention (deno-platform
- * §1.7); such a call succeeds when retried shortly after. Anything else fails
- * at once.
+ * database answers "database is locked" under contention; such a call
+ * succeeds when retried shortly after. Anything else fails at once.
  *
  * @module
  */
 
+import { KvError } from "../errors.ts";
 import { delay } from "../runtime/clock.ts";
 
 /** Waits before the 1st, 2nd and 3rd retry, in milliseconds. */
@@ -28,4 +28,21 @@ export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
       await delay(wait);
     }
   }
+}
+
+/** Runs a KV call, retrying transient contention, else throws a `KvError` naming `operation`. */
+export async function withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await retryTransient(fn);
+  } catch (error) {
+    throw new KvError(operation, error);
+  }
+}
+
+/** Commits an atomic, retrying transient contention; a rejected (checked) commit is an error. */
+export async function commitWithRetry(build: () => Deno.AtomicOperation): Promise<void> {
+  await retryTransient(async () => {
+    const result = await build().commit();
+    if (!result.ok) throw new Error("atomic commit was rejected");
+  });
 }

@@ -1,26 +1,38 @@
-// Object storage in memory, with KV's behaviour where it is observable:
-// versions per commit, checks, byte-ordered ranges and the same mutation
-// counts (the engine applies the same KV limits to both backends).
+/**
+ * {@linkcode MemoryBackend}: object storage in memory, with KV's behaviour
+ * where it is observable: versions per commit, checks, byte-ordered ranges
+ * and the same mutation counts (`Storage` applies the same KV limits to
+ * every backend). For tests, examples and apps that need no persistence.
+ *
+ * @module
+ */
 
-import { compareBytes, decodeKey, inRange, type KeyRange } from "./_codec.ts";
-import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./_backend.ts";
-import type { KvLayout } from "./_kv_layout.ts";
+import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./backend.ts";
+import { compareBytes, decodeKey, inRange, type KeyRange } from "./_key_range.ts";
 
 interface Entry {
   readonly keyBytes: Uint8Array;
   readonly value: StoredValue;
 }
 
-/** A `StorageBackend` in memory. */
+/** A `StorageBackend` in memory: everything but durability. */
 export class MemoryBackend implements StorageBackend {
-  readonly layout: KvLayout;
+  readonly storageName: string;
+  readonly id: string;
   readonly #entries = new Map<string, Entry>();
   /** Map keys in byte order; rebuilt after keys were added or removed. */
   #sorted: string[] | null = null;
   #version = 0;
 
-  constructor(layout: KvLayout) {
-    this.layout = layout;
+  /**
+   * An empty storage.
+   *
+   * @param storageName The storage name, used for the alarm and for KV-identical size limits.
+   * @param id The object id, used for the alarm and for KV-identical size limits.
+   */
+  constructor(storageName = "memory", id: string = "0".repeat(64)) {
+    this.storageName = storageName;
+    this.id = id;
   }
 
   #key(bytes: Uint8Array): string {

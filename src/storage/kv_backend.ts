@@ -1,37 +1,31 @@
-// Object storage on Deno KV: chunked values, batched reads, transient-error
-// retries. See _kv_layout.ts for the key layout.
-//
-// Reading a value over 64 KiB: its head holds exactly 65,536 bytes and its
-// continuation was written in the same atomic, so both carry the same
-// versionstamp. A head of 65,536 bytes is therefore re-read together with its
-// continuation in one `getMany` (one consistent snapshot): equal versionstamps
-// mean "join them"; anything else means the head is a complete value of
-// exactly 64 KiB and the continuation is a leftover (which the next write of
-// the key deletes). A reader can never see half of a value.
+/**
+ * {@linkcode KvBackend}: object storage on Deno KV: chunked values, batched
+ * reads, transient-error retries. The keys are `StorageKeys` (src/kv/keys.ts).
+ *
+ * Reading a value over 64 KiB: its head holds exactly 65,536 bytes and its
+ * continuation was written in the same atomic, so both carry the same
+ * versionstamp. A head of 65,536 bytes is therefore re-read together with its
+ * continuation in one `getMany` (one consistent snapshot): equal versionstamps
+ * mean "join them"; anything else means the head is a complete value of
+ * exactly 64 KiB and the continuation is a leftover (which the next write of
+ * the key deletes). A reader can never see half of a value.
+ *
+ * @module
+ */
 
-import { KvError } from "../errors.ts";
-import { decodeKey, type KeyRange } from "./_codec.ts";
-import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./_backend.ts";
 import {
+  isObjectId,
+  isStorageName,
+  KV_MAX_GET_MANY,
   KV_MAX_MUTATIONS,
   KV_MAX_PAYLOAD,
   KV_MAX_VALUE,
   kvKeySize,
-  type KvLayout,
-} from "./_kv_layout.ts";
-import { retryTransient } from "../kv/kv_retry.ts";
-
-/** `kv.getMany` reads at most 10 keys. */
-const GET_MANY_LIMIT = 10;
-
-/** Runs a KV call, retrying transient contention ("database is locked"), else throws `KvError`. */
-async function withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await retryTransient(fn);
-  } catch (error) {
-    throw new KvError(operation, error);
-  }
-}
+  StorageKeys,
+} from "../kv/keys.ts";
+import { withRetry } from "../kv/retry.ts";
+import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./backend.ts";
+import { decodeKey, type KeyRange } from "./_key_range.ts";
 
 function bytesOf(entry: Deno.KvEntryMaybe<unknown>): Uint8Array {
   if (entry.value instanceof Uint8Array) return entry.value;
@@ -53,14 +47,43 @@ function join(head: Uint8Array, tail: Uint8Array): Uint8Array {
   return bytes;
 }
 
-/** A `StorageBackend` on Deno KV. */
+/**
+ * A `StorageBackend` on Deno KV, under `["dormant", "s", storageName, id]`.
+ * Values over 64 KiB (up to 128 KiB) are split over two KV entries written
+ * in one atomic and never read half-written; transient KV errors ("database
+ * is locked") are retried a few times with a short backoff, then reported as
+ * `KvError`.
+ */
 export class KvBackend implements StorageBackend {
-  readonly layout: KvLayout;
+  readonly storageName: string;
+  readonly id: string;
   readonly #kv: Deno.Kv;
+  readonly #keys: StorageKeys;
 
-  constructor(kv: Deno.Kv, layout: KvLayout) {
+  /**
+   * The storage of one object. Nothing is read until the first call.
+   *
+   * @throws {TypeError} If the storage name or id is malformed.
+   */
+  constructor(kv: Deno.Kv, storageName: string, id: string) {
+    if (!isStorageName(storageName)) {
+      throw new TypeError(
+        `Cannot create storage as the storage name must be 1-64 characters of [A-Za-z0-9_-]: current value is "${
+          String(storageName)
+        }"`,
+      );
+    }
+    if (!isObjectId(id)) {
+      throw new TypeError(
+        `Cannot create storage as the id must be 64 lowercase hex characters: current value is "${
+          String(id)
+        }"`,
+      );
+    }
     this.#kv = kv;
-    this.layout = layout;
+    this.storageName = storageName;
+    this.id = id;
+    this.#keys = new StorageKeys(storageName, id);
   }
 
   /** `getMany` in groups of at most 10 keys. */
@@ -69,7 +92,7 @@ export class KvBackend implements StorageBackend {
     operation: string,
   ): Promise<Deno.KvEntryMaybe<unknown>[]> {
     const groups = await Promise.all(
-      chunk(keys, GET_MANY_LIMIT).map((group) =>
+      chunk(keys, KV_MAX_GET_MANY).map((group) =>
         withRetry(operation, () => this.#kv.getMany(group))
       ),
     );
@@ -77,12 +100,12 @@ export class KvBackend implements StorageBackend {
   }
 
   async versions(keys: readonly Uint8Array[]): Promise<(string | null)[]> {
-    const heads = await this.#getMany(keys.map((k) => this.layout.head(k)), "get");
+    const heads = await this.#getMany(keys.map((k) => this.#keys.head(k)), "get");
     return heads.map((entry) => entry.versionstamp);
   }
 
   async read(keys: readonly Uint8Array[]): Promise<(StoredValue | null)[]> {
-    const heads = await this.#getMany(keys.map((k) => this.layout.head(k)), "get");
+    const heads = await this.#getMany(keys.map((k) => this.#keys.head(k)), "get");
     const values: (StoredValue | null)[] = heads.map((entry) =>
       entry.versionstamp === null ? null : { bytes: bytesOf(entry), version: entry.versionstamp }
     );
@@ -92,8 +115,8 @@ export class KvBackend implements StorageBackend {
 
   async list(range: KeyRange, reverse: boolean, limit: number | undefined): Promise<ListedEntry[]> {
     const selector = {
-      start: this.layout.headBound(range.lower, "lower"),
-      end: this.layout.headBound(range.upper, "upper"),
+      start: this.#keys.headBound(range.lower, "lower"),
+      end: this.#keys.headBound(range.upper, "upper"),
     };
     const batchSize = Math.min(limit ?? 500, 500);
     const entries = await withRetry("list", async () => {
@@ -123,7 +146,7 @@ export class KvBackend implements StorageBackend {
       value && value.bytes.length === KV_MAX_VALUE ? [i] : []
     );
     if (full.length === 0) return;
-    const pairs = full.flatMap((i) => [this.layout.head(keys[i]!), this.layout.cont(keys[i]!)]);
+    const pairs = full.flatMap((i) => [this.#keys.head(keys[i]!), this.#keys.cont(keys[i]!)]);
     const entries = await this.#getMany(pairs, "get");
     full.forEach((index, n) => {
       const head = entries[2 * n]!;
@@ -139,11 +162,11 @@ export class KvBackend implements StorageBackend {
     const build = () => {
       const atomic = this.#kv.atomic();
       for (const check of checks) {
-        atomic.check({ key: this.layout.head(check.keyBytes), versionstamp: check.version });
+        atomic.check({ key: this.#keys.head(check.keyBytes), versionstamp: check.version });
       }
       for (const op of ops) {
-        const head = this.layout.head(op.keyBytes);
-        const cont = this.layout.cont(op.keyBytes);
+        const head = this.#keys.head(op.keyBytes);
+        const cont = this.#keys.cont(op.keyBytes);
         if (op.bytes === null) atomic.delete(head).delete(cont);
         else if (op.bytes.length <= KV_MAX_VALUE) atomic.set(head, op.bytes).delete(cont);
         else {atomic.set(head, op.bytes.subarray(0, KV_MAX_VALUE)).set(
@@ -160,8 +183,8 @@ export class KvBackend implements StorageBackend {
   async clear(onCommit: (mutations: number) => void): Promise<void> {
     // Heads first, then continuations: a clear that fails half way must not leave the first
     // 64 KiB of a value without its continuation (it would read as a complete, corrupt value).
-    await this.#clearPrefix(this.layout.headBound(null, "lower"), onCommit);
-    await this.#clearPrefix(this.layout.root, onCommit);
+    await this.#clearPrefix(this.#keys.headBound(null, "lower"), onCommit);
+    await this.#clearPrefix(this.#keys.root, onCommit);
   }
 
   async #clearPrefix(prefix: Deno.KvKey, onCommit: (mutations: number) => void): Promise<void> {

@@ -1,15 +1,16 @@
-// Regression tests for bugs found in the review of src/storage and src/alarms (one test per bug).
+// What `Storage` adds to every backend: default hooks, the alarm without and
+// with a scheduler, and no unhandled rejection from writes nobody awaits.
+// The shared behaviour on each backend is in _storage_conformance.ts.
 import assert from "node:assert/strict";
 import { AlarmScheduler } from "../../src/alarms/alarm_scheduler.ts";
-import { KvStorage } from "../../src/storage/kv_storage.ts";
-import { MemoryStorage } from "../../src/storage/memory_storage.ts";
+import { KvBackend } from "../../src/storage/kv_backend.ts";
+import { MemoryBackend } from "../../src/storage/memory_backend.ts";
+import type { AlarmInvocationInfo } from "../../src/storage/object_storage.ts";
+import { Storage } from "../../src/storage/storage.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
-import { RecordingHooks, valueOfSize } from "../storage/_storage_conformance.ts";
-import { interceptKv } from "../_intercept_kv.ts";
+import { RecordingHooks } from "./_storage_conformance.ts";
 
 const ID = "a".repeat(64);
-const ROOT = ["dormant", "s", "ROOM", ID];
-const encoder = new TextEncoder();
 
 /** Runs `fn` and returns the reasons of the unhandled rejections it caused. */
 async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
@@ -29,8 +30,7 @@ async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
 }
 
 async function withKv(
-  fn: (kv: Deno.Kv, storage: KvStorage, hooks: RecordingHooks) => Promise<void>,
-  wrap: (kv: Deno.Kv) => Deno.Kv = (kv) => kv,
+  fn: (kv: Deno.Kv, storage: Storage, hooks: RecordingHooks) => Promise<void>,
 ): Promise<void> {
   const kv = await Deno.openKv(":memory:");
   const alarms = new AlarmScheduler({
@@ -41,7 +41,7 @@ async function withKv(
   });
   const hooks = new RecordingHooks();
   try {
-    const storage = new KvStorage({ kv: wrap(kv), storageName: "ROOM", id: ID, hooks, alarms });
+    const storage = new Storage({ backend: new KvBackend(kv, "ROOM", ID), hooks, alarms });
     await fn(kv, storage, hooks);
     assert.equal(hooks.depth, 0, "the input gate must be balanced");
   } finally {
@@ -49,6 +49,43 @@ async function withKv(
     kv.close();
   }
 }
+
+// ---- defaults and alarms ------------------------------------------------------------------------
+
+Deno.test("MemoryStorage works without hooks or a scheduler", async () => {
+  const storage = new Storage({ backend: new MemoryBackend() });
+  await storage.put("a", 1);
+  await storage.setAlarm(5);
+  assert.equal(await storage.get("a"), 1);
+  assert.equal(await storage.getAlarm(), 5);
+});
+
+Deno.test("MemoryStorage delivers its alarm through a scheduler", async () => {
+  const clock = new ManualClock(0);
+  const delivered: [string, string, AlarmInvocationInfo][] = [];
+  const alarms = new AlarmScheduler({
+    clock,
+    deliver: (storageName, id, info) =>
+      Promise.resolve(void delivered.push([storageName, id, info])),
+    onException: (error) => assert.fail(String(error)),
+  });
+  try {
+    await alarms.start();
+    const storage = new Storage({ backend: new MemoryBackend("ROOM", "b".repeat(64)), alarms });
+    await storage.setAlarm(1_000);
+    assert.equal(await alarms.get("ROOM", "b".repeat(64)), 1_000);
+    await clock.advance(1_000);
+    await alarms.settled();
+    assert.deepEqual(delivered, [["ROOM", "b".repeat(64), {
+      isRetry: false,
+      retryCount: 0,
+      scheduledTime: 1_000,
+    }]]);
+    assert.equal(await storage.getAlarm(), null);
+  } finally {
+    alarms.close();
+  }
+});
 
 // ---- a transaction's delete that is not awaited ----------------------------------------------
 
@@ -76,7 +113,7 @@ Deno.test("setAlarm() that fails and is not awaited causes no unhandled rejectio
     onException: () => {},
   });
   alarms.close();
-  const storage = new MemoryStorage({ alarms });
+  const storage = new Storage({ backend: new MemoryBackend(), alarms });
   const unhandled = await unhandledDuring(async () => {
     storage.setAlarm(1_000); // the scheduler is closed: the write fails
     storage.setAlarm(Number.NaN); // invalid time
@@ -86,46 +123,4 @@ Deno.test("setAlarm() that fails and is not awaited causes no unhandled rejectio
   // Awaiting callers still get the errors.
   await assert.rejects(storage.setAlarm(1_000));
   await assert.rejects(storage.setAlarm(Number.NaN), TypeError);
-});
-
-// ---- deleteAll() that fails half way ------------------------------------------------------------
-
-Deno.test("KvStorage.deleteAll() failing half way never leaves half of a value over 64 KiB", async () => {
-  const bigHead = [...ROOT, "d", encoder.encode("big")];
-  const sameKey = (a: Deno.KvKey, b: Deno.KvKey) =>
-    a.length === b.length &&
-    a.every((part, i) =>
-      part instanceof Uint8Array
-        ? b[i] instanceof Uint8Array && part.join() === (b[i] as Uint8Array).join()
-        : part === b[i]
-    );
-  // Commits that delete the head of "big" fail (as a KV outage would).
-  const wrap = (kv: Deno.Kv): Deno.Kv =>
-    interceptKv(kv, {
-      commit: (commit, calls) =>
-        calls.some((c) => c.method === "delete" && sameKey(c.first as Deno.KvKey, bigHead))
-          ? Promise.reject(new Error("injected"))
-          : commit(),
-    });
-  await withKv(async (kv, storage) => {
-    const big = valueOfSize(131_072);
-    await storage.put("big", big);
-    // 999 leftover continuations that sort before the real one, so that one listing of 1,000
-    // keys holds only continuations.
-    let atomic = kv.atomic();
-    for (let i = 0; i < 999; i++) {
-      atomic.set([...ROOT, "c", `!${String(i).padStart(4, "0")}`], new Uint8Array(1));
-      if (i % 200 === 199) {
-        await atomic.commit();
-        atomic = kv.atomic();
-      }
-    }
-    await atomic.commit();
-    await assert.rejects(storage.deleteAll());
-    // Either the whole value or nothing, never its first 64 KiB.
-    const value = await storage.get("big").catch((error) => error);
-    const whole = value instanceof Uint8Array && value.length === big.length &&
-      value.every((byte, i) => byte === big[i]);
-    assert.ok(value === undefined || whole, `read back: ${String(value).slice(0, 80)}`);
-  }, wrap);
 });

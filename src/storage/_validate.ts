@@ -1,21 +1,21 @@
-// Keys and values of object storage: validation, structured-clone encoding and
-// the UTF-8 byte order that `list()` follows. Shared by every implementation
-// so the limits and error messages are identical.
+// Validation of the arguments of the storage API (keys, batches, `put()`
+// entries, `list()` options, alarm times), before anything is read or
+// written. Every backend gets the same limits and error messages.
 
-import { decode, encode } from "../runtime/structured_codec.ts";
+import type { WriteOp } from "./backend.ts";
+import { compareBytes, type KeyRange } from "./_key_range.ts";
+import { encodeValue } from "./_values.ts";
+import type { StoragePutOptions } from "./object_storage.ts";
 
 /** Longest user key, in UTF-8 bytes (KV's 2,048 minus our prefix). */
 export const MAX_KEY_BYTES = 1536;
-/** Largest serialized value (Cloudflare's 128 KiB). */
-export const MAX_VALUE_BYTES = 131_072;
 /** Most keys per batch call (Cloudflare's limit). */
 export const MAX_BATCH_KEYS = 128;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** A validated key: the string and its UTF-8 bytes. */
-export interface EncodedKey {
+export interface ValidKey {
   readonly key: string;
   readonly bytes: Uint8Array;
 }
@@ -30,7 +30,7 @@ function describe(value: unknown): string {
  * Validates a key and returns its UTF-8 bytes. `subject` completes the
  * message: "Cannot put key as it exceeds 1536 bytes: current size is 1600".
  */
-export function encodeKey(key: unknown, subject: string): EncodedKey {
+export function validateKey(key: unknown, subject: string): ValidKey {
   if (typeof key !== "string") {
     throw new TypeError(
       `Cannot ${subject} as it must be a string: current type is ${describe(key)}`,
@@ -52,14 +52,19 @@ export function encodeKey(key: unknown, subject: string): EncodedKey {
 }
 
 /** Validates a batch of keys (at most 128) and removes duplicates, keeping the first. */
-export function encodeKeys(keys: readonly unknown[], verb: string): EncodedKey[] {
+export function validateKeys(keys: readonly unknown[], verb: string): ValidKey[] {
   checkBatchSize(keys.length, verb);
-  const seen = new Map<string, EncodedKey>();
+  const seen = new Map<string, ValidKey>();
   for (const key of keys) {
-    const encoded = encodeKey(key, `${verb} key`);
-    if (!seen.has(encoded.key)) seen.set(encoded.key, encoded);
+    const valid = validateKey(key, `${verb} key`);
+    if (!seen.has(valid.key)) seen.set(valid.key, valid);
   }
   return [...seen.values()];
+}
+
+/** Validates the argument of `get()` or `delete()`: one key, or an array of up to 128. */
+export function validateKeyArg(arg: unknown, verb: string): ValidKey[] {
+  return Array.isArray(arg) ? validateKeys(arg, verb) : [validateKey(arg, `${verb} key`)];
 }
 
 /** Throws if a batch call names more than 128 keys. */
@@ -69,68 +74,6 @@ export function checkBatchSize(count: number, verb: string): void {
       `Cannot ${verb} keys as the batch exceeds ${MAX_BATCH_KEYS} keys: current count is ${count}`,
     );
   }
-}
-
-/** Decodes the UTF-8 bytes of a stored key. */
-export function decodeKey(bytes: Uint8Array): string {
-  return decoder.decode(bytes);
-}
-
-/**
- * Serializes a value with structured-clone semantics, in V8's wire format
- * (the shared JS codec: `node:v8` leaks native memory per call on Deno).
- * Functions and symbols throw a plain `Error` there; the web platform calls
- * that a `DataCloneError`, so that is what callers get.
- */
-export function encodeValue(value: unknown): Uint8Array {
-  if (value === undefined) {
-    throw new TypeError("Cannot put value as it is undefined: use delete() to remove a key");
-  }
-  let buffer: Uint8Array;
-  try {
-    buffer = encode(value);
-  } catch (error) {
-    throw new DOMException(
-      error instanceof Error ? error.message : String(error),
-      "DataCloneError",
-    );
-  }
-  if (buffer.byteLength > MAX_VALUE_BYTES) {
-    throw new RangeError(
-      `Cannot put value as it exceeds ${MAX_VALUE_BYTES} bytes: current size is ${buffer.byteLength}`,
-    );
-  }
-  // A plain view, not a Node Buffer, so nothing downstream depends on Buffer.
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-
-/** Deserializes a stored value into a fresh copy (typed arrays get their own buffers). */
-export function decodeValue<T>(bytes: Uint8Array): T {
-  return decode(bytes) as T;
-}
-
-/** Compares byte strings lexicographically (the order of KV keys and of Cloudflare's `list`). */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
-
-/** A half-open range of keys in byte order; `null` bounds are open. */
-export interface KeyRange {
-  /** Inclusive lower bound. */
-  readonly lower: Uint8Array | null;
-  /** Exclusive upper bound. */
-  readonly upper: Uint8Array | null;
-}
-
-/** Whether `key` lies in `range`. */
-export function inRange(range: KeyRange, key: Uint8Array): boolean {
-  return (range.lower === null || compareBytes(key, range.lower) >= 0) &&
-    (range.upper === null || compareBytes(key, range.upper) < 0);
 }
 
 /** The smallest byte string greater than every string starting with `prefix`, or `null`. */
@@ -146,7 +89,7 @@ function prefixEnd(prefix: Uint8Array): Uint8Array | null {
 function optionalString(options: Record<string, unknown>, name: string): string | undefined {
   const value = options[name];
   if (value === undefined) return undefined;
-  return encodeKey(value, `list with '${name}'`).key;
+  return validateKey(value, `list with '${name}'`).key;
 }
 
 /** A validated `list()` request. `range` is `null` when nothing can match. */
@@ -158,7 +101,7 @@ export interface ListRequest {
 }
 
 /** Validates `list()` options and turns them into a byte range. */
-export function parseListOptions(options: unknown): ListRequest {
+export function validateListOptions(options: unknown): ListRequest {
   if (options === undefined || options === null) {
     return {
       range: { lower: null, upper: null },
@@ -214,7 +157,7 @@ export function parseListOptions(options: unknown): ListRequest {
 }
 
 /** Converts `setAlarm()`'s argument to whole milliseconds since the epoch. */
-export function alarmTime(time: unknown): number {
+export function validateAlarmTime(time: unknown): number {
   const ms = time instanceof Date ? time.getTime() : time;
   if (typeof ms !== "number" || !Number.isFinite(ms)) {
     throw new TypeError(
@@ -224,4 +167,32 @@ export function alarmTime(time: unknown): number {
     );
   }
   return Math.floor(ms);
+}
+
+/** Validates the arguments of `put()` (one key or up to 128 entries) before any write. */
+export function validatePut(arg: unknown, value: unknown, options: unknown): {
+  ops: WriteOp[];
+  action: string;
+  options: StoragePutOptions | undefined;
+} {
+  if (arg !== null && typeof arg === "object" && !Array.isArray(arg)) {
+    const entries = Object.entries(arg);
+    checkBatchSize(entries.length, "put");
+    const ops = entries.map(([key, v]) => {
+      const { bytes } = validateKey(key, "put key");
+      return { key, keyBytes: bytes, bytes: encodeValue(v) };
+    });
+    return { ops, action: "put entries", options: value as StoragePutOptions | undefined };
+  }
+  const { key, bytes } = validateKey(arg, "put key");
+  return {
+    ops: [{ key, keyBytes: bytes, bytes: encodeValue(value) }],
+    action: "put value",
+    options: options as StoragePutOptions | undefined,
+  };
+}
+
+/** The writes that delete `keys`. */
+export function deleteOps(keys: readonly ValidKey[]): WriteOp[] {
+  return keys.map((k) => ({ key: k.key, keyBytes: k.bytes, bytes: null }));
 }
