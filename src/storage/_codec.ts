@@ -2,7 +2,8 @@
 // the UTF-8 byte order that `list()` follows. Shared by every implementation
 // so the limits and error messages are identical.
 
-import { decode, encode } from "../runtime/structured_codec.ts";
+import { decode } from "../structured_clone/decode.ts";
+import { encode } from "../structured_clone/encode.ts";
 
 /** Longest user key, in UTF-8 bytes (KV's 2,048 minus our prefix). */
 export const MAX_KEY_BYTES = 1536;

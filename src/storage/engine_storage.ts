@@ -6,7 +6,7 @@
  */
 
 import { alarmTime } from "./_codec.ts";
-import { markNotCloneable } from "../runtime/structured_codec.ts";
+import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
 import type { StorageEngine } from "./_engine.ts";
 import type {
   ObjectStorage,
