@@ -1,5 +1,5 @@
 import { Connection } from "./sockets/connection.ts";
-import { markNotCloneable } from "./runtime/structured_codec.ts";
+import { markNotCloneable } from "./structured_clone/not_cloneable.ts";
 import type { WebSocket } from "./types.ts";
 
 /**

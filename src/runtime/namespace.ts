@@ -2,7 +2,7 @@ import { notRpcMethod } from "../decorators/resolve_handlers.ts";
 import { hashName, ObjectId, parseHex, uniqueHex } from "./object_id.ts";
 import type { HostTable } from "./host_table.ts";
 import type { ClassRuntime } from "./object_host.ts";
-import { markNotCloneable } from "./structured_codec.ts";
+import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
 
 /** Any function; used to pick the methods of an object class for its stub. */
 // deno-lint-ignore no-explicit-any

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { markNotCloneable } from "./structured_codec.ts";
+import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
 import { isObjectId } from "../kv/keys.ts";
 
 /**

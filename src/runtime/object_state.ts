@@ -5,7 +5,7 @@ import type { ObjectStorage } from "../storage/object_storage.ts";
 import type { WebSocket } from "../types.ts";
 import { WebSocketRequestResponsePair } from "../web_socket_request_response_pair.ts";
 import type { ObjectId } from "./object_id.ts";
-import { markNotCloneable } from "./structured_codec.ts";
+import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
 
 /** Auto-response request and response limit, in UTF-8 bytes (workerd). */
 export const MAX_AUTO_RESPONSE_BYTES = 2048;

@@ -1,4 +1,5 @@
-import { decode, encode } from "../runtime/structured_codec.ts";
+import { decode } from "../structured_clone/decode.ts";
+import { encode } from "../structured_clone/encode.ts";
 
 /** workerd's current inline attachment limit (its docs still say 2,048). */
 export const DEFAULT_MAX_ATTACHMENT_BYTES = 16_384;
@@ -6,7 +7,7 @@ export const DEFAULT_MAX_ATTACHMENT_BYTES = 16_384;
 /**
  * Serializes an attachment in V8's structured-clone wire format and checks
  * its size. The bytes are `v8.serialize`'s, written in JS (see
- * `structured_codec.ts`: `node:v8` leaks native memory per call and is slow);
+ * `src/structured_clone/encode.ts`: `node:v8` leaks native memory per call);
  * values the codec does not write itself go to `node:v8`. `v8.serialize`
  * throws a plain `Error` for functions and symbols; structured clone throws
  * `DataCloneError`, which is what ported code expects. Sockets, pair ends,

@@ -1,7 +1,8 @@
 // Values of object storage: structured-clone copies in V8's wire format, at
 // most 128 KiB serialized.
 
-import { decode, encode } from "../runtime/structured_codec.ts";
+import { decode } from "../structured_clone/decode.ts";
+import { encode } from "../structured_clone/encode.ts";
 import { sortEntries } from "./_key_range.ts";
 
 /** Largest serialized value (Cloudflare's 128 KiB). */
