@@ -90,8 +90,8 @@ export type {
 } from "./src/types.ts";
 
 // Storage and alarms.
+export type { AlarmInvocationInfo } from "./src/types.ts";
 export type {
-  AlarmInvocationInfo,
   ObjectStorage,
   StorageGetOptions,
   StorageListOptions,

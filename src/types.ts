@@ -99,3 +99,24 @@ export type ExceptionHandler = (error: unknown, context: ExceptionContext) => vo
 
 /** What `@onConnect` may return. */
 export type ConnectResult = void | undefined | Response | { readonly tags?: readonly string[] };
+
+/**
+ * What an alarm handler is told about the current delivery.
+ *
+ * @example Usage
+ * ```ts
+ * import type { AlarmInvocationInfo } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const info: AlarmInvocationInfo = { isRetry: true, retryCount: 1, scheduledTime: 0 };
+ * assert.ok(info.isRetry);
+ * ```
+ */
+export interface AlarmInvocationInfo {
+  /** `true` when an earlier delivery of this alarm failed. */
+  readonly isRetry: boolean;
+  /** How many deliveries of this alarm failed before this one (0 to 6). */
+  readonly retryCount: number;
+  /** The time the alarm was set for, in milliseconds since the epoch. */
+  readonly scheduledTime: number;
+}

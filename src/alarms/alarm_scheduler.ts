@@ -6,7 +6,8 @@
 
 import { DormantError, KvError } from "../errors.ts";
 import type { Clock, ClockTimer } from "../runtime/clock.ts";
-import type { AlarmInvocationInfo } from "../storage/object_storage.ts";
+import type { AlarmInvocationInfo } from "../types.ts";
+import type { AlarmExceptionContext, AlarmSchedulerOptions } from "./alarm_scheduler_options.ts";
 import {
   type AlarmRecord,
   type AlarmStore,
@@ -15,73 +16,15 @@ import {
   MemoryAlarmStore,
   type StoredAlarm,
 } from "./_alarm_store.ts";
-
-/** Where a failure happened, as given to `onException`. */
-export interface AlarmExceptionContext {
-  /** The object's storage name (`""` for a failure not tied to one object). */
-  namespace: string;
-  /** The object id (`""` for a failure not tied to one object). */
-  id: string;
-  /** `"alarm"` for a delivery given up on; `"alarm scan"` or `"alarm bookkeeping"` for KV failures. */
-  operation: string;
-}
-
-/** Options of {@linkcode AlarmScheduler}. */
-export interface AlarmSchedulerOptions {
-  /** Where alarms are kept; without it they live in memory and do not survive a restart. */
-  kv?: Deno.Kv;
-  /** The only source of time and timers. */
-  clock: Clock;
-  /**
-   * Delivers an alarm to its object (waking it); a rejection means the handler failed.
-   * `name` is the name the id was derived from, if it was known when the alarm was set.
-   */
-  deliver: (
-    storageName: string,
-    id: string,
-    info: AlarmInvocationInfo,
-    name: string | undefined,
-  ) => Promise<void>;
-  /**
-   * The name the object's id was derived from, if known: stored with the alarm
-   * (no extra KV write) so a delivery after a restart can tell the object its name.
-   */
-  nameOf?: (storageName: string, id: string) => string | undefined;
-  /** Receives failures: a delivery given up on after its retries, and KV errors. */
-  onException: (error: unknown, context: AlarmExceptionContext) => void;
-  /** Called after every KV commit with its mutation count. */
-  onCommit?: (mutations: number) => void;
-}
-
-/** Retries after a failed delivery (Cloudflare's figure). */
-const MAX_RETRIES = 6;
-/** Delay before the first retry; it doubles each time (2 s, 4 s, … 64 s). */
-const FIRST_RETRY_MS = 2000;
-/** Pause before an object whose bookkeeping failed in KV is looked at again. */
-const HOLD_MS = 2000;
-/** Compare-and-set attempts of `set()`/`delete()`. */
-const MAX_WRITE_ATTEMPTS = 10;
-
-function objectKey(storageName: string, id: string): string {
-  return `${storageName}\0${id}`;
-}
-
-/** The record with `name` when there is one (no `name: undefined` key is stored). */
-function withName(record: AlarmRecord, name: string | undefined): AlarmRecord {
-  if (name === undefined) return record;
-  const { scheduledTime, retryCount, dueTime } = record;
-  return { scheduledTime, retryCount, dueTime, name };
-}
-
-function checkObject(storageName: unknown, id: unknown, verb: string): void {
-  if (
-    typeof storageName !== "string" || storageName === "" || typeof id !== "string" || id === ""
-  ) {
-    throw new TypeError(
-      `Cannot ${verb} alarm as the storage name and id must be non-empty strings`,
-    );
-  }
-}
+import {
+  checkObject,
+  FIRST_RETRY_MS,
+  HOLD_MS,
+  MAX_RETRIES,
+  MAX_WRITE_ATTEMPTS,
+  objectKey,
+  withName,
+} from "./_policy.ts";
 
 /**
  * Keeps one alarm per object and delivers it at its time, at least once.

@@ -5,7 +5,7 @@ import {
   recordHandler,
   recordLegacyHandler,
 } from "./_metadata.ts";
-import type { AlarmInvocationInfo } from "../storage/object_storage.ts";
+import type { AlarmInvocationInfo } from "../types.ts";
 import type { ConnectResult, WebSocket } from "../types.ts";
 
 /**

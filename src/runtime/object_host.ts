@@ -14,12 +14,8 @@ import { upgradeResponse } from "../web_socket_pair.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import { normalizeTags } from "../sockets/tags.ts";
 import { hibernationRoot } from "../kv/keys.ts";
-import type {
-  AlarmInvocationInfo,
-  ObjectStorage,
-  StorageHooks,
-} from "../storage/object_storage.ts";
-import type { ExceptionContext } from "../types.ts";
+import type { ObjectStorage, StorageHooks } from "../storage/object_storage.ts";
+import type { AlarmInvocationInfo, ExceptionContext } from "../types.ts";
 import { type BindingScope, endCall, openCall, recordAccept, runCall } from "./binding_scope.ts";
 import { type Clock, type ClockTimer, nextTask } from "./clock.ts";
 import type { ObjectId } from "./object_id.ts";

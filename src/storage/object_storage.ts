@@ -118,27 +118,6 @@ export interface StorageListOptions extends StorageGetOptions {
 }
 
 /**
- * What an alarm handler is told about the current delivery.
- *
- * @example Usage
- * ```ts
- * import type { AlarmInvocationInfo } from "./object_storage.ts";
- * import assert from "node:assert/strict";
- *
- * const info: AlarmInvocationInfo = { isRetry: true, retryCount: 1, scheduledTime: 0 };
- * assert.ok(info.isRetry);
- * ```
- */
-export interface AlarmInvocationInfo {
-  /** `true` when an earlier delivery of this alarm failed. */
-  readonly isRetry: boolean;
-  /** How many deliveries of this alarm failed before this one (0 to 6). */
-  readonly retryCount: number;
-  /** The time the alarm was set for, in milliseconds since the epoch. */
-  readonly scheduledTime: number;
-}
-
-/**
  * Reads and writes shared by {@linkcode ObjectStorage} and
  * {@linkcode StorageTransaction} (Cloudflare's names and overloads).
  *

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { AlarmScheduler, type AlarmSchedulerOptions } from "../../src/alarms/alarm_scheduler.ts";
+import { AlarmScheduler } from "../../src/alarms/alarm_scheduler.ts";
+import type { AlarmSchedulerOptions } from "../../src/alarms/alarm_scheduler_options.ts";
 import { App, DurableObject, durableObject } from "../../mod.ts";
 import { DormantError } from "../../src/errors.ts";
-import type { AlarmInvocationInfo } from "../../src/storage/object_storage.ts";
+import type { AlarmInvocationInfo } from "../../src/types.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { until } from "../_helpers.ts";
 

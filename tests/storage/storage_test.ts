@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { AlarmScheduler } from "../../src/alarms/alarm_scheduler.ts";
 import { KvBackend } from "../../src/storage/kv_backend.ts";
 import { MemoryBackend } from "../../src/storage/memory_backend.ts";
-import type { AlarmInvocationInfo } from "../../src/storage/object_storage.ts";
+import type { AlarmInvocationInfo } from "../../src/types.ts";
 import { Storage } from "../../src/storage/storage.ts";
 import { ManualClock } from "../../src/testing/manual_clock.ts";
 import { RecordingHooks } from "./_storage_conformance.ts";

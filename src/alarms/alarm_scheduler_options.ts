@@ -1,0 +1,45 @@
+/**
+ * The options and failure context of the alarm scheduler.
+ *
+ * @module
+ */
+
+import type { Clock } from "../runtime/clock.ts";
+import type { AlarmInvocationInfo } from "../types.ts";
+
+/** Where a failure happened, as given to `onException`. */
+export interface AlarmExceptionContext {
+  /** The object's storage name (`""` for a failure not tied to one object). */
+  namespace: string;
+  /** The object id (`""` for a failure not tied to one object). */
+  id: string;
+  /** `"alarm"` for a delivery given up on; `"alarm scan"` or `"alarm bookkeeping"` for KV failures. */
+  operation: string;
+}
+
+/** Options of `AlarmScheduler`. */
+export interface AlarmSchedulerOptions {
+  /** Where alarms are kept; without it they live in memory and do not survive a restart. */
+  kv?: Deno.Kv;
+  /** The only source of time and timers. */
+  clock: Clock;
+  /**
+   * Delivers an alarm to its object (waking it); a rejection means the handler failed.
+   * `name` is the name the id was derived from, if it was known when the alarm was set.
+   */
+  deliver: (
+    storageName: string,
+    id: string,
+    info: AlarmInvocationInfo,
+    name: string | undefined,
+  ) => Promise<void>;
+  /**
+   * The name the object's id was derived from, if known: stored with the alarm
+   * (no extra KV write) so a delivery after a restart can tell the object its name.
+   */
+  nameOf?: (storageName: string, id: string) => string | undefined;
+  /** Receives failures: a delivery given up on after its retries, and KV errors. */
+  onException: (error: unknown, context: AlarmExceptionContext) => void;
+  /** Called after every KV commit with its mutation count. */
+  onCommit?: (mutations: number) => void;
+}
