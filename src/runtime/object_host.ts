@@ -1,7 +1,7 @@
 import { checkInstance } from "../decorators/resolve_handlers.ts";
 import { EventTimeoutError, ObjectFullError, ObjectResetError } from "../errors.ts";
 import { Connection, type ConnectionOwner, RECORD } from "../sockets/connection.ts";
-import { wantsUpgrade } from "../router/upgrade.ts";
+import { wantsUpgrade } from "../wants_upgrade.ts";
 import { upgradeResponse } from "../web_socket_pair.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import { normalizeTags } from "../sockets/tags.ts";

@@ -1,7 +1,7 @@
 /**
  * The only `Deno.serve` call in the package. Raw `Deno.serve` dies at the
  * open-file limit: its `finished` promise rejects with "Too many open files"
- * and nothing handles it (deno-platform §11). Here that rejection is caught,
+ * and nothing handles it. Here that rejection is caught,
  * every open socket is kept, and the listener comes back with backoff.
  *
  * @module

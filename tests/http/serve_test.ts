@@ -1,11 +1,11 @@
 /**
- * `app.serve()` under load and on the way down (contract §6): the connection
+ * `app.serve()` under load and on the way down: the connection
  * cap answers 503 and frees its slot when a socket leaves; graceful shutdown
  * lets running handlers finish, flushes KV write-behind, closes sockets with
  * 1001 (1012 on restart) and answers new requests with 503, within 5 s; a
  * served process exits 0 on SIGINT.
  *
- * Rerun: `deno test -A tests/server/serve_test.ts` (`SERVE_REPORT=1` prints the timings).
+ * Rerun: `deno test -A tests/http/serve_test.ts` (`SERVE_REPORT=1` prints the timings).
  */
 import assert from "node:assert/strict";
 import {
