@@ -26,8 +26,9 @@
  */
 
 // The application, routing and serving.
-export { App, type AppEnv, type AppStats, type ObjectStats, type Server } from "./src/app.ts";
-export type { AppOptions, ObjectClass, ServeOptions } from "./src/options.ts";
+export { App, type AppEnv, type AppStats, type ObjectStats } from "./src/app.ts";
+export type { AppOptions, ObjectClass } from "./src/options.ts";
+export type { ServeOptions, Server } from "./src/http/serve.ts";
 export type {
   BeforeHook,
   ExecutionContext,

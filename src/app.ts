@@ -12,9 +12,16 @@ import { exceptionSink, type Report } from "./exception_sink.ts";
 import { Admission } from "./http/admission.ts";
 import { Gateway } from "./http/gateway.ts";
 import { Router } from "./http/router.ts";
-import { defaultConnectionCap, exitProcess, listen, onTerminationSignal } from "./http/serve.ts";
+import {
+  defaultConnectionCap,
+  exitProcess,
+  onTerminationSignal,
+  serveApp,
+  type ServeOptions,
+  type Server,
+} from "./http/serve.ts";
 import { Lifecycle } from "./lifecycle.ts";
-import { type AppOptions, type ObjectClass, resolveOptions, type ServeOptions } from "./options.ts";
+import { type AppOptions, type ObjectClass, resolveOptions } from "./options.ts";
 import type { DurableObjectNamespace } from "./runtime/namespace.ts";
 import type { AppRuntime, Blocker, HostStatus } from "./runtime/object_host.ts";
 import type { Connection } from "./sockets/connection.ts";
@@ -24,16 +31,6 @@ import { MemorySocketRegistry } from "./sockets/socket_registry.ts";
 export type AppEnv<O extends Record<string, ObjectClass>, E extends object = Record<never, never>> =
   & E
   & { readonly [K in keyof O]: DurableObjectNamespace<InstanceType<O[K]>> };
-
-/** A running server. */
-export interface Server {
-  /** The bound address. */
-  readonly addr: Deno.NetAddr;
-  /** Resolves after shutdown completed. */
-  readonly finished: Promise<void>;
-  /** Shuts down gracefully: sockets get 1001 (1012 with `restart`). */
-  shutdown(options?: { restart?: boolean }): Promise<void>;
-}
 
 /** Per-object report from {@linkcode App.stats}. */
 export interface ObjectStats {
@@ -207,41 +204,15 @@ export class App<
    * calling `server.shutdown()` does the same without exiting.
    */
   async serve(options: ServeOptions = {}): Promise<Server> {
-    if (this.#signals === null) this.#signals = "off"; // handled below, per `options`
+    if (this.#signals === null) this.#signals = "off"; // serveApp handles them, per `options`
     await this.#lifecycle.ready();
     // After KV is open, so its descriptors count as already used.
     if (this.#options.maxConnections === undefined) this.#admission.cap(defaultConnectionCap());
-    const controller = new AbortController();
-    const listener = listen(this.fetch, {
-      hostname: options.hostname ?? "0.0.0.0",
-      port: options.port ?? 8000,
-      signal: controller.signal,
-      onListen: options.onListen,
-      onListenError: (error, attempt) =>
-        this.#report(error, { namespace: "*", operation: `listen (attempt ${attempt + 1})` }),
+    return serveApp(this.fetch, options, {
+      handleSignals: this.#options.handleSignals,
+      shutdown: (restart) => this.shutdown({ restart, timeoutMs: options.shutdownTimeoutMs }),
+      report: this.#report,
     });
-    let shutdown: Promise<void> | null = null;
-    const stop = (restart: boolean): Promise<void> =>
-      shutdown ??= (async () => {
-        await this.shutdown({ restart, timeoutMs: options.shutdownTimeoutMs });
-        controller.abort();
-        await listener.finished;
-      })();
-    let removeSignals = () => {};
-    if ((options.handleSignals ?? this.#options.handleSignals) !== false) {
-      removeSignals = onTerminationSignal(() => {
-        stop(false).then(() => exitProcess(0), () => exitProcess(1));
-      });
-    }
-    if (options.signal?.aborted) void stop(false);
-    else options.signal?.addEventListener("abort", () => void stop(false), { once: true });
-    const finished = listener.finished.then(async () => {
-      removeSignals();
-      await shutdown;
-    });
-    const addr = await Promise.race([listener.addr, listener.finished.then(() => null)]);
-    if (addr === null) throw new Error("Cannot serve: the listener stopped before it was bound");
-    return { addr, finished, shutdown: (o) => stop(o?.restart ?? false) };
   }
 
   /**

@@ -102,28 +102,6 @@ export interface AppOptions<
   readonly handleSignals?: boolean;
 }
 
-/** Options of {@linkcode App.serve}. */
-export interface ServeOptions {
-  /** The interface to listen on. @default "0.0.0.0" */
-  readonly hostname?: string;
-  /** The port; 0 picks any free port. @default 8000 */
-  readonly port?: number;
-  /** Aborting shuts the server down gracefully (without exiting the process). */
-  readonly signal?: AbortSignal;
-  /**
-   * Called once listening; `() => {}` prints nothing.
-   * @default prints `Listening on http://localhost:8000/` to stderr (`localhost` for 0.0.0.0)
-   */
-  readonly onListen?: (addr: Deno.NetAddr) => void;
-  /**
-   * Handle SIGINT/SIGTERM: graceful shutdown, then exit 0 (a second signal exits at once).
-   * @default the app's `handleSignals`, else true
-   */
-  readonly handleSignals?: boolean;
-  /** How long running handlers get to finish on shutdown. @default 3000 */
-  readonly shutdownTimeoutMs?: number;
-}
-
 /** {@linkcode AppOptions} checked, with every default applied. */
 export interface Settings {
   readonly clock: Clock;

@@ -29,20 +29,28 @@ import type { Connection } from "../sockets/connection.ts";
 import { upgradeTarget } from "../web_socket_pair.ts";
 import { wantsUpgrade } from "../wants_upgrade.ts";
 import { type Admission, shuttingDown, type Slot } from "./admission.ts";
-import type { BeforeHook, ExecutionContext, ExportedHandler, RouteTarget } from "./hooks.ts";
+import type {
+  BeforeHook,
+  ExecutionContext,
+  ExportedHandler,
+  Fallback,
+  RouteTarget,
+} from "./hooks.ts";
 import type { RouteMatch, Router } from "./router.ts";
 import { checkUpgrade, type Upgrader } from "./upgrade.ts";
 
-/** The app options the gateway reads on each request. */
+/** The app options the gateway reads on each request (see `AppOptions` for each). */
 export interface GatewayOptions {
+  /** Runs before a WebSocket upgrade reaches its object. */
+  readonly onBeforeConnect?: BeforeHook;
+  /** Runs before plain HTTP reaches its object. */
+  readonly onBeforeRequest?: BeforeHook;
+  /** Gets what no route matches (excludes `fallback`). */
   // deno-lint-ignore no-explicit-any
   readonly worker?: ExportedHandler<any>;
-  readonly fallback?: (
-    request: Request,
-    info?: Deno.ServeHandlerInfo,
-  ) => Response | Promise<Response>;
-  readonly onBeforeConnect?: BeforeHook;
-  readonly onBeforeRequest?: BeforeHook;
+  /** Answers what no route matches. */
+  readonly fallback?: Fallback;
+  /** Passed to the upgrade. */
   readonly idleTimeout?: number;
 }
 

@@ -70,3 +70,9 @@ export interface ExportedHandler<Env = unknown> {
   /** Answers a request; return what `stub.fetch(request)` gave you to upgrade it. */
   fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response>;
 }
+
+/** Answers a request no route matches, as `new App({ fallback })` does. */
+export type Fallback = (
+  request: Request,
+  info?: Deno.ServeHandlerInfo,
+) => Response | Promise<Response>;
