@@ -147,7 +147,7 @@ export class App<
       store: lifecycle.store,
       report,
       createStorage: (host, hooks) => lifecycle.createStorage(host, hooks),
-      socketGone: (ws: Connection) => admission.socketGone(ws),
+      socketGone: (ws) => admission.socketGone(ws),
       forget: (host) => this.#bindings.forget(host),
     };
     const bindings = this.#bindings = new Bindings(

@@ -9,8 +9,7 @@
 import { readDefinition } from "./decorators/_metadata.ts";
 import { resolveHandlers } from "./decorators/resolve_handlers.ts";
 import { declaredStorageName, warnUnnamed } from "./decorators/storage_name.ts";
-import type { ObjectClass } from "./options.ts";
-import { positive } from "./options.ts";
+import { type ObjectClass, positive } from "./options.ts";
 import { HostTable } from "./runtime/host_table.ts";
 import { DurableObjectNamespace } from "./runtime/namespace.ts";
 import type { AppRuntime, ClassRuntime, ObjectHost } from "./runtime/object_host.ts";
