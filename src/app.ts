@@ -169,7 +169,7 @@ export class App<
       admission,
       upgrade: settings.upgrade,
       env: this.env,
-      ready: () => lifecycle.ready(),
+      start: lifecycle,
       report,
     });
     bindings.warnUnnamed(); // once every check passed

@@ -65,8 +65,8 @@ export interface GatewayParts {
   readonly upgrade: Upgrader;
   /** The worker's `env`. */
   readonly env: unknown;
-  /** Opens KV and the rest on first use. */
-  ready(): Promise<void>;
+  /** Opens KV and the rest on first use (`ready()` is awaited by every request). */
+  readonly start: { ready(): Promise<void> };
   readonly report: Report;
 }
 
@@ -79,7 +79,7 @@ export class Gateway {
   readonly #admission: Admission;
   readonly #upgrade: Upgrader;
   readonly #env: unknown;
-  readonly #ready: () => Promise<void>;
+  readonly #start: { ready(): Promise<void> };
   readonly #report: Report;
   /** Pending `ctx.waitUntil()` promises of the worker: shutdown waits for them. */
   #workerWaits = 0;
@@ -93,7 +93,7 @@ export class Gateway {
     this.#admission = parts.admission;
     this.#upgrade = parts.upgrade;
     this.#env = parts.env;
-    this.#ready = parts.ready;
+    this.#start = parts.start;
     this.#report = parts.report;
   }
 
@@ -129,7 +129,7 @@ export class Gateway {
     info: Deno.ServeHandlerInfo | undefined,
     scope: BindingScope,
   ): Promise<Response> {
-    await this.#ready();
+    await this.#start.ready();
     const match = this.#router.match(request);
     if (match === null) {
       if (this.#options.worker) return this.#toWorker(request, info, scope);
