@@ -26,22 +26,17 @@
  */
 
 // The application, routing and serving.
-export {
-  App,
-  type AppEnv,
-  type AppOptions,
-  type AppStats,
-  type BeforeHook,
-  type ExecutionContext,
-  type ExportedHandler,
-  type ObjectClass,
-  type ObjectStats,
-  type RouteTarget,
-  type ServeOptions,
-  type Server,
-} from "./src/app.ts";
-export type { RouteInit } from "./src/router/router.ts";
-export type { Upgrader } from "./src/router/upgrade.ts";
+export { App, type AppEnv, type AppStats, type ObjectStats } from "./src/app.ts";
+export type { AppOptions, ObjectClass } from "./src/options.ts";
+export type { ServeOptions, Server } from "./src/http/serve.ts";
+export type {
+  BeforeHook,
+  ExecutionContext,
+  ExportedHandler,
+  RouteTarget,
+} from "./src/http/hooks.ts";
+export type { RouteInit } from "./src/http/router.ts";
+export type { Upgrader } from "./src/http/upgrade.ts";
 
 // Object classes: decorators and Cloudflare's base class.
 export {

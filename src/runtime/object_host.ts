@@ -9,7 +9,7 @@ import {
   PLAIN,
   RECORD,
 } from "../sockets/connection.ts";
-import { wantsUpgrade } from "../router/upgrade.ts";
+import { wantsUpgrade } from "../wants_upgrade.ts";
 import { upgradeResponse } from "../web_socket_pair.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import { normalizeTags } from "../sockets/tags.ts";

@@ -28,6 +28,7 @@
  * @module
  */
 
+import { appInternals } from "../_app_internals.ts";
 import type { App } from "../app.ts";
 import type { ObjectId } from "../runtime/object_id.ts";
 import type { HostStatus } from "../runtime/object_host.ts";
@@ -53,7 +54,7 @@ export { type TestClient, testClient } from "./test_client.ts";
  * ```
  */
 export async function hibernateNow(app: App, namespace: string, id: ObjectId): Promise<void> {
-  const host = app.hostOf(namespace, id);
+  const host = appInternals.get(app)?.hostOf(namespace, id);
   if (host) await host.hibernate();
 }
 
@@ -71,7 +72,7 @@ export async function hibernateNow(app: App, namespace: string, id: ObjectId): P
  * ```
  */
 export function objectStatus(app: App, namespace: string, id: ObjectId): HostStatus {
-  return app.hostOf(namespace, id)?.status ?? "hibernated";
+  return appInternals.get(app)?.hostOf(namespace, id)?.status ?? "hibernated";
 }
 
 /**
@@ -85,7 +86,7 @@ export function objectStatus(app: App, namespace: string, id: ObjectId): HostSta
  * ```
  */
 export function flushNow(app: App): Promise<void> {
-  return app.flush();
+  return appInternals.get(app)!.flush();
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   WebSocketRequestResponsePair,
   webSocketResponse,
 } from "../../mod.ts";
+import { appInternals } from "../../src/_app_internals.ts";
 import { flushNow, hibernateNow, ManualClock, objectStatus } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
 import { interceptKv } from "../_intercept_kv.ts";
@@ -321,7 +322,7 @@ Deno.test("per-object settings survive hibernation, eviction from memory and a r
 
       // No sockets: hibernation drops the object from memory entirely.
       await hibernateNow(s.app, "ROOM", stub.id);
-      assert.equal(s.app.hostOf("ROOM", stub.id), undefined);
+      assert.equal(appInternals.get(s.app)!.hostOf("ROOM", stub.id), undefined);
       assert.equal(objectStatus(s.app, "ROOM", stub.id), "hibernated");
       assert.deepEqual(await stub.settings(), on);
 
@@ -338,7 +339,7 @@ Deno.test("per-object settings survive hibernation, eviction from memory and a r
       assert.deepEqual(await stub.settings(), { auto: ["ping", "pong"], timeout: 5_000 });
       await stub.configure(false);
       await hibernateNow(s.app, "ROOM", stub.id);
-      assert.equal(s.app.hostOf("ROOM", stub.id), undefined);
+      assert.equal(appInternals.get(s.app)!.hostOf("ROOM", stub.id), undefined);
       assert.deepEqual(await stub.settings(), { auto: null, timeout: null });
     }
   } finally {

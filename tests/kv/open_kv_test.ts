@@ -106,7 +106,7 @@ Deno.test("openKv() creates the folder of a local database file", async () => {
   }
 });
 
-const ROOM_SERVER = new URL("../server/fixtures/room_server.ts", import.meta.url).pathname;
+const ROOM_SERVER = new URL("../http/fixtures/room_server.ts", import.meta.url).pathname;
 
 Deno.test("an app without kv or kvPath runs with --allow-net alone: it serves a room in memory, asks for no env permission and reports nothing", async () => {
   // Deciding on Deno Deploy's database reads DENO_DEPLOY only when env permission is granted.

@@ -11,7 +11,7 @@ import {
   WebSocketPair,
   webSocketResponse,
 } from "../../mod.ts";
-import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
+import { flushNow, hibernateNow, objectStatus } from "../../src/testing/mod.ts";
 import { serveApp, until, UPGRADE_HEADERS } from "../_helpers.ts";
 import { RawClient } from "../_raw_client.ts";
 
@@ -222,7 +222,7 @@ Deno.test("an accept()ed socket has no tags (getTags is a TypeError) and keeps i
   client.socket.send("attach");
   assert.equal(await client.next(), 'attached:{"n":1}');
   assert.equal(s.app.stats().pendingWrites, 0);
-  await s.app.flush();
+  await flushNow(s.app);
   let records = 0;
   for await (const _ of s.kv.list({ prefix: ["dormant", "h"] })) records++;
   assert.equal(records, 0, "nothing about the socket was written to KV");

@@ -5,7 +5,7 @@
  * structured-clone input that cannot pollute prototypes, and the per-address
  * connection limit under a concurrent burst and spoofed forwarding headers.
  *
- * Rerun: `deno test -A tests/security_test.ts`
+ * Rerun: `deno test -A tests/e2e/security_test.ts`
  */
 import assert from "node:assert/strict";
 import { deserialize } from "node:v8";
@@ -17,11 +17,11 @@ import {
   WebSocketPair,
   WebSocketRequestResponsePair,
   webSocketResponse,
-} from "../mod.ts";
-import { createAuthApp } from "../examples/auth/main.ts";
-import { flushNow, hibernateNow, ManualClock, testClient } from "../src/testing/mod.ts";
-import { serveApp, until, UPGRADE_HEADERS as UPGRADE } from "./_helpers.ts";
-import { RawClient, rawHttp, textOf } from "./_raw_client.ts";
+} from "../../mod.ts";
+import { createAuthApp } from "../../examples/auth/main.ts";
+import { flushNow, hibernateNow, ManualClock, testClient } from "../../src/testing/mod.ts";
+import { serveApp, until, UPGRADE_HEADERS as UPGRADE } from "../_helpers.ts";
+import { RawClient, rawHttp, textOf } from "../_raw_client.ts";
 
 interface Counts {
   readonly counts: { constructed: number };
@@ -161,7 +161,7 @@ Deno.test("examples/auth admits the right token from ?token= or the Authorizatio
 });
 
 Deno.test("examples/auth as a process: the token appears nowhere in its output, and it refuses to start without one", async () => {
-  const main = new URL("../examples/auth/main.ts", import.meta.url).pathname;
+  const main = new URL("../../examples/auth/main.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", main],
     env: { AUTH_TOKEN: TOKEN, PORT: "0", DORMANT_HOSTNAME: "127.0.0.1" },

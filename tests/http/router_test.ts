@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { App, DurableObject } from "../../mod.ts";
-import { Router } from "../../src/router/router.ts";
+import { Router } from "../../src/http/router.ts";
 
 const PATTERNS = [
   "/rooms/:room/ws",

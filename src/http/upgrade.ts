@@ -5,6 +5,8 @@
  * @module
  */
 
+import { wantsUpgrade } from "../wants_upgrade.ts";
+
 /** Upgrades a request; `Deno.upgradeWebSocket` by default. */
 export type Upgrader = (
   request: Request,
@@ -13,11 +15,6 @@ export type Upgrader = (
 
 /** The runtime's upgrade. */
 export const denoUpgrade: Upgrader = (request, options) => Deno.upgradeWebSocket(request, options);
-
-/** Whether the request asks for a WebSocket. */
-export function wantsUpgrade(request: Request): boolean {
-  return request.headers.get("upgrade")?.toLowerCase() === "websocket";
-}
 
 const KEY = /^[A-Za-z0-9+/]{22}==$/;
 

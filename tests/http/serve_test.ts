@@ -1,21 +1,14 @@
 /**
- * `app.serve()` under load and on the way down (contract §6): the connection
+ * `app.serve()` under load and on the way down: the connection
  * cap answers 503 and frees its slot when a socket leaves; graceful shutdown
  * lets running handlers finish, flushes KV write-behind, closes sockets with
  * 1001 (1012 on restart) and answers new requests with 503, within 5 s; a
  * served process exits 0 on SIGINT.
  *
- * Rerun: `deno test -A tests/server/serve_test.ts` (`SERVE_REPORT=1` prints the timings).
+ * Rerun: `deno test -A tests/http/serve_test.ts` (`SERVE_REPORT=1` prints the timings).
  */
 import assert from "node:assert/strict";
-import {
-  App,
-  DurableObject,
-  type WebSocket,
-  WebSocketPair,
-  WebSocketRequestResponsePair,
-  webSocketResponse,
-} from "../../mod.ts";
+import { App, DurableObject, type WebSocket, WebSocketRequestResponsePair } from "../../mod.ts";
 import { ManualClock, type TestClient, testClient } from "../../src/testing/mod.ts";
 import { serveApp, startServerProcess, until, UPGRADE_HEADERS as UPGRADE } from "../_helpers.ts";
 import { rawHttp } from "../_raw_client.ts";
@@ -87,89 +80,6 @@ Deno.test("maxConnections 3 holds against 8 concurrent upgrades while an async o
   );
   assert.deepEqual(answers.map((a) => a.status).sort(), [101, 101, 101, 503, 503, 503, 503, 503]);
   await until(() => s.app.stats().connections === 0, "the raw connections closed");
-});
-
-// ---- handlers that accept and then fail ---------------------------------------------------------
-
-interface PickyEnv {
-  readonly closes: Array<[number, string, boolean]>;
-  readonly gate: PromiseWithResolvers<void>;
-}
-
-/** Accepts the server end first, then obeys `?fail=throw|refuse` or `?wait`. */
-class Picky extends DurableObject<PickyEnv> {
-  async fetch(request: Request): Promise<Response> {
-    const [client, server] = Object.values(new WebSocketPair());
-    this.ctx.acceptWebSocket(server!);
-    const params = new URL(request.url).searchParams;
-    if (params.has("wait")) await this.env.gate.promise;
-    if (params.get("fail") === "throw") throw new Error("failed after accept");
-    if (params.get("fail") === "refuse") {
-      return new Response("refused after accept", { status: 403 });
-    }
-    return webSocketResponse(client!);
-  }
-  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
-    ws.send(`${message} (${this.ctx.getWebSockets().length} open)`);
-  }
-  webSocketClose(_ws: WebSocket, code: number, reason: string, wasClean: boolean) {
-    this.env.closes.push([code, reason, wasClean]);
-  }
-  open(): number {
-    return this.ctx.getWebSockets().length;
-  }
-}
-
-async function servePicky() {
-  const closes: PickyEnv["closes"] = [];
-  const gate = Promise.withResolvers<void>();
-  const s = await serveApp({
-    objects: { P: Picky },
-    env: { closes, gate },
-    routes: [{ pattern: "/p/:name", object: "P" }],
-  });
-  return Object.assign(s, { closes, gate });
-}
-
-Deno.test("a fetch() that accepts the server end and then throws or refuses leaves no socket behind: it gets webSocketClose 1006", async () => {
-  await using s = await servePicky();
-  const thrown = await rawHttp(s.port, "GET", "/p/a?fail=throw", UPGRADE);
-  assert.equal(thrown.status, 500);
-  const refused = await rawHttp(s.port, "GET", "/p/a?fail=refuse", UPGRADE);
-  assert.equal(refused.status, 403);
-  assert.equal(refused.body, "refused after accept");
-  assert.deepEqual(s.closes, [[1006, "", false], [1006, "", false]]);
-  assert.equal(await s.app.env.P.getByName("a").open(), 0);
-  assert.equal(s.app.stats().objects[0]!.sockets, 0);
-  // The throw is reported as it is; the refusal gets the fix for the closed socket.
-  assert.equal(s.exceptions.length, 2);
-  assert.equal((s.exceptions[0]!.error as Error).message, "failed after accept");
-  assert.match(
-    (s.exceptions[1]!.error as Error).message,
-    /^Cannot keep the WebSocket accepted in P\.fetch\(\): it returned a 403 response, not webSocketResponse\(client\)/,
-  );
-  const client = await s.connect("/p/a");
-  client.socket.send("hi");
-  assert.equal(await client.next(), "hi (1 open)");
-});
-
-Deno.test("a failed connect does not take the accepted socket of a concurrent connect to the same object", async () => {
-  await using s = await servePicky();
-  const waiting = s.connect("/p/b?wait");
-  await until(
-    () => s.app.stats().objects[0]?.sockets === 1,
-    "the waiting connect accepted its socket",
-  );
-  const refused = await rawHttp(s.port, "GET", "/p/b?fail=refuse", UPGRADE);
-  assert.equal(refused.status, 403);
-  // The refused connect's socket is closed at once; the waiting connect's stays.
-  assert.deepEqual(s.closes, [[1006, "", false]]);
-  assert.equal(s.app.stats().objects[0]!.sockets, 1);
-  s.gate.resolve();
-  const client = await waiting;
-  client.socket.send("hi");
-  assert.equal(await client.next(), "hi (1 open)");
-  assert.deepEqual(s.closes, [[1006, "", false]]);
 });
 
 /** A served app with its own listener (not `serveApp`, so the test drives `server.shutdown()`). */

@@ -1,16 +1,16 @@
 /**
  * The open-file limit, for real: the fixture server runs under
  * `sh -c 'ulimit -n 64; exec deno run …'` and 100 clients connect to it over
- * 127.0.0.1. Contract §6 and goal 6 of §7: refuse with 503 beyond the cap,
- * keep every open socket, never crash, accept again once descriptors are free.
+ * 127.0.0.1. The server refuses with 503 beyond the cap,
+ * keeps every open socket, never crashes, and accepts again once descriptors are free.
  *
- * Rerun: `deno test -A tests/server/fd_limit_test.ts` (set `FD_LIMIT_REPORT=1`
+ * Rerun: `deno test -A tests/e2e/fd_limit_test.ts` (set `FD_LIMIT_REPORT=1`
  * to print the figures recorded in docs/reliability.md).
  */
 import assert from "node:assert/strict";
 import { encodeFrame, TEXT } from "../_raw_client.ts";
 
-const FIXTURE = new URL("./fixtures/echo_server.ts", import.meta.url).pathname;
+const FIXTURE = new URL("../http/fixtures/echo_server.ts", import.meta.url).pathname;
 const CLIENTS = 100;
 const REPORT = Deno.env.get("FD_LIMIT_REPORT") === "1";
 const encoder = new TextEncoder();

@@ -1,5 +1,5 @@
 // The ChatRoom of Cloudflare's "WebSocket Hibernation" guide, ported as the
-// contract (§1) says: its code is the guide's, in the guide's order, and only
+// a port should be: its code is the guide's, in the guide's order, and only
 // two things changed —
 //   1. the imports (on Cloudflare `DurableObject` comes from
 //      "cloudflare:workers", and `WebSocket`, `WebSocketPair` and
@@ -18,11 +18,11 @@ import {
   WebSocketPair,
   WebSocketRequestResponsePair,
   webSocketResponse,
-} from "../mod.ts";
+} from "../../mod.ts";
 // Test-only imports.
 import assert from "node:assert/strict";
-import { hibernateNow, objectStatus } from "../src/testing/mod.ts";
-import { serveApp, until } from "./_helpers.ts";
+import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
+import { serveApp, until } from "../_helpers.ts";
 
 interface Env {
   CHAT: DurableObjectNamespace<ChatRoom>;

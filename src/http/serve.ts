@@ -1,14 +1,47 @@
 /**
  * The only `Deno.serve` call in the package. Raw `Deno.serve` dies at the
  * open-file limit: its `finished` promise rejects with "Too many open files"
- * and nothing handles it (deno-platform §11). Here that rejection is caught,
+ * and nothing handles it. Here that rejection is caught,
  * every open socket is kept, and the listener comes back with backoff.
  *
  * @module
  */
 
+import type { Report } from "../exception_sink.ts";
 import { granted } from "../kv/process_info.ts";
 import { delay } from "../runtime/clock.ts";
+
+/** Options of {@linkcode App.serve}. */
+export interface ServeOptions {
+  /** The interface to listen on. @default "0.0.0.0" */
+  readonly hostname?: string;
+  /** The port; 0 picks any free port. @default 8000 */
+  readonly port?: number;
+  /** Aborting shuts the server down gracefully (without exiting the process). */
+  readonly signal?: AbortSignal;
+  /**
+   * Called once listening; `() => {}` prints nothing.
+   * @default prints `Listening on http://localhost:8000/` to stderr (`localhost` for 0.0.0.0)
+   */
+  readonly onListen?: (addr: Deno.NetAddr) => void;
+  /**
+   * Handle SIGINT/SIGTERM: graceful shutdown, then exit 0 (a second signal exits at once).
+   * @default the app's `handleSignals`, else true
+   */
+  readonly handleSignals?: boolean;
+  /** How long running handlers get to finish on shutdown. @default 3000 */
+  readonly shutdownTimeoutMs?: number;
+}
+
+/** A running server. */
+export interface Server {
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** Resolves after shutdown completed. */
+  readonly finished: Promise<void>;
+  /** Shuts down gracefully: sockets get 1001 (1012 with `restart`). */
+  shutdown(options?: { restart?: boolean }): Promise<void>;
+}
 
 /** Options of the listener. */
 export interface ListenOptions {
@@ -83,6 +116,59 @@ export function listen(handler: Handler, options: ListenOptions): Listener {
     }
   })();
   return { finished, addr };
+}
+
+/** What {@linkcode serveApp} serves and shuts down. */
+export interface ServedApp {
+  /** The app's `handleSignals`, the default of `options.handleSignals`. */
+  readonly handleSignals?: boolean;
+  /** The app's graceful shutdown. */
+  shutdown(restart: boolean): Promise<void>;
+  /** Receives listener failures. */
+  readonly report: Report;
+}
+
+/**
+ * Serves `fetch` until shutdown: listens (re-listening after failures),
+ * handles SIGINT/SIGTERM unless told not to (graceful shutdown, then exit),
+ * and shuts down when `options.signal` aborts.
+ */
+export async function serveApp(
+  fetch: Handler,
+  options: ServeOptions,
+  app: ServedApp,
+): Promise<Server> {
+  const controller = new AbortController();
+  const listener = listen(fetch, {
+    hostname: options.hostname ?? "0.0.0.0",
+    port: options.port ?? 8000,
+    signal: controller.signal,
+    onListen: options.onListen,
+    onListenError: (error, attempt) =>
+      app.report(error, { namespace: "*", operation: `listen (attempt ${attempt + 1})` }),
+  });
+  let shutdown: Promise<void> | null = null;
+  const stop = (restart: boolean): Promise<void> =>
+    shutdown ??= (async () => {
+      await app.shutdown(restart);
+      controller.abort();
+      await listener.finished;
+    })();
+  let removeSignals = () => {};
+  if ((options.handleSignals ?? app.handleSignals) !== false) {
+    removeSignals = onTerminationSignal(() => {
+      stop(false).then(() => exitProcess(0), () => exitProcess(1));
+    });
+  }
+  if (options.signal?.aborted) void stop(false);
+  else options.signal?.addEventListener("abort", () => void stop(false), { once: true });
+  const finished = listener.finished.then(async () => {
+    removeSignals();
+    await shutdown;
+  });
+  const addr = await Promise.race([listener.addr, listener.finished.then(() => null)]);
+  if (addr === null) throw new Error("Cannot serve: the listener stopped before it was bound");
+  return { addr, finished, shutdown: (o) => stop(o?.restart ?? false) };
 }
 
 /** Where a person reaches the listener: `0.0.0.0` and `::` are reached through `localhost`. */

@@ -1,0 +1,152 @@
+/**
+ * The registered object classes: each binding name (`ROOM`) gets its class's
+ * handlers resolved, a storage name, a host table and a namespace. Requests
+ * find an object by binding name, alarms by storage name.
+ *
+ * @module
+ */
+
+import { isStorageName } from "./kv/keys.ts";
+import { readDefinition } from "./decorators/_metadata.ts";
+import { resolveHandlers } from "./decorators/resolve_handlers.ts";
+import { declaredStorageName, warnUnnamed } from "./decorators/storage_name.ts";
+import { type ObjectClass, positive } from "./options.ts";
+import { HostTable } from "./runtime/host_table.ts";
+import { DurableObjectNamespace } from "./runtime/namespace.ts";
+import type { AppRuntime, ClassRuntime, ObjectHost } from "./runtime/object_host.ts";
+import type { ObjectId } from "./runtime/object_id.ts";
+import type { Connection } from "./sockets/connection.ts";
+import type { SocketRegistry } from "./sockets/socket_registry.ts";
+import type { AlarmInvocationInfo } from "./types.ts";
+
+/** The classes of one app, by binding name and by storage name. */
+export class Bindings {
+  readonly #namespaces = new Map<string, DurableObjectNamespace<unknown>>();
+  readonly #byStorageName = new Map<string, DurableObjectNamespace<unknown>>();
+  readonly #tables = new Map<string, HostTable>();
+  readonly #tablesByStorageName = new Map<string, HostTable>();
+  readonly #unnamed: [string, ObjectClass][] = [];
+
+  /**
+   * Registers every class of `objects`.
+   *
+   * @param objects Classes by binding name.
+   * @param hibernateAfterMs The app's idle time, for classes that set none.
+   * @param app The services every host uses.
+   * @param registry The process's socket registry.
+   * @param warm Starts the app's KV early (whoever needs it awaits it).
+   * @throws {TypeError} If a value is not a class, or a storage name is invalid or taken.
+   * @throws {RangeError} If a class's `hibernateAfterMs` is out of range.
+   */
+  constructor(
+    objects: Record<string, ObjectClass>,
+    hibernateAfterMs: number,
+    app: AppRuntime,
+    registry: SocketRegistry<Connection>,
+    warm: () => void,
+  ) {
+    for (const [binding, ctor] of Object.entries(objects)) {
+      if (typeof ctor !== "function") {
+        throw new TypeError(
+          `Cannot register "${binding}" as it is not a class: current type is ${typeof ctor}`,
+        );
+      }
+      const definition = readDefinition(ctor);
+      const named = declaredStorageName(ctor, binding, definition.options?.name);
+      if (named === undefined) this.#unnamed.push([binding, ctor]);
+      const storageName = named ?? binding;
+      if (!isStorageName(storageName)) {
+        throw new TypeError(
+          `Cannot register "${binding}" as its storage name must be 1-64 characters of [A-Za-z0-9_-]: current value is "${storageName}"`,
+        );
+      }
+      if (this.#byStorageName.has(storageName)) {
+        throw new TypeError(
+          `Cannot register "${binding}" as storage name "${storageName}" is already used`,
+        );
+      }
+      const runtime: ClassRuntime = {
+        binding,
+        storageName,
+        ctor: ctor as unknown as ClassRuntime["ctor"],
+        handlers: resolveHandlers(ctor, binding, definition.handlers),
+        hibernate: definition.options?.hibernate ?? true,
+        outputGate: definition.options?.outputGate ?? true,
+        hibernateAfterMs: positive(
+          `${binding} hibernateAfterMs`,
+          definition.options?.hibernateAfterMs,
+          hibernateAfterMs,
+          true,
+        ),
+        app,
+      };
+      const table = new HostTable(runtime, registry, warm);
+      const namespace = new DurableObjectNamespace<unknown>(table);
+      this.#namespaces.set(binding, namespace);
+      this.#tables.set(binding, table);
+      this.#byStorageName.set(storageName, namespace);
+      this.#tablesByStorageName.set(storageName, table);
+    }
+  }
+
+  /** Namespaces by binding name, in registration order. */
+  get namespaces(): ReadonlyMap<string, DurableObjectNamespace<unknown>> {
+    return this.#namespaces;
+  }
+
+  /** Host tables by binding name. */
+  get tables(): ReadonlyMap<string, HostTable> {
+    return this.#tables;
+  }
+
+  /** Warns about classes without a declared storage name; call once every check passed. */
+  warnUnnamed(): void {
+    warnUnnamed(this.#unnamed);
+  }
+
+  /** Every host in memory. */
+  hosts(): ObjectHost[] {
+    const out: ObjectHost[] = [];
+    for (const table of this.#tables.values()) out.push(...table.hosts());
+    return out;
+  }
+
+  /** The host of an object, if in memory. */
+  hostOf(binding: string, id: ObjectId): ObjectHost | undefined {
+    return this.#tables.get(binding)?.peek(id.toString());
+  }
+
+  /** The binding name of a storage name. */
+  bindingOf(storageName: string): string | undefined {
+    return this.#byStorageName.get(storageName)?.binding;
+  }
+
+  /** The name an in-memory object's id was derived from. */
+  nameOf(storageName: string, id: string): string | undefined {
+    return this.#tablesByStorageName.get(storageName)?.peek(id)?.id.name;
+  }
+
+  /** Delivers an alarm to its object (waking it); a class no longer registered is skipped. */
+  alarm(
+    storageName: string,
+    id: string,
+    info: AlarmInvocationInfo,
+    name: string | undefined,
+  ): Promise<void> {
+    const namespace = this.#byStorageName.get(storageName);
+    const table = this.#tablesByStorageName.get(storageName);
+    if (!namespace || !table) return Promise.resolve(); // class no longer registered
+    const named = name === undefined ? undefined : namespace.idFromName(name);
+    const host = table.host(
+      named?.toString() === id ? named : namespace.idFromString(id),
+    );
+    const alarm = host.runtime.handlers.alarm;
+    if (!alarm) return Promise.resolve();
+    return host.call("alarm", (instance) => alarm.call(instance, info)).then(() => {});
+  }
+
+  /** Drops a host from its table. */
+  forget(host: ObjectHost): void {
+    this.#tables.get(host.runtime.binding)?.forget(host);
+  }
+}

@@ -1,0 +1,358 @@
+/**
+ * The request path: route → checks → hooks → connect → upgrade → bind. A
+ * matched request is checked before any object wakes (upgrade headers,
+ * origin, connection caps), passes `onBeforeConnect`/`onBeforeRequest`, and
+ * reaches its object; what the object (or the worker, or the fallback)
+ * answers is sent as it is, or upgrades the request and binds the accepted
+ * socket.
+ *
+ * @module
+ */
+
+import { ObjectFullError } from "../errors.ts";
+import type { Report } from "../exception_sink.ts";
+import {
+  bare101Error,
+  type BindingScope,
+  endGateway,
+  fail,
+  isBare101,
+  runGateway,
+  type ScopeHost,
+  wasReported,
+} from "../runtime/binding_scope.ts";
+import type { HostTable } from "../runtime/host_table.ts";
+import type { DurableObjectNamespace } from "../runtime/namespace.ts";
+import type { ObjectHost } from "../runtime/object_host.ts";
+import type { ObjectId } from "../runtime/object_id.ts";
+import type { Connection } from "../sockets/connection.ts";
+import { upgradeTarget } from "../web_socket_pair.ts";
+import { wantsUpgrade } from "../wants_upgrade.ts";
+import { type Admission, shuttingDown, type Slot } from "./admission.ts";
+import type {
+  BeforeHook,
+  ExecutionContext,
+  ExportedHandler,
+  Fallback,
+  RouteTarget,
+} from "./hooks.ts";
+import type { RouteMatch, Router } from "./router.ts";
+import { checkUpgrade, type Upgrader } from "./upgrade.ts";
+
+/** The app options the gateway reads on each request (see `AppOptions` for each). */
+export interface GatewayOptions {
+  /** Runs before a WebSocket upgrade reaches its object. */
+  readonly onBeforeConnect?: BeforeHook;
+  /** Runs before plain HTTP reaches its object. */
+  readonly onBeforeRequest?: BeforeHook;
+  /** Gets what no route matches (excludes `fallback`). */
+  // deno-lint-ignore no-explicit-any
+  readonly worker?: ExportedHandler<any>;
+  /** Answers what no route matches. */
+  readonly fallback?: Fallback;
+  /** Passed to the upgrade. */
+  readonly idleTimeout?: number;
+}
+
+/** What the gateway routes to and reports through. */
+export interface GatewayParts {
+  readonly options: GatewayOptions;
+  readonly router: Router;
+  /** Namespaces and host tables by binding name. */
+  readonly namespaces: ReadonlyMap<string, DurableObjectNamespace<unknown>>;
+  readonly tables: ReadonlyMap<string, HostTable>;
+  readonly admission: Admission;
+  readonly upgrade: Upgrader;
+  /** The worker's `env`. */
+  readonly env: unknown;
+  /** Opens KV and the rest on first use (`ready()` is awaited by every request). */
+  readonly start: { ready(): Promise<void> };
+  readonly report: Report;
+}
+
+/** The HTTP entry of the app: one request in, one response out. */
+export class Gateway {
+  readonly #options: GatewayOptions;
+  readonly #router: Router;
+  readonly #namespaces: ReadonlyMap<string, DurableObjectNamespace<unknown>>;
+  readonly #tables: ReadonlyMap<string, HostTable>;
+  readonly #admission: Admission;
+  readonly #upgrade: Upgrader;
+  readonly #env: unknown;
+  readonly #start: { ready(): Promise<void> };
+  readonly #report: Report;
+  /** Pending `ctx.waitUntil()` promises of the worker: shutdown waits for them. */
+  #workerWaits = 0;
+
+  /** Creates the instance. */
+  constructor(parts: GatewayParts) {
+    this.#options = parts.options;
+    this.#router = parts.router;
+    this.#namespaces = parts.namespaces;
+    this.#tables = parts.tables;
+    this.#admission = parts.admission;
+    this.#upgrade = parts.upgrade;
+    this.#env = parts.env;
+    this.#start = parts.start;
+    this.#report = parts.report;
+  }
+
+  /** Pending `ctx.waitUntil()` promises of the worker. */
+  get workerWaits(): number {
+    return this.#workerWaits;
+  }
+
+  /** Handles one request: route, checks, hooks, object `fetch`/`@onConnect`, upgrade. */
+  fetch(request: Request, info: Deno.ServeHandlerInfo | undefined): Promise<Response> {
+    return runGateway((scope) => this.#serveRequest(request, info, scope));
+  }
+
+  async #serveRequest(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    scope: BindingScope,
+  ): Promise<Response> {
+    try {
+      return await this.#handle(request, info, scope);
+    } catch (error) {
+      scope.failed = true;
+      this.#report(error, { namespace: "*", operation: "fetch" });
+      return new Response("Internal Server Error", { status: 500 });
+    } finally {
+      // Sockets a stub.fetch() accepted for this request and nobody bound are closed now.
+      endGateway(scope);
+    }
+  }
+
+  async #handle(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    scope: BindingScope,
+  ): Promise<Response> {
+    await this.#start.ready();
+    const match = this.#router.match(request);
+    if (match === null) {
+      if (this.#options.worker) return this.#toWorker(request, info, scope);
+      if (!this.#options.fallback) return new Response("Not Found", { status: 404 });
+      const response = await this.#options.fallback(request, info);
+      return this.#answer(request, response, null, scope, "fallback");
+    }
+    if (this.#admission.draining) return shuttingDown();
+    const upgrade = wantsUpgrade(request);
+    if (upgrade || match.route.websocket !== false) {
+      const refused = checkUpgrade(request, upgrade);
+      if (refused) return refused;
+    }
+    const target = targetOf(this.#namespaces.get(match.route.object)!, match);
+    if (target instanceof Response) return target;
+    const table = this.#tables.get(match.route.object)!;
+    if (!upgrade) {
+      const early = await this.#options.onBeforeRequest?.(request, target);
+      if (early) return early;
+      const host = table.host(target.id);
+      return this.#answer(request, await host.fetch(request), null, scope, host);
+    }
+    const slot = this.#admission.admit(request, info);
+    if (slot instanceof Response) return slot;
+    try {
+      const early = await this.#options.onBeforeConnect?.(request, target);
+      if (early) return early;
+      return await this.#connectTo(table.host(target.id), request, slot, scope);
+    } finally {
+      if (!slot.bound) this.#admission.release(slot.ip);
+    }
+  }
+
+  /** A Cloudflare worker answers what no route matches; its upgrades get the routes' checks. */
+  async #toWorker(
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    scope: BindingScope,
+  ): Promise<Response> {
+    if (this.#admission.draining) return shuttingDown();
+    let slot: Slot | null = null;
+    if (wantsUpgrade(request)) {
+      const refused = checkUpgrade(request, true);
+      if (refused) return refused;
+      const admitted = this.#admission.admit(request, info);
+      if (admitted instanceof Response) return admitted;
+      slot = admitted;
+    }
+    try {
+      let response: unknown;
+      try {
+        response = await this.#options.worker!.fetch(request, this.#env, this.#executionContext());
+      } catch (error) {
+        scope.failed = true;
+        if (slot !== null && error instanceof ObjectFullError) return this.#refuseFull(request);
+        if (this.#admission.draining) return shuttingDown(); // cut off by shutdown: not a handler failure
+        this.#report(error, { namespace: "*", operation: "worker.fetch" });
+        return new Response("Internal Server Error", { status: 500 });
+      }
+      if (!(response instanceof Response)) {
+        scope.failed = true;
+        this.#report(
+          new TypeError(
+            `Cannot answer the request as worker.fetch() returned no Response: got ${typeof response}`,
+          ),
+          { namespace: "*", operation: "worker.fetch" },
+        );
+        return new Response("Internal Server Error", { status: 500 });
+      }
+      return this.#answer(request, response, slot, scope, "worker");
+    } finally {
+      if (slot !== null && !slot.bound) this.#admission.release(slot.ip);
+    }
+  }
+
+  #executionContext(): ExecutionContext {
+    return {
+      waitUntil: (promise: Promise<unknown>) => {
+        this.#workerWaits++;
+        Promise.resolve(promise).catch((error) =>
+          this.#report(error, { namespace: "*", operation: "waitUntil" })
+        ).finally(() => this.#workerWaits--);
+      },
+      passThroughOnException: () => {},
+    };
+  }
+
+  async #connectTo(
+    host: ObjectHost,
+    request: Request,
+    slot: Slot,
+    scope: BindingScope,
+  ): Promise<Response> {
+    const handlers = host.runtime.handlers;
+    let result: Connection | Response;
+    try {
+      result = await host.connect(request);
+    } catch (error) {
+      if (error instanceof ObjectFullError) return this.#refuseFull(request);
+      if (this.#admission.draining) return shuttingDown(); // cut off by shutdown: not a handler failure
+      host.report(error, handlers.connect ? "onConnect" : "fetch");
+      return new Response("Internal Server Error", { status: 500 });
+    }
+    if (result instanceof Response) return this.#answer(request, result, slot, scope, host);
+    scope.take(result);
+    return this.#bind(request, result, host, slot, "", undefined);
+  }
+
+  /**
+   * A response from user code (an object's fetch, the worker, the fallback):
+   * a marker from `webSocketResponse(client)` upgrades `request` when it is an
+   * upgrade (`slot` taken); a bare 101 is a 500; anything else goes out as it is.
+   */
+  #answer(
+    request: Request,
+    response: Response,
+    slot: Slot | null,
+    scope: BindingScope,
+    from: ObjectHost | "worker" | "fallback",
+  ): Response {
+    const report = (error: unknown) =>
+      typeof from === "object"
+        ? from.report(error, "fetch")
+        : this.#report(error, { namespace: "*", operation: `${from}.fetch` });
+    const target = upgradeTarget(response);
+    if (target === undefined) {
+      if (!isBare101(response)) return response;
+      if (!wasReported(response)) report(bare101Error());
+      return new Response("Internal Server Error", { status: 500 });
+    }
+    const server = target.server;
+    const owner = scope.take(server);
+    if (owner === null) {
+      report(
+        new TypeError(
+          server.accepted
+            ? "Cannot upgrade as the server end of webSocketResponse(client) was not accepted for this request: accept it with ctx.acceptWebSocket(server) in the fetch() that returns it"
+            : "Cannot upgrade as the server end was not accepted: call ctx.acceptWebSocket(server) before returning webSocketResponse(client)",
+        ),
+      );
+      return new Response("Internal Server Error", { status: 500 });
+    }
+    if (from === "fallback" || slot === null) {
+      fail(
+        server,
+        owner,
+        "fetch",
+        new TypeError(
+          from === "fallback"
+            ? "Cannot upgrade from fallback, so the WebSocket it carries was closed (webSocketClose 1006): pass the Cloudflare worker as new App({ worker }) instead of fallback"
+            : `Cannot upgrade the request as it is not a WebSocket upgrade (no "Upgrade: websocket" header), so the WebSocket accepted in ${owner.runtime.binding}.fetch() was closed (webSocketClose 1006): check request.headers.get("Upgrade") before accepting`,
+        ),
+      );
+      return from === "fallback"
+        ? new Response("Internal Server Error", { status: 500 })
+        : checkUpgrade(request, false)!;
+    }
+    return this.#bind(
+      request,
+      server,
+      owner,
+      slot,
+      target.init.protocol ?? "",
+      target.init.headers,
+    );
+  }
+
+  /** Upgrades `request` and binds the accepted `server` end to the runtime socket. */
+  #bind(
+    request: Request,
+    server: Connection,
+    owner: ScopeHost,
+    slot: Slot,
+    protocol: string,
+    headers: HeadersInit | undefined,
+  ): Response {
+    let upgraded: { socket: globalThis.WebSocket; response: Response };
+    try {
+      upgraded = this.#upgrade(request, {
+        protocol: protocol || undefined,
+        idleTimeout: this.#options.idleTimeout,
+      });
+    } catch (error) {
+      server.failUpgrade();
+      owner.report(error, "upgrade");
+      return new Response(error instanceof Error ? error.message : "Upgrade failed", {
+        status: 400,
+      });
+    }
+    server.bind(upgraded.socket, request.url, protocol);
+    // The reserved slot now belongs to the socket; socketGone releases it.
+    this.#admission.bind(slot, server);
+    if (headers) {
+      for (const [key, value] of new Headers(headers)) upgraded.response.headers.set(key, value);
+    }
+    return upgraded.response;
+  }
+
+  #refuseFull(request: Request): Response {
+    const { socket, response } = this.#upgrade(request, {});
+    socket.onopen = () => socket.close(1013, "Object is full");
+    return response;
+  }
+}
+
+/** The object a matched route names, or the 400 for a bad name or id. */
+function targetOf(
+  namespace: DurableObjectNamespace<unknown>,
+  match: RouteMatch,
+): RouteTarget | Response {
+  let id: ObjectId;
+  let name: string | null = null;
+  try {
+    if (match.id !== null) id = namespace.idFromString(match.id);
+    else if (match.name !== null) {
+      // A URL group is percent-encoded; a name function's result is used as it is.
+      name = typeof match.route.name === "function" ? match.name : decodeURIComponent(match.name);
+      id = namespace.idFromName(name);
+    } else return new Response("Missing object name", { status: 400 });
+  } catch (error) {
+    return new Response(error instanceof Error ? error.message : "Bad object id", {
+      status: 400,
+    });
+  }
+  return { namespace: match.route.object, id, name, params: match.params };
+}
