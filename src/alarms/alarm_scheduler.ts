@@ -51,7 +51,7 @@ import {
  * ```ts
  * import { AlarmScheduler } from "./alarm_scheduler.ts";
  * import { ManualClock } from "../testing/manual_clock.ts";
- * import type { AlarmInvocationInfo } from "../storage/object_storage.ts";
+ * import type { AlarmInvocationInfo } from "../types.ts";
  * import assert from "node:assert/strict";
  *
  * const clock = new ManualClock(0);
