@@ -1,7 +1,7 @@
 /**
- * The bench app (../shared/bench README, "What the bench app must serve"):
- * the framework used the way a user would, ported from
- * `../shared/bench/servers/workerd/worker.mjs`. One object per room
+ * The bench app: the framework used the way a user would, serving the routes
+ * the benchmark harness (`BENCH_DIR`, see `bench/run.sh`) drives, ported from
+ * the harness's workerd server (`servers/workerd/worker.mjs`). One object per room
  * (`idFromName(room)` through the router), each socket tagged with its room
  * and given a small attachment, `ping` answered `pong` by the auto-response,
  * broadcast over `ctx.getWebSockets()`.
@@ -50,8 +50,8 @@ class Room {
 
   @onClose
   closed(_ws: WebSocket, _code: number, _reason: string): void {
-    // Nothing to do: Deno already answered the client's Close frame (contract §2),
-    // unlike workerd, where worker.mjs must call ws.close() here.
+    // Nothing to do: Deno already answered the client's Close frame before this
+    // handler runs, unlike workerd, where worker.mjs must call ws.close() here.
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Checks run.ts results against the performance contract (contract §7): one
+ * Checks run.ts results against the performance goals (docs/benchmarks.md): one
  * row per goal with the median of per-rep ratios to raw Deno (same rep, same
  * run), its range, the same median over quiet pairs only (both samples with
  * noise ≤ --quiet cores), and for rate tests the ratio of rate per server

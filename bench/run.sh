@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs the shared WebSocket benchmark: the framework's bench app (bench/app.ts)
-# against raw Deno in the same run, then summarizes into bench-results/.
+# Runs the WebSocket benchmark harness (a folder outside this repository, BENCH_DIR):
+# the framework's bench app (bench/app.ts) against raw Deno in the same run, then
+# summarizes into bench-results/.
 #
 #   deno task bench                 # from the repo root
 #   REPS=1 bash bench/run.sh        # quick pass
 #
 # Env:
-#   BENCH_DIR   the shared bench folder           (default ../shared/bench)
+#   BENCH_DIR   the benchmark harness folder, with run.ts and summarize.ts
+#               (default: shared/bench in the folder that holds this repository)
 #   REPS        reps of echo,autoresp,bcast1k,bcast10k,mem10k (default 5)
 #   WAKE_REPS   reps of wake; 0 skips it          (default: REPS)
 #   MAXCONN     1 also runs maxconn once (--reps 1 --retries 0)  (default 0)
@@ -19,7 +21,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-BENCH_DIR="${BENCH_DIR:-../shared/bench}"
+BENCH_DIR="${BENCH_DIR:-$(cd .. && pwd)/shared/bench}"
 REPS="${REPS:-5}"
 WAKE_REPS="${WAKE_REPS:-$REPS}"
 MAXCONN="${MAXCONN:-0}"
@@ -65,7 +67,7 @@ for f in "${files[@]}"; do
 done
 {
   echo
-  echo "## Contract §7 goals (ratios fw / raw Deno, per-rep, same run)"
+  echo "## Goals (ratios fw / raw Deno, per-rep, same run)"
   echo
   "$DENO" run -A bench/goals.ts "${files[@]}"
 } >>"$OUT.md"
