@@ -1,5 +1,5 @@
 import { decode } from "../structured_clone/decode.ts";
-import { encode } from "../structured_clone/encode.ts";
+import { encodeWithin } from "../structured_clone/encode_within.ts";
 
 /** workerd's current inline attachment limit (its docs still say 2,048). */
 export const DEFAULT_MAX_ATTACHMENT_BYTES = 16_384;
@@ -15,23 +15,7 @@ export const DEFAULT_MAX_ATTACHMENT_BYTES = 16_384;
  * the type (the codec refuses them by prototype).
  */
 export function encodeAttachment(value: unknown, limit: number): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = encode(value);
-  } catch (error) {
-    // The codec's own DataCloneError (a socket, a Request, …) already names the type.
-    if (error instanceof DOMException) throw error;
-    throw new DOMException(
-      error instanceof Error ? error.message : String(error),
-      "DataCloneError",
-    );
-  }
-  if (bytes.byteLength > limit) {
-    throw new RangeError(
-      `Cannot serialize attachment as it exceeds ${limit} bytes: current size is ${bytes.byteLength}`,
-    );
-  }
-  return bytes;
+  return encodeWithin(value, limit, "serialize attachment");
 }
 
 /** Returns a fresh copy of a serialized attachment. */

@@ -2,7 +2,7 @@
 // most 128 KiB serialized.
 
 import { decode } from "../structured_clone/decode.ts";
-import { encode } from "../structured_clone/encode.ts";
+import { encodeWithin } from "../structured_clone/encode_within.ts";
 import { sortEntries } from "./_key_range.ts";
 
 /** Largest serialized value (Cloudflare's 128 KiB). */
@@ -18,20 +18,7 @@ export function encodeValue(value: unknown): Uint8Array {
   if (value === undefined) {
     throw new TypeError("Cannot put value as it is undefined: use delete() to remove a key");
   }
-  let buffer: Uint8Array;
-  try {
-    buffer = encode(value);
-  } catch (error) {
-    throw new DOMException(
-      error instanceof Error ? error.message : String(error),
-      "DataCloneError",
-    );
-  }
-  if (buffer.byteLength > MAX_VALUE_BYTES) {
-    throw new RangeError(
-      `Cannot put value as it exceeds ${MAX_VALUE_BYTES} bytes: current size is ${buffer.byteLength}`,
-    );
-  }
+  const buffer = encodeWithin(value, MAX_VALUE_BYTES, "put value");
   // A plain view, not a Node Buffer, so nothing downstream depends on Buffer.
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
