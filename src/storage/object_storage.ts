@@ -249,6 +249,11 @@ export interface ObjectStorage extends StorageOperations {
   setAlarm(scheduledTime: number | Date, options?: StoragePutOptions): Promise<void>;
   /** Removes the object's alarm, if any. */
   deleteAlarm(options?: StoragePutOptions): Promise<void>;
+  /**
+   * Resolves once every write issued so far (also those made with
+   * `allowUnconfirmed`) has committed; at once when none is pending.
+   */
+  sync(): Promise<void>;
 }
 
 /**

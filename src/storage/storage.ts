@@ -259,6 +259,11 @@ export class Storage implements ObjectStorage {
     return handled(this.#io(options?.allowConcurrency === true, () => done));
   }
 
+  /** Resolves once every write issued so far has committed. */
+  sync(): Promise<void> {
+    return handled(this.#io(false, () => this.#writes.sync()));
+  }
+
   /** Runs `fn` as an optimistic transaction, rerun on conflict (up to 10 times). */
   transaction<T>(fn: (txn: StorageTransaction) => Promise<T>): Promise<T> {
     return handled(runTransaction(this.#transactions, fn));

@@ -172,6 +172,19 @@ export function storageConformance(
     assert.equal(hooks.commits.length, commits, "empty batches commit nothing");
   });
 
+  test(".sync() resolves once un-awaited writes (allowUnconfirmed too) have committed; at once with none", async ({ storage, hooks }) => {
+    await storage.sync();
+    assert.equal(hooks.commits.length, 0);
+    void storage.put("a", 1);
+    void storage.put("b", 2, { allowUnconfirmed: true });
+    assert.equal(hooks.commits.length, 0, "nothing committed yet");
+    await storage.sync();
+    assert.ok(hooks.commits.length > 0, "committed once sync() resolved");
+    const committed = hooks.commits.length;
+    assert.deepEqual(await storage.get(["a", "b"]), new Map([["a", 1], ["b", 2]]));
+    assert.equal(hooks.commits.length, committed);
+  });
+
   test(".delete() reports whether the key existed, and .delete(keys) how many did", async ({ storage }) => {
     await storage.put({ a: 1, b: 2 });
     assert.equal(await storage.delete("a"), true);
