@@ -2,7 +2,7 @@ import { readDefinition } from "./decorators/_metadata.ts";
 import { resolveHandlers } from "./decorators/resolve_handlers.ts";
 import { declaredStorageName, warnUnnamed } from "./decorators/storage_name.ts";
 import { KvError, ObjectFullError } from "./errors.ts";
-import { HibernationStore, LEASE_BEAT_MS } from "./kv/hibernation_store.ts";
+import { HibernationStore, LEASE_BEAT_MS } from "./hibernation/hibernation_store.ts";
 import { defaultKvPath, type KvLease, openKv } from "./kv/open_kv.ts";
 import { type Clock, type ClockTimer, delay, systemClock } from "./runtime/clock.ts";
 import { HostTable } from "./runtime/host_table.ts";
@@ -32,6 +32,7 @@ import { checkUpgrade, denoUpgrade, type Upgrader, wantsUpgrade } from "./router
 import { defaultConnectionCap, exitProcess, listen, onTerminationSignal } from "./server/serve.ts";
 import { DEFAULT_MAX_ATTACHMENT_BYTES } from "./sockets/attachment.ts";
 import { type Connection, DEFAULT_MAX_MESSAGE_BYTES } from "./sockets/connection.ts";
+import { ACCEPTED, BIND, BOUND, FAIL_UPGRADE, TERMINATE } from "./sockets/connection_internals.ts";
 import { MemorySocketRegistry, type SocketRegistry } from "./sockets/socket_registry.ts";
 import { AlarmScheduler } from "./alarms/alarm_scheduler.ts";
 import { isStorageName } from "./kv/keys.ts";
@@ -39,7 +40,7 @@ import { KvBackend } from "./storage/kv_backend.ts";
 import { Storage } from "./storage/storage.ts";
 import type { ObjectStorage, StorageHooks } from "./storage/object_storage.ts";
 import type { ExceptionContext, ExceptionHandler } from "./types.ts";
-import { upgradeTarget } from "./web_socket_pair.ts";
+import { upgradeTarget } from "./sockets/web_socket_pair.ts";
 
 /**
  * A durable object class: constructed with `(ctx, env)`. A class without
@@ -386,9 +387,9 @@ export class App<
       );
     }
     const store: HostStore = {
-      markSocket: (ws, what) => this.#store?.markSocket(ws, what),
+      markSocket: (host, ws, what) => this.#store?.markSocket(host, ws, what),
       markConfig: (host) => this.#store?.markConfig(host),
-      forgetSocket: (ws) => this.#store?.forgetSocket(ws),
+      forgetSocket: (host, ws) => this.#store?.forgetSocket(host, ws),
       flush: async () => {
         await this.#ensureReady();
         await this.#store!.flush();
@@ -833,7 +834,7 @@ export class App<
     if (owner === null) {
       report(
         new TypeError(
-          server.accepted
+          server[ACCEPTED]
             ? "Cannot upgrade as the server end of webSocketResponse(client) was not accepted for this request: accept it with ctx.acceptWebSocket(server) in the fetch() that returns it"
             : "Cannot upgrade as the server end was not accepted: call ctx.acceptWebSocket(server) before returning webSocketResponse(client)",
         ),
@@ -881,13 +882,13 @@ export class App<
         idleTimeout: this.#options.idleTimeout,
       });
     } catch (error) {
-      server.failUpgrade();
+      server[FAIL_UPGRADE]();
       owner.report(error, "upgrade");
       return new Response(error instanceof Error ? error.message : "Upgrade failed", {
         status: 400,
       });
     }
-    server.bind(upgraded.socket, request.url, protocol);
+    server[BIND](upgraded.socket, request.url, protocol);
     // The reserved slot now belongs to the socket; #socketGone releases it.
     slot.bound = true;
     if (slot.ip !== undefined) this.#ipOf.set(server, slot.ip);
@@ -904,7 +905,7 @@ export class App<
   }
 
   #socketGone(ws: Connection): void {
-    if (ws.bound) this.#release(this.#ipOf.get(ws));
+    if (ws[BOUND]) this.#release(this.#ipOf.get(ws));
   }
 
   // ---- serving and shutdown ---------------------------------------------------------------------
@@ -1002,7 +1003,10 @@ export class App<
     }
     for (const host of this.#hosts()) {
       for (const ws of [...host.list(), ...host.unlistedSockets]) {
-        ws.terminate(restart ? 1012 : 1001, restart ? "Server restarting" : "Server shutting down");
+        ws[TERMINATE](
+          restart ? 1012 : 1001,
+          restart ? "Server restarting" : "Server shutting down",
+        );
       }
       host.dispose();
     }
