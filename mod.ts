@@ -72,8 +72,8 @@ export {
   WebSocketPair,
   webSocketResponse,
   type WebSocketResponseInit,
-} from "./src/web_socket_pair.ts";
-export { WebSocketRequestResponsePair } from "./src/web_socket_request_response_pair.ts";
+} from "./src/sockets/web_socket_pair.ts";
+export { WebSocketRequestResponsePair } from "./src/sockets/web_socket_request_response_pair.ts";
 export type {
   ConnectResult,
   ExceptionContext,

@@ -13,7 +13,8 @@ import type { Bindings } from "./bindings.ts";
 import { KvError } from "./errors.ts";
 import type { Report } from "./exception_sink.ts";
 import type { Admission } from "./http/admission.ts";
-import { HibernationStore, LEASE_BEAT_MS } from "./kv/hibernation_store.ts";
+import { HibernationStore, LEASE_BEAT_MS } from "./hibernation/hibernation_store.ts";
+import { TERMINATE } from "./sockets/connection_internals.ts";
 import { defaultKvPath, type KvLease, openKv } from "./kv/open_kv.ts";
 import { positive } from "./options.ts";
 import { type Clock, type ClockTimer, delay } from "./runtime/clock.ts";
@@ -59,9 +60,9 @@ export class Lifecycle {
     this.#parts = parts;
     this.#clock = parts.clock;
     this.store = {
-      markSocket: (ws, what) => this.#store?.markSocket(ws, what),
+      markSocket: (host, ws, what) => this.#store?.markSocket(host, ws, what),
       markConfig: (host) => this.#store?.markConfig(host),
-      forgetSocket: (ws) => this.#store?.forgetSocket(ws),
+      forgetSocket: (host, ws) => this.#store?.forgetSocket(host, ws),
       flush: async () => {
         await this.ready();
         await this.#store!.flush();
@@ -224,7 +225,10 @@ export class Lifecycle {
     }
     for (const host of objects.hosts()) {
       for (const ws of [...host.list(), ...host.unlistedSockets]) {
-        ws.terminate(restart ? 1012 : 1001, restart ? "Server restarting" : "Server shutting down");
+        ws[TERMINATE](
+          restart ? 1012 : 1001,
+          restart ? "Server restarting" : "Server shutting down",
+        );
       }
       host.dispose();
     }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { BOUND } from "../sockets/connection_internals.ts";
 import type { Connection } from "../sockets/connection.ts";
 
 /** A connection slot taken before the hook runs; kept by the socket once bound. */
@@ -104,7 +105,7 @@ export class Admission {
 
   /** A socket left its object: its slot is free. */
   socketGone(ws: Connection): void {
-    if (ws.bound) this.release(this.#ipOf.get(ws));
+    if (ws[BOUND]) this.release(this.#ipOf.get(ws));
   }
 }
 

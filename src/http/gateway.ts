@@ -26,7 +26,8 @@ import type { DurableObjectNamespace } from "../runtime/namespace.ts";
 import type { ObjectHost } from "../runtime/object_host.ts";
 import type { ObjectId } from "../runtime/object_id.ts";
 import type { Connection } from "../sockets/connection.ts";
-import { upgradeTarget } from "../web_socket_pair.ts";
+import { ACCEPTED, BIND, FAIL_UPGRADE } from "../sockets/connection_internals.ts";
+import { upgradeTarget } from "../sockets/web_socket_pair.ts";
 import { wantsUpgrade } from "../wants_upgrade.ts";
 import { type Admission, shuttingDown, type Slot } from "./admission.ts";
 import type {
@@ -265,7 +266,7 @@ export class Gateway {
     if (owner === null) {
       report(
         new TypeError(
-          server.accepted
+          server[ACCEPTED]
             ? "Cannot upgrade as the server end of webSocketResponse(client) was not accepted for this request: accept it with ctx.acceptWebSocket(server) in the fetch() that returns it"
             : "Cannot upgrade as the server end was not accepted: call ctx.acceptWebSocket(server) before returning webSocketResponse(client)",
         ),
@@ -313,13 +314,13 @@ export class Gateway {
         idleTimeout: this.#options.idleTimeout,
       });
     } catch (error) {
-      server.failUpgrade();
+      server[FAIL_UPGRADE]();
       owner.report(error, "upgrade");
       return new Response(error instanceof Error ? error.message : "Upgrade failed", {
         status: 400,
       });
     }
-    server.bind(upgraded.socket, request.url, protocol);
+    server[BIND](upgraded.socket, request.url, protocol);
     // The reserved slot now belongs to the socket; socketGone releases it.
     this.#admission.bind(slot, server);
     if (headers) {

@@ -12,8 +12,9 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
-import { Connection, PLAIN } from "../sockets/connection.ts";
-import { upgradeTarget } from "../web_socket_pair.ts";
+import { Connection } from "../sockets/connection.ts";
+import { BOUND, FAIL_UPGRADE, OWNER, PLAIN } from "../sockets/connection_internals.ts";
+import { upgradeTarget } from "../sockets/web_socket_pair.ts";
 
 /** What a scope needs from the object a call runs in. */
 export interface ScopeHost {
@@ -135,7 +136,7 @@ export function endCall(scope: BindingScope, value: unknown, failed: boolean): v
   let owner: ScopeHost | null = null; // set when `carried` was accepted or carried here
   // An accept()ed end becomes the object's whose fetch() returns it, and travels on from here
   // as an accepted one does.
-  if (carried !== undefined && carried[PLAIN] && carried.owner === null && host.adopt(carried)) {
+  if (carried !== undefined && carried[PLAIN] && carried[OWNER] === null && host.adopt(carried)) {
     owner = host;
   }
   if (sockets !== null) {
@@ -198,7 +199,7 @@ export function endGateway(scope: BindingScope): void {
   if (sockets === null) return;
   for (let i = 0; i < sockets.length; i++) {
     const ws = sockets[i]!;
-    if (ws.bound) continue;
+    if (ws[BOUND]) continue;
     const host = hosts![i]!;
     fail(
       ws,
@@ -222,8 +223,8 @@ export function fail(
   error: TypeError | null,
 ): void {
   queueMicrotask(() => {
-    if (ws.bound || ws.readyState === 3) return;
-    ws.failUpgrade();
+    if (ws[BOUND] || ws.readyState === 3) return;
+    ws[FAIL_UPGRADE]();
     if (error !== null) host.report(error, operation);
   });
 }

@@ -1,16 +1,21 @@
 import { checkInstance } from "../decorators/resolve_handlers.ts";
 import { EventTimeoutError, ObjectFullError, ObjectResetError } from "../errors.ts";
+import { Connection } from "../sockets/connection.ts";
+import { type ConnectionOwner, RECORD } from "../sockets/connection_owner.ts";
 import {
   ACCEPT_HIBERNATABLE,
+  ACCEPTED,
   ADOPT,
-  Connection,
-  type ConnectionOwner,
+  ATTACHMENT,
+  DIRTY,
   LISTENERS,
+  OWNER,
   PLAIN,
-  RECORD,
-} from "../sockets/connection.ts";
+  TERMINATE,
+  UNLOAD_ATTACHMENT,
+} from "../sockets/connection_internals.ts";
 import { wantsUpgrade } from "../wants_upgrade.ts";
-import { upgradeResponse } from "../web_socket_pair.ts";
+import { upgradeResponse } from "../sockets/web_socket_pair.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import { normalizeTags } from "../sockets/tags.ts";
 import { hibernationRoot } from "../kv/keys.ts";
@@ -71,9 +76,9 @@ export interface AppRuntime {
 
 /** The write-behind persistence the host uses (implemented by `HibernationStore`). */
 export interface HostStore {
-  markSocket(ws: Connection, what: number): void;
+  markSocket(host: ObjectHost, ws: Connection, what: number): void;
   markConfig(host: ObjectHost): void;
-  forgetSocket(ws: Connection): void;
+  forgetSocket(host: ObjectHost, ws: Connection): void;
   flush(): Promise<void>;
   load(host: ObjectHost): Promise<void>;
 }
@@ -279,13 +284,13 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     }
     this.#sockets.remove(ws);
     this.#live--;
-    this.#app.store.forgetSocket(ws);
+    this.#app.store.forgetSocket(this, ws);
     this.#app.socketGone(ws);
     this.checkIdle();
   }
 
   onDirty(ws: Connection, what: number): void {
-    this.#app.store.markSocket(ws, what);
+    this.#app.store.markSocket(this, ws, what);
   }
 
   // ---- StateHost (ctx) ------------------------------------------------------------------------
@@ -319,7 +324,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
         "Cannot call acceptWebSocket() on a WebSocket accepted with accept(): use one or the other, not both",
       );
     }
-    if (ws.accepted) {
+    if (ws[ACCEPTED]) {
       throw new TypeError("Cannot accept WebSocket as it was already accepted");
     }
     const normalized = normalizeTags(tags);
@@ -329,7 +334,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     ws[ACCEPT_HIBERNATABLE](this, normalized, this.#app.clock.now());
     this.#live++;
     this.#sockets.add(ws, normalized);
-    this.#app.store.markSocket(ws, RECORD);
+    this.#app.store.markSocket(this, ws, RECORD);
     recordAccept(this, ws);
   }
 
@@ -338,7 +343,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
   }
 
   owns(ws: Connection): boolean {
-    return ws.owner === this && !ws[PLAIN];
+    return ws[OWNER] === this && !ws[PLAIN];
   }
 
   /**
@@ -347,7 +352,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
    * Returns false if `ws` is no such socket.
    */
   adopt(ws: Connection): boolean {
-    if (!ws[PLAIN] || ws.owner !== null) return false;
+    if (!ws[PLAIN] || ws[OWNER] !== null) return false;
     ws[ADOPT](this);
     this.#plain.add(ws);
     return true;
@@ -360,6 +365,17 @@ export class ObjectHost implements ConnectionOwner, StateHost {
 
   configChanged(): void {
     this.#app.store.markConfig(this);
+  }
+
+  /** Settings read back from KV on wake (the hibernation store's `HibernatingObject`). */
+  restoreSettings(settings: Pick<ObjectHost, "autoResponse" | "eventTimeoutMs">): void {
+    this.autoResponse = settings.autoResponse;
+    this.eventTimeoutMs = settings.eventTimeoutMs;
+  }
+
+  /** A hibernation-store commit included this object's records. */
+  countCommit(): void {
+    this.kvCommits++;
   }
 
   blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T> {
@@ -457,7 +473,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
         const out = await connect.call(instance, ws, request);
         if (out instanceof Response) return out;
         const tags = (out as { tags?: unknown } | undefined)?.tags;
-        if (!ws.accepted) this.accept(ws, tags);
+        if (!ws[ACCEPTED]) this.accept(ws, tags);
         else if (tags !== undefined) {
           throw new TypeError(
             "Cannot use the tags @onConnect returned as it accepted the socket itself: pass them to ctx.acceptWebSocket(ws, tags), or return { tags } without accepting",
@@ -774,7 +790,7 @@ export class ObjectHost implements ConnectionOwner, StateHost {
       const discarded = this.#discarded ??= new WeakSet();
       for (const ws of this.#plain) {
         discarded.add(ws);
-        ws.terminate(1011, "Object was reset");
+        ws[TERMINATE](1011, "Object was reset");
       }
       this.#plain.clear();
     }
@@ -866,8 +882,8 @@ export class ObjectHost implements ConnectionOwner, StateHost {
     if (this.#status !== "hibernated") return;
     let unloaded = false;
     for (const ws of this.#sockets.list()) {
-      if (ws.dirty === 0 && ws.attachmentBytes) {
-        ws.unloadAttachment();
+      if (ws[DIRTY] === 0 && ws[ATTACHMENT]) {
+        ws[UNLOAD_ATTACHMENT]();
         unloaded = true;
       }
     }

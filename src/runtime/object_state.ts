@@ -1,9 +1,10 @@
 import { ObjectResetError } from "../errors.ts";
 import { Connection } from "../sockets/connection.ts";
+import { AUTO_RESPONSE_AT, TAGS } from "../sockets/connection_internals.ts";
 import { utf8Length } from "../sockets/tags.ts";
 import type { ObjectStorage } from "../storage/object_storage.ts";
 import type { WebSocket } from "../types.ts";
-import { WebSocketRequestResponsePair } from "../web_socket_request_response_pair.ts";
+import { WebSocketRequestResponsePair } from "../sockets/web_socket_request_response_pair.ts";
 import type { ObjectId } from "./object_id.ts";
 import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
 
@@ -112,7 +113,7 @@ export class ObjectState implements DurableObjectState {
         "Cannot get tags as the WebSocket was not accepted by this object: call acceptWebSocket() first",
       );
     }
-    return [...ws.tags];
+    return [...ws[TAGS]];
   }
 
   setWebSocketAutoResponse(pair?: WebSocketRequestResponsePair | null): void {
@@ -151,8 +152,8 @@ export class ObjectState implements DurableObjectState {
 
   getWebSocketAutoResponseTimestamp(ws: WebSocket): Date | null {
     this.#live();
-    if (!(ws instanceof Connection) || ws.autoResponseAt === 0) return null;
-    return new Date(ws.autoResponseAt);
+    if (!(ws instanceof Connection) || ws[AUTO_RESPONSE_AT] === 0) return null;
+    return new Date(ws[AUTO_RESPONSE_AT]);
   }
 
   setHibernatableWebSocketEventTimeout(timeoutMs?: number | null): void {

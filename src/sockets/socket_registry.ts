@@ -26,8 +26,6 @@ export interface SocketRegistry<S> {
   forObject(key: string): ObjectSocketList<S>;
   /** Forgets an object whose list is empty. */
   release(key: string): void;
-  /** Keys of objects that currently have a list. */
-  keys(): IterableIterator<string>;
 }
 
 const EMPTY: readonly never[] = Object.freeze([]);
@@ -116,10 +114,5 @@ export class MemorySocketRegistry<S> implements SocketRegistry<S> {
   /** Forgets an object whose list is empty. */
   release(key: string): void {
     if (this.#objects.get(key)?.size === 0) this.#objects.delete(key);
-  }
-
-  /** Keys of objects with a list. */
-  keys(): IterableIterator<string> {
-    return this.#objects.keys();
   }
 }

@@ -15,7 +15,7 @@ export function utf8Length(text: string): number {
 const NO_TAGS: readonly string[] = Object.freeze([]);
 
 /**
- * Validates and normalizes tags as workerd does (reference §1): `undefined`
+ * Validates and normalizes tags as workerd does: `undefined`
  * or `[]` means none; anything but an array is a `TypeError`; elements are
  * `String()`-converted (a Symbol throws); duplicates are dropped keeping the
  * first occurrence; at most 10 distinct tags of at most 256 UTF-8 bytes.

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  App,
   DurableObject,
   type DurableObjectState,
   type WebSocket,
@@ -371,4 +372,87 @@ Deno.test("an accept()ed socket forwarded through the worker's stub.fetch() work
   assert.match(String(s.exceptions[0]?.error), /TypeError: .*closed \(webSocketClose 1006\)/);
   await hibernateNow(s.app, "P", d); // nothing keeps it busy
   assert.equal(objectStatus(s.app, "P", d), "hibernated");
+});
+
+// ---- what users can reach ----------------------------------------------------------------------
+
+/** Every string-keyed property along the prototype chain of `value`, up to `Object.prototype`. */
+function reachable(value: object): string[] {
+  const names = new Set<string>();
+  for (let o = value; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) names.add(name);
+  }
+  return [...names].sort();
+}
+
+const SOCKET_API = [
+  "accept",
+  "addEventListener",
+  "bufferedAmount",
+  "close",
+  "constructor",
+  "deserializeAttachment",
+  "protocol",
+  "readyState",
+  "removeEventListener",
+  "send",
+  "serializeAttachment",
+  "url",
+];
+
+class Surface extends DurableObject {
+  static readonly storageName = "surface";
+  ping(): number {
+    return 1;
+  }
+  ctxKeys(): string[] {
+    return reachable(this.ctx);
+  }
+}
+
+Deno.test("nothing handed to users has an internal member: sockets, pair ends, the pair, ctx, stubs and namespaces show only their API", async () => {
+  const pair = new WebSocketPair();
+  const [client, server] = [pair[0], pair[1]];
+  assert.deepEqual(reachable(server), SOCKET_API);
+  assert.deepEqual(reachable(client), SOCKET_API);
+  assert.deepEqual(reachable(pair), ["0", "1", "constructor"]);
+  // Nor through the constructors (no static accessor such as a server-end lookup).
+  for (const end of [client, server, pair]) {
+    assert.deepEqual(Object.getOwnPropertyNames(end.constructor).sort(), [
+      "length",
+      "name",
+      "prototype",
+    ]);
+  }
+  await using app = new App({ objects: { SURFACE: Surface } });
+  const namespace = app.env.SURFACE;
+  assert.deepEqual(reachable(namespace), [
+    "binding",
+    "constructor",
+    "get",
+    "getByName",
+    "idFromName",
+    "idFromString",
+    "newUniqueId",
+    "storageName",
+  ]);
+  const stub = namespace.getByName("a");
+  assert.equal(await stub.ping(), 1);
+  // A stub is a proxy: its own names are id, name and fetch; any other name is an RPC method.
+  assert.deepEqual(reachable(stub), ["fetch", "id", "name"]);
+  assert.deepEqual(await stub.ctxKeys(), [
+    "acceptWebSocket",
+    "blockConcurrencyWhile",
+    "constructor",
+    "getHibernatableWebSocketEventTimeout",
+    "getTags",
+    "getWebSocketAutoResponse",
+    "getWebSocketAutoResponseTimestamp",
+    "getWebSockets",
+    "id",
+    "setHibernatableWebSocketEventTimeout",
+    "setWebSocketAutoResponse",
+    "storage",
+    "waitUntil",
+  ]);
 });

@@ -1,63 +1,59 @@
 import { KvError } from "../errors.ts";
 import type { Clock, ClockTimer } from "../runtime/clock.ts";
-import type { HostStore, ObjectHost } from "../runtime/object_host.ts";
-import { type Connection, RECORD, TIMESTAMP } from "../sockets/connection.ts";
+import type { Connection } from "../sockets/connection.ts";
+import { RECORD, TIMESTAMP } from "../sockets/connection_owner.ts";
 import {
-  BOOT_LEASE_PREFIX,
-  bootLeaseKey,
-  bootOfLeaseKey,
+  ACCEPTED_AT,
+  ATTACHMENT,
+  AUTO_RESPONSE_AT,
+  DIRTY,
+  LOAD_ATTACHMENT,
+  SID,
+  TAGS,
+} from "../sockets/connection_internals.ts";
+import {
   FLUSH_MAX_KEY_TOTAL,
   FLUSH_MAX_MUTATIONS,
   FLUSH_MAX_PAYLOAD,
-  HIBERNATION_PREFIX,
   kvKeySize,
-  parseHibernationKey,
-  SETTINGS_RECORD,
   settingsKey,
-  SOCKET_RECORD,
   socketRecordKey,
-  TIMESTAMP_RECORD,
   timestampKey,
-} from "./keys.ts";
-import { commitWithRetry } from "./retry.ts";
-import { currentPid, machineId, processAlive } from "./process_info.ts";
+} from "../kv/keys.ts";
+import { commitWithRetry } from "../kv/retry.ts";
+import { BootLeases } from "./boot_leases.ts";
+import {
+  type ObjectSettings,
+  readObjectRecords,
+  socketRef,
+  storedSettings,
+  storedSocket,
+} from "./socket_records.ts";
+
+export { LEASE_BEAT_MS, LEASE_TTL_MS } from "./boot_leases.ts";
 
 /** Data waiting to be written keeps the process alive until it is (other timers do not). */
 const KEEP_ALIVE = { keepAlive: true } as const;
 
-/** How often a running app renews its boot lease. */
-export const LEASE_BEAT_MS = 30_000;
-/** A lease not renewed for this long belongs to a dead boot. */
-export const LEASE_TTL_MS = 90_000;
-
-/** Stored under `bootLeaseKey(boot)` while a process runs. */
-interface BootLease {
-  /** Last renewal (clock time). */
-  beat: number;
-  /** Process id and machine boot id, to tell a crashed local process at once. */
-  pid: number;
-  machine: string | null;
+/**
+ * What the store needs from an object whose sockets it persists (the object
+ * host implements it): where its records live, its settings, and which of its
+ * sockets may have had their attachment unloaded.
+ */
+export interface HibernatingObject extends ObjectSettings {
+  /** Root of the object's records: `hibernationRoot(storageName, id)`. */
+  readonly keyBase: Deno.KvKey;
+  /** The listed (open) sockets. */
+  list(): Iterable<Connection>;
+  /** Sockets with a queued event: closing ones are no longer listed, but the event may read the attachment. */
+  queuedSockets(): Iterable<Connection>;
+  /** Settings read back from KV on wake (unless changed since). */
+  restoreSettings(settings: ObjectSettings): void;
+  /** A KV commit included this object's records. */
+  countCommit(): void;
 }
 
-/** Stored per socket under `socketRecordKey(keyBase, boot, sid)`. */
-interface SocketRecord {
-  /** Tags. */
-  t: readonly string[];
-  /** Serialized user attachment, or null. */
-  a: Uint8Array | null;
-  /** Accept time. */
-  c: number;
-}
-
-/** Stored per object under `settingsKey(keyBase)`. */
-interface ConfigRecord {
-  /** Auto-response `[request, response]`, or null. */
-  ar: readonly [string, string] | null;
-  /** Event timeout in ms, 0 = none. */
-  et: number;
-}
-
-type Mutation = { key: Deno.KvKey; value?: unknown; bytes: number; host: ObjectHost };
+type Mutation = { key: Deno.KvKey; value?: unknown; bytes: number; host: HibernatingObject };
 
 /** Options of {@linkcode HibernationStore}. */
 export interface HibernationStoreOptions {
@@ -78,15 +74,16 @@ export interface HibernationStoreOptions {
  * timestamps alone never schedule a flush, they ride along with the next one
  * (hibernation, shutdown, or other changes).
  */
-export class HibernationStore implements HostStore {
+export class HibernationStore {
   readonly #kv: Deno.Kv;
   readonly #clock: Clock;
   readonly #boot: string;
   readonly #delay: number;
   readonly #onCommit: (mutations: number) => void;
   readonly #report: (error: unknown, operation: string) => void;
-  #sockets = new Set<Connection>();
-  #configs = new Set<ObjectHost>();
+  readonly #leases: BootLeases;
+  #sockets = new Map<Connection, HibernatingObject>();
+  #configs = new Set<HibernatingObject>();
   #deletes: Mutation[] = [];
   #persisted = new WeakMap<Connection, number>();
   #forgotten = new WeakSet<Connection>();
@@ -103,6 +100,7 @@ export class HibernationStore implements HostStore {
     this.#delay = options.flushDelayMs;
     this.#onCommit = options.onCommit;
     this.#report = options.report;
+    this.#leases = new BootLeases(options);
   }
 
   /** Socket records and timestamps waiting to be written. */
@@ -110,40 +108,42 @@ export class HibernationStore implements HostStore {
     return this.#sockets.size + this.#configs.size + this.#deletes.length;
   }
 
-  markSocket(ws: Connection, what: number): void {
+  /** The record (`RECORD`) or timestamp (`TIMESTAMP`) of `host`'s socket `ws` changed. */
+  markSocket(host: HibernatingObject, ws: Connection, what: number): void {
     // No flush is scheduled: a socket record is only needed once its object
     // hibernates (and drops the attachment from memory), so it is written by
     // that flush. Connects and messages of an active object cost no KV write.
-    ws.dirty |= what;
-    this.#sockets.add(ws);
+    ws[DIRTY] |= what;
+    this.#sockets.set(ws, host);
   }
 
-  markConfig(host: ObjectHost): void {
+  /** The settings of `host` changed: written after the coalescing delay. */
+  markConfig(host: HibernatingObject): void {
     this.#configs.add(host);
     this.#schedule();
   }
 
-  forgetSocket(ws: Connection): void {
+  /** `host`'s socket `ws` is gone: its written records are deleted. */
+  forgetSocket(host: HibernatingObject, ws: Connection): void {
     this.#sockets.delete(ws);
     this.#forgotten.add(ws);
-    ws.dirty = 0;
-    this.#deleteWritten(ws, this.#persisted.get(ws) ?? 0);
+    ws[DIRTY] = 0;
+    this.#deleteWritten(host, ws, this.#persisted.get(ws) ?? 0);
   }
 
-  #deleteWritten(ws: Connection, persisted: number): void {
+  #deleteWritten(host: HibernatingObject, ws: Connection, persisted: number): void {
     if (persisted === 0) return; // never written: nothing to delete (churn costs no KV write)
-    const host = ws.owner as ObjectHost;
     if (persisted & RECORD) {
-      this.#deletes.push(this.#mutation(host, socketRecordKey(host.keyBase, this.#boot, ws.sid)));
+      this.#deletes.push(this.#mutation(host, socketRecordKey(host.keyBase, this.#boot, ws[SID])));
     }
     if (persisted & TIMESTAMP) {
-      this.#deletes.push(this.#mutation(host, timestampKey(host.keyBase, this.#boot, ws.sid)));
+      this.#deletes.push(this.#mutation(host, timestampKey(host.keyBase, this.#boot, ws[SID])));
     }
     this.#persisted.delete(ws);
     this.#schedule();
   }
 
-  #mutation(host: ObjectHost, key: Deno.KvKey, value?: unknown, bytes = 0): Mutation {
+  #mutation(host: HibernatingObject, key: Deno.KvKey, value?: unknown, bytes = 0): Mutation {
     return { key, value, bytes: bytes + kvKeySize(key), host };
   }
 
@@ -203,23 +203,22 @@ export class HibernationStore implements HostStore {
     this.#configs.clear();
     this.#deletes = [];
     const sets: Mutation[] = [];
-    const marks: Array<[Connection, number]> = [];
-    for (const ws of sockets) {
-      const host = ws.owner as ObjectHost;
-      const what = ws.dirty;
-      ws.dirty = 0;
-      marks.push([ws, what]);
+    const marks: Array<[Connection, HibernatingObject, number]> = [];
+    for (const [ws, host] of sockets) {
+      const what = ws[DIRTY];
+      ws[DIRTY] = 0;
+      marks.push([ws, host, what]);
       if (what & RECORD) {
-        const bytes = ws.attachmentBytes;
+        const bytes = ws[ATTACHMENT];
         if (bytes === undefined) continue; // unloaded: already persisted
-        const record: SocketRecord = { t: ws.tags, a: bytes, c: ws.acceptedAt };
+        const tags = ws[TAGS];
         sets.push(
           this.#mutation(
             host,
-            socketRecordKey(host.keyBase, this.#boot, ws.sid),
-            record,
+            socketRecordKey(host.keyBase, this.#boot, ws[SID]),
+            storedSocket(tags, bytes, ws[ACCEPTED_AT]),
             // Tags count too: 10 tags of 256 bytes are 2.5 KB, which the 800 KiB per atomic must hold.
-            (bytes?.byteLength ?? 0) + 64 + tagBytes(ws.tags),
+            (bytes?.byteLength ?? 0) + 64 + tagBytes(tags),
           ),
         );
       }
@@ -227,8 +226,8 @@ export class HibernationStore implements HostStore {
         sets.push(
           this.#mutation(
             host,
-            timestampKey(host.keyBase, this.#boot, ws.sid),
-            ws.autoResponseAt,
+            timestampKey(host.keyBase, this.#boot, ws[SID]),
+            ws[AUTO_RESPONSE_AT],
             16,
           ),
         );
@@ -236,20 +235,16 @@ export class HibernationStore implements HostStore {
     }
     for (const host of configs) {
       const auto = host.autoResponse;
-      const record: ConfigRecord = {
-        ar: auto === null ? null : [auto.request, auto.response],
-        et: host.eventTimeoutMs,
-      };
       const size = auto === null ? 16 : auto.request.length * 3 + auto.response.length * 3 + 16;
-      sets.push(this.#mutation(host, settingsKey(host.keyBase), record, size));
+      sets.push(this.#mutation(host, settingsKey(host.keyBase), storedSettings(host), size));
     }
     try {
       await this.#commitAll([...deletes, ...sets]);
       this.#failures = 0;
     } catch (error) {
       // Nothing is dropped: everything goes back to dirty and is retried with backoff.
-      for (const [ws, what] of marks) {
-        if (!this.#forgotten.has(ws)) this.markSocket(ws, ws.dirty | what);
+      for (const [ws, host, what] of marks) {
+        if (!this.#forgotten.has(ws)) this.markSocket(host, ws, ws[DIRTY] | what);
       }
       for (const host of configs) this.#configs.add(host);
       this.#deletes.push(...deletes);
@@ -268,9 +263,9 @@ export class HibernationStore implements HostStore {
       }
       throw error;
     }
-    for (const [ws, what] of marks) {
+    for (const [ws, host, what] of marks) {
       // Closed while its record was being written: delete what was just written.
-      if (this.#forgotten.has(ws)) this.#deleteWritten(ws, what);
+      if (this.#forgotten.has(ws)) this.#deleteWritten(host, ws, what);
       else this.#persisted.set(ws, (this.#persisted.get(ws) ?? 0) | what);
     }
   }
@@ -300,9 +295,9 @@ export class HibernationStore implements HostStore {
         return op;
       });
       this.#onCommit(batch.length);
-      const hosts = new Set<ObjectHost>();
+      const hosts = new Set<HibernatingObject>();
       for (const m of batch) hosts.add(m.host);
-      for (const host of hosts) host.kvCommits++;
+      for (const host of hosts) host.countCommit();
       start = end;
     }
   }
@@ -311,90 +306,37 @@ export class HibernationStore implements HostStore {
    * Reads one object's records back with a single `list`: its settings and
    * the attachments of its sockets that were dropped from memory.
    */
-  async load(host: ObjectHost): Promise<void> {
+  async load(host: HibernatingObject): Promise<void> {
     const unloaded = new Map<string, Connection>();
-    for (const ws of host.list()) if (!ws.attachmentLoaded) unloaded.set(ws.sid, ws);
+    for (const ws of host.list()) if (ws[ATTACHMENT] === undefined) unloaded.set(ws[SID], ws);
     // A socket that closed (or failed) while hibernated is no longer listed, but its queued
     // webSocketClose/webSocketError may read the attachment: restore it too.
-    for (const ws of host.queuedSockets()) if (!ws.attachmentLoaded) unloaded.set(ws.sid, ws);
-    let config: ConfigRecord | null = null;
-    for await (
-      const entry of this.#kv.list({ prefix: host.keyBase as Deno.KvKey }, { batchSize: 500 })
-    ) {
-      const { kind, boot, sid } = parseHibernationKey(entry.key);
-      if (kind === SETTINGS_RECORD) config = entry.value as ConfigRecord;
-      else if (kind === SOCKET_RECORD && boot === this.#boot) {
-        const ws = unloaded.get(sid as string);
-        if (ws) ws.loadAttachment((entry.value as SocketRecord).a);
-      }
+    for (const ws of host.queuedSockets()) {
+      if (ws[ATTACHMENT] === undefined) unloaded.set(ws[SID], ws);
     }
-    // A socket with no record yet was never unloaded; nothing to restore for it.
-    for (const ws of unloaded.values()) ws.loadAttachment(null);
-    if (config && !this.#configs.has(host)) {
-      host.autoResponse = config.ar === null
-        ? null
-        : Object.freeze({ request: config.ar[0], response: config.ar[1] });
-      host.eventTimeoutMs = config.et;
+    const records = await readObjectRecords(this.#kv, host.keyBase);
+    for (const [sid, ws] of unloaded) {
+      // A socket with no record yet was never unloaded; nothing to restore for it.
+      ws[LOAD_ATTACHMENT](records.sockets.get(socketRef(this.#boot, sid))?.attachment ?? null);
+    }
+    if (records.settings !== null && !this.#configs.has(host)) {
+      host.restoreSettings(records.settings);
     }
   }
 
   /** Writes (or renews) this process's boot lease. */
-  async renewLease(): Promise<void> {
-    const lease: BootLease = { beat: this.#clock.now(), pid: currentPid(), machine: this.#machine };
-    await commitWithRetry(() => this.#kv.atomic().set(bootLeaseKey(this.#boot), lease));
-    this.#onCommit(1);
+  renewLease(): Promise<void> {
+    return this.#leases.renew();
   }
 
   /** Removes this process's lease (graceful shutdown): its records become stale at once. */
-  async dropLease(): Promise<void> {
-    await commitWithRetry(() => this.#kv.atomic().delete(bootLeaseKey(this.#boot)));
-    this.#onCommit(1);
+  dropLease(): Promise<void> {
+    return this.#leases.drop();
   }
 
-  readonly #machine = machineId();
-
-  /** Whether a lease belongs to a boot that can no longer hold sockets. */
-  #dead(lease: BootLease | undefined): boolean {
-    if (lease === undefined) return true;
-    if (this.#clock.now() - lease.beat >= LEASE_TTL_MS) return true;
-    // Same machine: a process that is gone holds no sockets, whatever its last beat.
-    if (lease.machine !== null && lease.machine === this.#machine) {
-      return processAlive(lease.pid) === false;
-    }
-    return false;
-  }
-
-  /**
-   * Deletes socket records whose process is gone (its sockets died with it)
-   * and the leases of dead boots. Records of other running apps sharing the
-   * database are kept. Returns how many records were removed.
-   */
-  async cleanup(): Promise<number> {
-    const leases = new Map<string, BootLease>();
-    for await (const entry of this.#kv.list<BootLease>({ prefix: BOOT_LEASE_PREFIX })) {
-      leases.set(bootOfLeaseKey(entry.key) as string, entry.value);
-    }
-    const dead = new Set<string>();
-    for (const [boot, lease] of leases) {
-      if (boot !== this.#boot && this.#dead(lease)) dead.add(boot);
-    }
-    const stale: Deno.KvKey[] = [...dead].map(bootLeaseKey);
-    for await (const entry of this.#kv.list({ prefix: HIBERNATION_PREFIX }, { batchSize: 500 })) {
-      const { kind, boot } = parseHibernationKey(entry.key);
-      if (kind !== SOCKET_RECORD && kind !== TIMESTAMP_RECORD) continue;
-      if (boot !== this.#boot && (dead.has(boot as string) || !leases.has(boot as string))) {
-        stale.push(entry.key);
-      }
-    }
-    for (let i = 0; i < stale.length; i += FLUSH_MAX_MUTATIONS) {
-      await commitWithRetry(() => {
-        const op = this.#kv.atomic();
-        for (const key of stale.slice(i, i + FLUSH_MAX_MUTATIONS)) op.delete(key);
-        return op;
-      });
-      this.#onCommit(Math.min(FLUSH_MAX_MUTATIONS, stale.length - i));
-    }
-    return stale.length;
+  /** Deletes the records of dead boots (see {@linkcode BootLeases.cleanup}). */
+  cleanup(): Promise<number> {
+    return this.#leases.cleanup();
   }
 
   /** Stops the flush timer; call `flush()` first to keep what is dirty. */

@@ -1,6 +1,7 @@
 /**
  * Wire-level behaviour of connections, driven by a raw RFC 6455 client: each
- * row of the contract's event-mapping table (§2), the message cap, pings and
+ * way Deno reports the end of a socket and how it reaches `webSocketClose` or
+ * `webSocketError` (clean close, drop, idle ping timeout, protocol errors), the message cap, pings and
  * the auto-response, with exactly what the object's handlers got and what
  * the client received on the wire.
  */
@@ -141,7 +142,7 @@ function allGone(s: Served<{ R: typeof Recorder }>): Promise<void> {
   return until(() => s.app.stats().connections === 0, "every connection gone");
 }
 
-/** The handler calls other than messages: what the contract's table is about. */
+/** The handler calls other than messages: how each end of a socket is delivered. */
 function ends(log: readonly Entry[]): Entry[] {
   return log.filter((entry) => entry.handler !== "message");
 }
@@ -367,7 +368,7 @@ Deno.test("after the server's close(4001, 'srv') a peer that leaves without repl
   assert.deepEqual(describe([await client.next()]), ['close 4001 "srv"']);
   await client.drop();
   await allGone(s);
-  // Deno reports this like an empty Close reply (deno-platform §11): delivered as is.
+  // Deno reports this like an empty Close reply: delivered as is.
   assert.deepEqual(ends(s.log).map(tail), [[1005, "", true]]);
 });
 

@@ -9,7 +9,7 @@
  * left in `app.stats()` or in KV.
  *
  * The PRNG is seeded: a failure names its seed; rerun it with
- * `FUZZ_SEED=<seed> deno test -A tests/sockets/fuzz_test.ts`.
+ * `FUZZ_SEED=<seed> deno test -A tests/e2e/fuzz_test.ts`.
  * `FUZZ_MS` changes the duration (default 5000), `FUZZ_REPORT=1` prints the figures.
  */
 import assert from "node:assert/strict";

@@ -1,5 +1,6 @@
-// Contract §1 "Between accept and upgrade" and the WebSocketPair ends, through
-// a served app, real clients and an injected upgrade that can fail.
+// The WebSocketPair ends, and a server end between accept and upgrade (open, listed,
+// tagged, queueing sends), through a served app, real clients and an injected upgrade
+// that can fail.
 
 import assert from "node:assert/strict";
 import {
@@ -9,8 +10,8 @@ import {
   type WebSocket,
   WebSocketPair,
   webSocketResponse,
-} from "../mod.ts";
-import { serveApp, until, UPGRADE_HEADERS } from "./_helpers.ts";
+} from "../../mod.ts";
+import { serveApp, until, UPGRADE_HEADERS } from "../_helpers.ts";
 
 const ROUTES = [{ pattern: "/room/:name", object: "ROOM" }];
 

@@ -1,6 +1,9 @@
-import { Connection } from "./sockets/connection.ts";
-import { markNotCloneable } from "./structured_clone/not_cloneable.ts";
-import type { WebSocket } from "./types.ts";
+import { Connection } from "./connection.ts";
+import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
+import type { WebSocket } from "../types.ts";
+
+/** The server end behind a client end, `undefined` for anything else. */
+let serverOf: (client: unknown) => Connection | undefined;
 
 /**
  * The client end of a {@linkcode WebSocketPair}: only good for returning in
@@ -12,9 +15,9 @@ class ClientEnd implements WebSocket {
   constructor(server: Connection) {
     this.#server = server;
   }
-  /** @internal */
-  static serverOf(client: unknown): Connection | undefined {
-    return client instanceof ClientEnd ? client.#server : undefined;
+  static {
+    // A module function, not a static method: `client.constructor` reaches nothing.
+    serverOf = (client) => client instanceof ClientEnd ? client.#server : undefined;
   }
   get readyState(): number {
     return this.#server.readyState;
@@ -124,7 +127,7 @@ const marked = new WeakMap<Response, { server: Connection; init: WebSocketRespon
  * ```
  */
 export function webSocketResponse(client: WebSocket, init: WebSocketResponseInit = {}): Response {
-  const server = ClientEnd.serverOf(client);
+  const server = serverOf(client);
   if (!server) {
     throw new TypeError(
       "Cannot build a WebSocket response: pass the client end of a WebSocketPair (pair[0])",

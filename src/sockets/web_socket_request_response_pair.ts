@@ -44,12 +44,12 @@ export class WebSocketRequestResponsePair {
     return this.#response;
   }
 
-  /** The message to match (the seeds' method form). */
+  /** The message to match (Cloudflare's method form). */
   getRequest(): string {
     return this.#request;
   }
 
-  /** The reply (the seeds' method form). */
+  /** The reply (Cloudflare's method form). */
   getResponse(): string {
     return this.#response;
   }

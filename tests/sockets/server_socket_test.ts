@@ -1,6 +1,6 @@
 /**
- * Backpressure against a peer that never reads (contract §2 / deno-platform
- * §3: Deno's `bufferedAmount` is unbounded, so the framework caps it). A raw
+ * Backpressure against a peer that never reads (Deno's `bufferedAmount` grows
+ * without bound, so the framework caps it: `maxBufferedBytes`). A raw
  * TCP client completes the handshake and then stops reading; the object sends
  * 1 MiB messages to it. With `backpressure: "close"` the socket is closed with
  * 1013 and memory stays bounded; with `"drop"` the messages are dropped and
@@ -8,7 +8,7 @@
  * client in full. Messages the output gate holds (each send after a write
  * that is not awaited) count against the same cap.
  *
- * Rerun: `deno test -A tests/sockets/backpressure_test.ts` (set
+ * Rerun: `deno test -A tests/sockets/server_socket_test.ts` (set
  * `BACKPRESSURE_REPORT=1` to print the figures in docs/reliability.md).
  */
 import assert from "node:assert/strict";

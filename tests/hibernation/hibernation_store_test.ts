@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { serialize } from "node:v8";
 import {
-  App,
   DurableObject,
-  durableObject,
   type DurableObjectState,
   KvError,
   type WebSocket,
@@ -15,63 +13,14 @@ import { appInternals } from "../../src/_app_internals.ts";
 import { flushNow, hibernateNow, ManualClock, objectStatus } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
 import { interceptKv } from "../_intercept_kv.ts";
-
-const STORAGE = "kroom";
-
-@durableObject({ name: STORAGE })
-class Room extends DurableObject {
-  fetch(request: Request): Response {
-    const user = new URL(request.url).searchParams.get("user") ?? "anon";
-    const [client, server] = Object.values(new WebSocketPair());
-    this.ctx.acceptWebSocket(server, [user]);
-    server.serializeAttachment({ user, at: new Date(0), n: 1n });
-    return webSocketResponse(client);
-  }
-
-  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    if (message === "auto") {
-      this.ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
-      return ws.send("ok");
-    }
-    if (message === "whoami") {
-      const a = ws.deserializeAttachment() as { user: string; at: Date; n: bigint } | null;
-      return ws.send(JSON.stringify(a && { user: a.user, at: a.at.getTime(), n: String(a.n) }));
-    }
-    ws.send(message);
-  }
-
-  /** RPC: sets (or clears) the per-object settings. */
-  configure(on: boolean): void {
-    this.ctx.setWebSocketAutoResponse(on ? new WebSocketRequestResponsePair("ping", "pong") : null);
-    this.ctx.setHibernatableWebSocketEventTimeout(on ? 5_000 : null);
-  }
-
-  /** RPC: the per-object settings as this instance sees them. */
-  settings(): { auto: [string, string] | null; timeout: number | null } {
-    const auto = this.ctx.getWebSocketAutoResponse();
-    return {
-      auto: auto && [auto.request, auto.response],
-      timeout: this.ctx.getHibernatableWebSocketEventTimeout(),
-    };
-  }
-}
-
-const ROUTES = [{ pattern: "/room/:name", object: "ROOM" }];
-
-/** Every hibernation record in `kv`, as `kind` (`ws`/`ts`/`cfg`) with key and value. */
-async function records(
-  kv: Deno.Kv,
-): Promise<Array<{ kind: string; key: Deno.KvKey; value: unknown }>> {
-  const out = [];
-  for await (const entry of kv.list({ prefix: ["dormant", "h"] })) {
-    out.push({ kind: String(entry.key[4]), key: entry.key, value: entry.value });
-  }
-  return out;
-}
-
-function count(list: Array<{ kind: string }>, kind: string): number {
-  return list.filter((r) => r.kind === kind).length;
-}
+import {
+  type HibernatingObject,
+  HibernationStore,
+} from "../../src/hibernation/hibernation_store.ts";
+import { Connection } from "../../src/sockets/connection.ts";
+import { type ConnectionOwner, RECORD } from "../../src/sockets/connection_owner.ts";
+import { ACCEPT_HIBERNATABLE } from "../../src/sockets/connection_internals.ts";
+import { count, records, Room, ROUTES } from "./_room.ts";
 
 Deno.test("auto-response timestamps cost no KV commit: 1,000 pings, then one batch when the object hibernates", async () => {
   await using s = await serveApp({ objects: { ROOM: Room }, routes: ROUTES });
@@ -191,123 +140,6 @@ Deno.test("a hibernated object's attachments are dropped from memory and read ba
   b.socket.send("whoami");
   assert.deepEqual(JSON.parse(await b.next() as string), { user: "b (from KV)", at: 7, n: "2" });
   assert.equal(s.app.stats().kvCommits, commits, "waking reads, it writes nothing");
-});
-
-Deno.test("a new app's ready() deletes socket records of an earlier run; settings and its own records survive", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const hex = new App({ objects: { ROOM: Room } }).env.ROOM.idFromName("x").toString();
-    const base = ["dormant", "h", STORAGE, hex];
-    {
-      // An earlier run: its socket record and the object's settings are in KV.
-      await using first = await serveApp({ objects: { ROOM: Room }, routes: ROUTES, kv });
-      const old = await first.connect("/room/x?user=old");
-      old.socket.send("auto");
-      assert.equal(await old.next(), "ok");
-      await flushNow(first.app);
-      assert.equal(count(await records(kv), "ws"), 1);
-    }
-    // A process that crashed left records too (written by hand in the key layout).
-    await kv.atomic()
-      .set([...base, "ws", "0123456789abcdef", "0"], { t: ["ghost"], a: null, c: 1 })
-      .set([...base, "ts", "0123456789abcdef", "0"], 5)
-      .set(["dormant", "h", "other", hex, "ws", "0123456789abcdef", "1"], { t: [], a: null, c: 1 })
-      .commit();
-    assert.ok(count(await records(kv), "ws") >= 2);
-    assert.equal(count(await records(kv), "cfg"), 1);
-
-    await using second = await serveApp({
-      objects: { ROOM: Room },
-      routes: ROUTES,
-      kv,
-      clock: new ManualClock(),
-    });
-    await second.app.ready();
-    let left = await records(kv);
-    assert.deepEqual(left.map((r) => r.kind), ["cfg"]);
-
-    const fresh = await second.connect("/room/x?user=new");
-    await flushNow(second.app);
-    await second.app.ready(); // idempotent: no second cleanup
-    left = await records(kv);
-    assert.equal(count(left, "ws"), 1);
-    assert.deepEqual((left.find((r) => r.kind === "ws")!.value as { t: string[] }).t, ["new"]);
-    // The settings written by the first run apply in the second one.
-    fresh.socket.send("ping");
-    assert.equal(await fresh.next(), "pong");
-    fresh.socket.send("whoami");
-    assert.equal(JSON.parse(await fresh.next() as string).user, "new");
-  } finally {
-    kv.close();
-  }
-});
-
-Deno.test("a second app on the same KV leaves the socket records of a running app alone", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    await using first = await serveApp({ objects: { ROOM: Room }, routes: ROUTES, kv });
-    const client = await first.connect("/room/x?user=a");
-    await hibernateNow(first.app, "ROOM", first.app.env.ROOM.idFromName("x"));
-    await using second = await serveApp({ objects: { ROOM: Room }, routes: ROUTES, kv });
-    await second.app.ready();
-    assert.equal(count(await records(kv), "ws"), 1, "the running app's record survived");
-    client.socket.send("whoami");
-    assert.deepEqual(JSON.parse(await client.next() as string), { user: "a", at: 0, n: "1" });
-  } finally {
-    kv.close();
-  }
-});
-
-Deno.test("cleanup deletes records of dead boots: gone processes on this machine at once, others once their lease expires", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const clock = new ManualClock(Date.now());
-    const hex = new App({ objects: { ROOM: Room } }).env.ROOM.idFromName("x").toString();
-    const machine = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
-    const record = { t: [], a: null, c: 1 };
-    const ws = (boot: string) => ["dormant", "h", STORAGE, hex, "ws", boot, "0"];
-    await kv.atomic()
-      // A crashed process on this machine (no such pid): dead at once, whatever its last beat.
-      .set(["dormant", "boot", "crashedlocal0000"], {
-        beat: clock.now(),
-        pid: 2 ** 22 + 7,
-        machine,
-      })
-      .set(ws("crashedlocal0000"), record)
-      // A live process elsewhere (another Deploy instance): kept while it beats.
-      .set(["dormant", "boot", "remotelive000000"], {
-        beat: clock.now(),
-        pid: 1,
-        machine: "elsewhere",
-      })
-      .set(ws("remotelive000000"), record)
-      // A remote process that stopped beating 2 minutes ago: dead.
-      .set(["dormant", "boot", "remotestale00000"], {
-        beat: clock.now() - 120_000,
-        pid: 1,
-        machine: "elsewhere",
-      })
-      .set(ws("remotestale00000"), record)
-      // Records with no lease at all (written before leases existed, or lease lost): dead.
-      .set(ws("nolease000000000"), record)
-      .commit();
-    await using app = await serveApp({ objects: { ROOM: Room }, routes: ROUTES, kv, clock });
-    await app.app.ready();
-    const boots = (await records(kv)).filter((r) => r.kind === "ws").map((r) => r.key[5]);
-    assert.deepEqual(boots, ["remotelive000000"]);
-    const leases = [];
-    for await (const entry of kv.list({ prefix: ["dormant", "boot"] })) leases.push(entry.key[2]);
-    assert.ok(leases.includes("remotelive000000"));
-    assert.ok(!leases.includes("crashedlocal0000") && !leases.includes("remotestale00000"));
-    // The remote boot stops beating: the periodic cleanup (every third 30 s beat) removes it.
-    await app.clock.advance(90_000);
-    await until(
-      async () => (await records(kv)).filter((r) => r.kind === "ws").length === 0,
-      "cleanup",
-    );
-  } finally {
-    kv.close();
-  }
 });
 
 Deno.test("per-object settings survive hibernation, eviction from memory and a restart; clearing them is persisted too", async () => {
@@ -444,4 +276,48 @@ Deno.test("settings re-set unchanged by every new instance cost no KV write", as
   }
   assert.equal(s.app.stats().kvCommits, kvCommits);
   assert.equal(s.app.stats().kvMutations, kvMutations);
+});
+
+// ---- KV limits of the write-behind store -------------------------------------------------------
+
+Deno.test("a hibernation flush of many sockets with long tags stays within one atomic's 800 KiB", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const errors: unknown[] = [];
+  const store = new HibernationStore({
+    kv,
+    clock: new ManualClock(),
+    boot: "b".repeat(16),
+    flushDelayMs: 0,
+    onCommit: () => {},
+    report: (error) => errors.push(error),
+  });
+  const host: HibernatingObject = {
+    keyBase: ["dormant", "h", "ROOM", "0".repeat(64)],
+    autoResponse: null,
+    eventTimeoutMs: 0,
+    list: () => [],
+    queuedSockets: () => [],
+    restoreSettings: () => {},
+    countCommit: () => {},
+  };
+  const owner = host as unknown as ConnectionOwner;
+  // 10 tags of 256 bytes (the most workerd allows) and a 1 KB attachment: ~3.8 KB per record,
+  // ~1.5 MB for 400 sockets, of which the store used to put ~830 KB in one atomic.
+  for (let i = 0; i < 400; i++) {
+    const ws = new Connection();
+    ws.serializeAttachment("a".repeat(1000));
+    const tags = Array.from({ length: 10 }, (_, t) => `${i}:${t}:`.padEnd(256, "x"));
+    ws[ACCEPT_HIBERNATABLE](owner, Object.freeze(tags), 0);
+    store.markSocket(host, ws, RECORD);
+  }
+  try {
+    await store.flush();
+  } finally {
+    store.close();
+    await store.idle();
+  }
+  assert.deepEqual(errors.map(String), []);
+  let n = 0;
+  for await (const _ of kv.list({ prefix: ["dormant", "h"] })) n++;
+  assert.equal(n, 400);
 });
