@@ -1,22 +1,18 @@
 import { readDefinition } from "./decorators/_metadata.ts";
-import { resolveHandlers } from "./decorators/resolve_handlers.ts";
+import { resolveHandlers } from "./objects/class_definition.ts";
 import { declaredStorageName, warnUnnamed } from "./decorators/storage_name.ts";
 import { KvError, ObjectFullError } from "./errors.ts";
 import { HibernationStore, LEASE_BEAT_MS } from "./kv/hibernation_store.ts";
 import { defaultKvPath, type KvLease, openKv } from "./kv/open_kv.ts";
-import { type Clock, type ClockTimer, delay, systemClock } from "./runtime/clock.ts";
-import { HostTable } from "./runtime/host_table.ts";
-import { DurableObjectNamespace } from "./runtime/namespace.ts";
-import type { ObjectId } from "./runtime/object_id.ts";
-import type {
-  AppRuntime,
-  Blocker,
-  ClassRuntime,
-  HostStatus,
-  HostStore,
-  ObjectHost,
-} from "./runtime/object_host.ts";
-import type { DurableObjectState } from "./runtime/object_state.ts";
+import { type Clock, type ClockTimer, delay, systemClock } from "./clock.ts";
+import { HostTable } from "./objects/host_table.ts";
+import { DurableObjectNamespace } from "./objects/namespace.ts";
+import type { ObjectId } from "./objects/object_id.ts";
+import type { AppRuntime, ClassRuntime } from "./objects/class_runtime.ts";
+import { InProcessDirectory } from "./objects/in_process_directory.ts";
+import type { Blocker, HostStatus, ObjectHost } from "./objects/object_host.ts";
+import type { HostStore } from "./objects/persisted_object.ts";
+import type { DurableObjectState } from "./objects/object_state.ts";
 import {
   bare101Error,
   type BindingScope,
@@ -26,7 +22,7 @@ import {
   runGateway,
   type ScopeHost,
   wasReported,
-} from "./runtime/binding_scope.ts";
+} from "./objects/binding_scope.ts";
 import { type RouteInit, type RouteMatch, Router } from "./router/router.ts";
 import { checkUpgrade, denoUpgrade, type Upgrader, wantsUpgrade } from "./router/upgrade.ts";
 import { defaultConnectionCap, exitProcess, listen, onTerminationSignal } from "./server/serve.ts";
@@ -308,6 +304,7 @@ export class App<
   readonly #namespaces = new Map<string, DurableObjectNamespace<unknown>>();
   readonly #byStorageName = new Map<string, DurableObjectNamespace<unknown>>();
   readonly #tables = new Map<string, HostTable>();
+  readonly #directory = new InProcessDirectory(this.#tables);
   readonly #tablesByStorageName = new Map<string, HostTable>();
   readonly #options: AppOptions<O, E>;
   readonly #clock: Clock;
@@ -460,7 +457,7 @@ export class App<
         // Whoever needs KV awaits it and reports a failure; this call only starts it early.
         () => void this.#ensureReady().catch(() => {}),
       );
-      const namespace = new DurableObjectNamespace<unknown>(table);
+      const namespace = new DurableObjectNamespace<unknown>(this.#directory, runtime);
       this.#namespaces.set(binding, namespace);
       this.#tables.set(binding, table);
       this.#byStorageName.set(storageName, namespace);
@@ -535,15 +532,12 @@ export class App<
       nameOf: (storageName, id) => this.#tablesByStorageName.get(storageName)?.peek(id)?.id.name,
       deliver: (storageName, id, info, name) => {
         const namespace = this.#byStorageName.get(storageName);
-        const table = this.#tablesByStorageName.get(storageName);
-        if (!namespace || !table) return Promise.resolve(); // class no longer registered
+        if (!namespace) return Promise.resolve(); // class no longer registered
         const named = name === undefined ? undefined : namespace.idFromName(name);
-        const host = table.host(
+        return this.#directory.locate(
+          namespace.binding,
           named?.toString() === id ? named : namespace.idFromString(id),
-        );
-        const alarm = host.runtime.handlers.alarm;
-        if (!alarm) return Promise.resolve();
-        return host.call("alarm", (instance) => alarm.call(instance, info)).then(() => {});
+        ).alarm(info);
       },
       // The scheduler knows storage names; the hook documents binding names.
       onException: (error, context) =>
@@ -659,11 +653,10 @@ export class App<
     }
     const target = this.#target(match);
     if (target instanceof Response) return target;
-    const table = this.#tables.get(match.route.object)!;
     if (!upgrade) {
       const early = await this.#options.onBeforeRequest?.(request, target);
       if (early) return early;
-      const host = table.host(target.id);
+      const host = this.#directory.locate(match.route.object, target.id);
       return this.#answer(request, await host.fetch(request), null, scope, host);
     }
     const slot = this.#admit(request, info);
@@ -671,7 +664,12 @@ export class App<
     try {
       const early = await this.#options.onBeforeConnect?.(request, target);
       if (early) return early;
-      return await this.#connectTo(table.host(target.id), request, slot, scope);
+      return await this.#connectTo(
+        this.#directory.locate(match.route.object, target.id),
+        request,
+        slot,
+        scope,
+      );
     } finally {
       if (!slot.bound) this.#release(slot.ip);
     }

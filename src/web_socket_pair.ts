@@ -1,5 +1,5 @@
 import { Connection } from "./sockets/connection.ts";
-import { markNotCloneable } from "./runtime/structured_codec.ts";
+import { markNotCloneable } from "./objects/structured_codec.ts";
 import type { WebSocket } from "./types.ts";
 
 /**

@@ -1,6 +1,6 @@
 import { KvError } from "../errors.ts";
-import type { Clock, ClockTimer } from "../runtime/clock.ts";
-import type { HostStore, ObjectHost } from "../runtime/object_host.ts";
+import type { Clock, ClockTimer } from "../clock.ts";
+import type { HostStore, PersistedObject } from "../objects/persisted_object.ts";
 import { type Connection, RECORD, TIMESTAMP } from "../sockets/connection.ts";
 import {
   BOOT_LEASE_PREFIX,
@@ -57,7 +57,7 @@ interface ConfigRecord {
   et: number;
 }
 
-type Mutation = { key: Deno.KvKey; value?: unknown; bytes: number; host: ObjectHost };
+type Mutation = { key: Deno.KvKey; value?: unknown; bytes: number; host: PersistedObject };
 
 /** Options of {@linkcode HibernationStore}. */
 export interface HibernationStoreOptions {
@@ -86,7 +86,7 @@ export class HibernationStore implements HostStore {
   readonly #onCommit: (mutations: number) => void;
   readonly #report: (error: unknown, operation: string) => void;
   #sockets = new Set<Connection>();
-  #configs = new Set<ObjectHost>();
+  #configs = new Set<PersistedObject>();
   #deletes: Mutation[] = [];
   #persisted = new WeakMap<Connection, number>();
   #forgotten = new WeakSet<Connection>();
@@ -118,7 +118,7 @@ export class HibernationStore implements HostStore {
     this.#sockets.add(ws);
   }
 
-  markConfig(host: ObjectHost): void {
+  markConfig(host: PersistedObject): void {
     this.#configs.add(host);
     this.#schedule();
   }
@@ -132,7 +132,7 @@ export class HibernationStore implements HostStore {
 
   #deleteWritten(ws: Connection, persisted: number): void {
     if (persisted === 0) return; // never written: nothing to delete (churn costs no KV write)
-    const host = ws.owner as ObjectHost;
+    const host = ws.owner as PersistedObject;
     if (persisted & RECORD) {
       this.#deletes.push(this.#mutation(host, socketRecordKey(host.keyBase, this.#boot, ws.sid)));
     }
@@ -143,7 +143,7 @@ export class HibernationStore implements HostStore {
     this.#schedule();
   }
 
-  #mutation(host: ObjectHost, key: Deno.KvKey, value?: unknown, bytes = 0): Mutation {
+  #mutation(host: PersistedObject, key: Deno.KvKey, value?: unknown, bytes = 0): Mutation {
     return { key, value, bytes: bytes + kvKeySize(key), host };
   }
 
@@ -205,7 +205,7 @@ export class HibernationStore implements HostStore {
     const sets: Mutation[] = [];
     const marks: Array<[Connection, number]> = [];
     for (const ws of sockets) {
-      const host = ws.owner as ObjectHost;
+      const host = ws.owner as PersistedObject;
       const what = ws.dirty;
       ws.dirty = 0;
       marks.push([ws, what]);
@@ -235,10 +235,10 @@ export class HibernationStore implements HostStore {
       }
     }
     for (const host of configs) {
-      const auto = host.autoResponse;
+      const auto = host.settings.autoResponse;
       const record: ConfigRecord = {
         ar: auto === null ? null : [auto.request, auto.response],
-        et: host.eventTimeoutMs,
+        et: host.settings.eventTimeoutMs,
       };
       const size = auto === null ? 16 : auto.request.length * 3 + auto.response.length * 3 + 16;
       sets.push(this.#mutation(host, settingsKey(host.keyBase), record, size));
@@ -300,9 +300,9 @@ export class HibernationStore implements HostStore {
         return op;
       });
       this.#onCommit(batch.length);
-      const hosts = new Set<ObjectHost>();
+      const hosts = new Set<PersistedObject>();
       for (const m of batch) hosts.add(m.host);
-      for (const host of hosts) host.kvCommits++;
+      for (const host of hosts) host.committed();
       start = end;
     }
   }
@@ -311,7 +311,7 @@ export class HibernationStore implements HostStore {
    * Reads one object's records back with a single `list`: its settings and
    * the attachments of its sockets that were dropped from memory.
    */
-  async load(host: ObjectHost): Promise<void> {
+  async load(host: PersistedObject): Promise<void> {
     const unloaded = new Map<string, Connection>();
     for (const ws of host.list()) if (!ws.attachmentLoaded) unloaded.set(ws.sid, ws);
     // A socket that closed (or failed) while hibernated is no longer listed, but its queued
@@ -331,10 +331,12 @@ export class HibernationStore implements HostStore {
     // A socket with no record yet was never unloaded; nothing to restore for it.
     for (const ws of unloaded.values()) ws.loadAttachment(null);
     if (config && !this.#configs.has(host)) {
-      host.autoResponse = config.ar === null
-        ? null
-        : Object.freeze({ request: config.ar[0], response: config.ar[1] });
-      host.eventTimeoutMs = config.et;
+      host.settings.restore(
+        config.ar === null
+          ? null
+          : Object.freeze({ request: config.ar[0], response: config.ar[1] }),
+        config.et,
+      );
     }
   }
 

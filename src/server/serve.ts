@@ -8,7 +8,7 @@
  */
 
 import { granted } from "../kv/process_info.ts";
-import { delay } from "../runtime/clock.ts";
+import { delay } from "../clock.ts";
 
 /** Options of the listener. */
 export interface ListenOptions {

@@ -1,4 +1,4 @@
-import { decode, encode } from "../runtime/structured_codec.ts";
+import { decode, encode } from "../objects/structured_codec.ts";
 
 /** workerd's current inline attachment limit (its docs still say 2,048). */
 export const DEFAULT_MAX_ATTACHMENT_BYTES = 16_384;

@@ -1,6 +1,6 @@
 import type { WebSocket, WebSocketEventListener, WebSocketEventMap } from "../types.ts";
 import { decodeAttachment, DEFAULT_MAX_ATTACHMENT_BYTES, encodeAttachment } from "./attachment.ts";
-import { markNotCloneable } from "../runtime/structured_codec.ts";
+import { markNotCloneable } from "../objects/structured_codec.ts";
 import { utf8Length } from "./tags.ts";
 
 /** What a connection needs from the object that accepted it. */

@@ -1,7 +1,7 @@
 // Values of object storage: structured-clone copies in V8's wire format, at
 // most 128 KiB serialized.
 
-import { decode, encode } from "../runtime/structured_codec.ts";
+import { decode, encode } from "../objects/structured_codec.ts";
 import { sortEntries } from "./_key_range.ts";
 
 /** Largest serialized value (Cloudflare's 128 KiB). */

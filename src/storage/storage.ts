@@ -17,7 +17,7 @@
  * @module
  */
 
-import { markNotCloneable } from "../runtime/structured_codec.ts";
+import { markNotCloneable } from "../objects/structured_codec.ts";
 import type { StorageBackend } from "./backend.ts";
 import { AtomicMeter } from "./_atomic_size.ts";
 import { runTransaction, type TransactionContext } from "./_transaction.ts";

@@ -10,7 +10,7 @@ import {
   encode,
   markNotCloneable,
   MAX_DEPTH,
-} from "../../src/runtime/structured_codec.ts";
+} from "../../src/objects/structured_codec.ts";
 
 const hex = (bytes: Uint8Array) =>
   Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(" ");

@@ -9,7 +9,7 @@ import {
 } from "../../mod.ts";
 import { hibernateNow, ManualClock, objectStatus } from "../../src/testing/mod.ts";
 import { HibernationStore } from "../../src/kv/hibernation_store.ts";
-import type { ObjectHost } from "../../src/runtime/object_host.ts";
+import type { PersistedObject } from "../../src/objects/persisted_object.ts";
 import {
   ACCEPT_HIBERNATABLE,
   Connection,
@@ -164,8 +164,8 @@ Deno.test("a hibernation flush of many sockets with long tags stays within one a
   });
   const host = {
     keyBase: ["dormant", "h", "ROOM", "0".repeat(64)],
-    kvCommits: 0,
-  } as unknown as ObjectHost;
+    committed: () => {},
+  } as unknown as PersistedObject;
   const owner = host as unknown as ConnectionOwner;
   // 10 tags of 256 bytes (the most workerd allows) and a 1 KB attachment: ~3.8 KB per record,
   // ~1.5 MB for 400 sockets, of which the store used to put ~830 KB in one atomic.
