@@ -59,7 +59,7 @@ export {
   onRequest,
   onStart,
 } from "./src/decorators/handlers.ts";
-export { DurableObject } from "./src/durable_object.ts";
+export { DurableObject } from "./src/objects/durable_object.ts";
 
 // Ids, namespaces, stubs and state.
 export {

@@ -1055,11 +1055,7 @@ export class App<
         name: host.id.name,
         status: host.status,
         blockers: host.blockers(),
-        sockets: host.socketCount,
-        events: host.events,
-        wakes: host.wakes,
-        hibernations: host.hibernations,
-        kvCommits: host.kvCommits,
+        ...host.counters(),
       })),
     };
   }

@@ -3,7 +3,7 @@
  * (decorated, or Cloudflare's names), its storage name, and the checks that
  * turn a misused class into an error at the point of the mistake.
  */
-import { DurableObject } from "../durable_object.ts";
+import { DurableObject } from "./durable_object.ts";
 import { decoratorName, type Definition, type HandlerKind } from "../decorators/_metadata.ts";
 import type { Connection } from "../sockets/connection.ts";
 import type { AlarmInvocationInfo } from "../storage/object_storage.ts";

@@ -27,6 +27,12 @@ export type DurableObjectStub<T = unknown> =
         : never;
   };
 
+/**
+ * The directory a namespace's stubs reach their objects through: what a
+ * test of the seam, or another implementation of it, wraps.
+ */
+export let directoryOf: (namespace: DurableObjectNamespace<unknown>) => ObjectDirectory;
+
 /** How many name → id derivations a namespace remembers. */
 const ID_CACHE_SIZE = 10_000;
 
@@ -68,6 +74,10 @@ export class DurableObjectNamespace<T = unknown> {
   readonly #runtime: ClassRuntime;
   // SHA-256 per connect showed in connect-rate profiles; ids are immutable, so cache them.
   readonly #ids = new Map<string, ObjectId>();
+
+  static {
+    directoryOf = (namespace) => namespace.#directory;
+  }
 
   /**
    * Created by `App` for each registered class; user code receives it as

@@ -39,6 +39,20 @@ export type Blocker =
   | "hibernation disabled"
   | "non-hibernatable socket";
 
+/** Counters of one object, for stats. */
+export interface HostCounters {
+  /** Open hibernatable sockets. */
+  readonly sockets: number;
+  /** Events that arrived (messages, closes, errors, requests, calls, alarms). */
+  readonly events: number;
+  /** Instances built (first use and every wake). */
+  readonly wakes: number;
+  /** Times the instance was dropped for idleness. */
+  readonly hibernations: number;
+  /** KV commits that carried this object's data. */
+  readonly kvCommits: number;
+}
+
 /** Each reason an object stays awake, and whether it holds now; one statement of "busy". */
 const BLOCKERS: readonly (readonly [Blocker, (host: ObjectHost) => boolean])[] = [
   ["starting", (h) => h.status === "waking"],
@@ -49,7 +63,7 @@ const BLOCKERS: readonly (readonly [Blocker, (host: ObjectHost) => boolean])[] =
   ["blockConcurrencyWhile", (h) => !h.generation.dead && h.generation.blocking > 0],
   ["storage", (h) => !h.generation.dead && h.generation.storageOps > 0],
   ["queued", (h) => !h.queue.empty],
-  ["hibernation disabled", (h) => !h.runtime.hibernate && h.socketCount > 0],
+  ["hibernation disabled", (h) => !h.runtime.hibernate && h.sockets.size > 0],
   ["non-hibernatable socket", (h) => h.sockets.plain > 0],
 ];
 
@@ -203,6 +217,7 @@ export class ObjectHost
     return this.queue.sockets();
   }
 
+  /** The awake instance (only read while the object is active). */
   get instance(): object {
     return this.#instance!;
   }
@@ -338,25 +353,18 @@ export class ObjectHost
     this.#app.report(error, { namespace: this.runtime.binding, id: this.hex, operation });
   }
 
-  // ---- for shutdown and stats -----------------------------------------------------------------
-
   /** Sockets accepted with `accept()` that are not gone (for shutdown). */
   get unlistedSockets(): readonly Connection[] {
     return this.sockets.unlisted();
   }
-  get socketCount(): number {
-    return this.sockets.size;
-  }
-  get events(): number {
-    return this.queue.events;
-  }
-  get wakes(): number {
-    return this.#wakes;
-  }
-  get hibernations(): number {
-    return this.#hibernations;
-  }
-  get kvCommits(): number {
-    return this.#kvCommits;
+  /** What `app.stats()` reports of the object besides its status and blockers. */
+  counters(): HostCounters {
+    return {
+      sockets: this.sockets.size,
+      events: this.queue.events,
+      wakes: this.#wakes,
+      hibernations: this.#hibernations,
+      kvCommits: this.#kvCommits,
+    };
   }
 }

@@ -14,6 +14,14 @@ import {
 import { flushNow, hibernateNow, ManualClock, objectStatus } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
 import { interceptKv } from "../_intercept_kv.ts";
+import { HibernationStore } from "../../src/kv/hibernation_store.ts";
+import type { PersistedObject } from "../../src/objects/persisted_object.ts";
+import {
+  ACCEPT_HIBERNATABLE,
+  Connection,
+  type ConnectionOwner,
+  RECORD,
+} from "../../src/sockets/connection.ts";
 
 const STORAGE = "kroom";
 
@@ -443,4 +451,43 @@ Deno.test("settings re-set unchanged by every new instance cost no KV write", as
   }
   assert.equal(s.app.stats().kvCommits, kvCommits);
   assert.equal(s.app.stats().kvMutations, kvMutations);
+});
+
+// ---- KV limits of the write-behind store -------------------------------------------------------
+
+Deno.test("a hibernation flush of many sockets with long tags stays within one atomic's 800 KiB", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const errors: unknown[] = [];
+  const store = new HibernationStore({
+    kv,
+    clock: new ManualClock(),
+    boot: "b".repeat(16),
+    flushDelayMs: 0,
+    onCommit: () => {},
+    report: (error) => errors.push(error),
+  });
+  const host = {
+    keyBase: ["dormant", "h", "ROOM", "0".repeat(64)],
+    committed: () => {},
+  } as unknown as PersistedObject;
+  const owner = host as unknown as ConnectionOwner;
+  // 10 tags of 256 bytes (the most workerd allows) and a 1 KB attachment: ~3.8 KB per record,
+  // ~1.5 MB for 400 sockets, of which the store used to put ~830 KB in one atomic.
+  for (let i = 0; i < 400; i++) {
+    const ws = new Connection();
+    ws.serializeAttachment("a".repeat(1000));
+    const tags = Array.from({ length: 10 }, (_, t) => `${i}:${t}:`.padEnd(256, "x"));
+    ws[ACCEPT_HIBERNATABLE](owner, Object.freeze(tags), 0);
+    store.markSocket(ws, RECORD);
+  }
+  try {
+    await store.flush();
+  } finally {
+    store.close();
+    await store.idle();
+  }
+  assert.deepEqual(errors.map(String), []);
+  let n = 0;
+  for await (const _ of kv.list({ prefix: ["dormant", "h"] })) n++;
+  assert.equal(n, 400);
 });
