@@ -33,7 +33,7 @@ export class Generation {
   /** Closes of the input gate: `blocking + storageOps`; events wait while above 0. */
   gate = 0;
   /** Event timeouts and `blockConcurrencyWhile` caps, cleared when the generation ends. */
-  readonly timers = new Set<ClockTimer>();
+  readonly timers: Set<ClockTimer> = new Set();
   /** An async handler or listener of this generation settled. */
   readonly settled: () => void;
   /** An async handler of this generation failed, by socket event kind. */
