@@ -54,18 +54,18 @@ export {
   onRequest,
   onStart,
 } from "./src/decorators/handlers.ts";
-export { DurableObject } from "./src/durable_object.ts";
+export { DurableObject } from "./src/objects/durable_object.ts";
 
 // Ids, namespaces, stubs and state.
 export {
   type AnyFunction,
   type DurableObjectNamespace,
   type DurableObjectStub,
-} from "./src/runtime/namespace.ts";
-export { ObjectId } from "./src/runtime/object_id.ts";
-export type { DurableObjectState } from "./src/runtime/object_state.ts";
-export type { Blocker, HostStatus } from "./src/runtime/object_host.ts";
-export type { Clock, ClockTimer, TimerOptions } from "./src/runtime/clock.ts";
+} from "./src/objects/namespace.ts";
+export { ObjectId } from "./src/objects/object_id.ts";
+export type { DurableObjectState } from "./src/objects/object_state.ts";
+export type { Blocker, HostStatus } from "./src/objects/object_host.ts";
+export type { Clock, ClockTimer, TimerOptions } from "./src/clock.ts";
 
 // WebSockets.
 export {

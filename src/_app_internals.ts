@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { ObjectHost } from "./runtime/object_host.ts";
-import type { ObjectId } from "./runtime/object_id.ts";
+import type { ObjectHost } from "./objects/object_host.ts";
+import type { ObjectId } from "./objects/object_id.ts";
 
 /** The internals of one app. */
 export interface AppInternals {

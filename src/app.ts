@@ -22,8 +22,9 @@ import {
 } from "./http/serve.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { type AppOptions, type ObjectClass, resolveOptions } from "./options.ts";
-import type { DurableObjectNamespace } from "./runtime/namespace.ts";
-import type { AppRuntime, Blocker, HostStatus } from "./runtime/object_host.ts";
+import type { DurableObjectNamespace } from "./objects/namespace.ts";
+import type { AppRuntime } from "./objects/class_runtime.ts";
+import type { Blocker, HostStatus } from "./objects/object_host.ts";
 import type { Connection } from "./sockets/connection.ts";
 import { MemorySocketRegistry } from "./sockets/socket_registry.ts";
 
@@ -165,7 +166,7 @@ export class App<
       options,
       router: new Router(options.routes ?? [], new Set(bindings.namespaces.keys())),
       namespaces: bindings.namespaces,
-      tables: bindings.tables,
+      directory: bindings.directory,
       admission,
       upgrade: settings.upgrade,
       env: this.env,
@@ -266,11 +267,7 @@ export class App<
         name: host.id.name,
         status: host.status,
         blockers: host.blockers(),
-        sockets: host.socketCount,
-        events: host.events,
-        wakes: host.wakes,
-        hibernations: host.hibernations,
-        kvCommits: host.kvCommits,
+        ...host.counters(),
       })),
     };
   }

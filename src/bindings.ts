@@ -8,13 +8,15 @@
 
 import { isStorageName } from "./kv/keys.ts";
 import { readDefinition } from "./decorators/_metadata.ts";
-import { resolveHandlers } from "./decorators/resolve_handlers.ts";
+import { resolveHandlers } from "./objects/class_definition.ts";
 import { declaredStorageName, warnUnnamed } from "./decorators/storage_name.ts";
 import { type ObjectClass, positive } from "./options.ts";
-import { HostTable } from "./runtime/host_table.ts";
-import { DurableObjectNamespace } from "./runtime/namespace.ts";
-import type { AppRuntime, ClassRuntime, ObjectHost } from "./runtime/object_host.ts";
-import type { ObjectId } from "./runtime/object_id.ts";
+import { HostTable } from "./objects/host_table.ts";
+import { DurableObjectNamespace } from "./objects/namespace.ts";
+import type { AppRuntime, ClassRuntime } from "./objects/class_runtime.ts";
+import { InProcessDirectory } from "./objects/in_process_directory.ts";
+import type { ObjectHost } from "./objects/object_host.ts";
+import type { ObjectId } from "./objects/object_id.ts";
 import type { Connection } from "./sockets/connection.ts";
 import type { SocketRegistry } from "./sockets/socket_registry.ts";
 import type { AlarmInvocationInfo } from "./types.ts";
@@ -81,13 +83,20 @@ export class Bindings {
         app,
       };
       const table = new HostTable(runtime, registry, warm);
-      const namespace = new DurableObjectNamespace<unknown>(table);
+      const namespace = new DurableObjectNamespace<unknown>(this.directory, runtime);
       this.#namespaces.set(binding, namespace);
       this.#tables.set(binding, table);
       this.#byStorageName.set(storageName, namespace);
       this.#tablesByStorageName.set(storageName, table);
     }
   }
+
+  /**
+   * Where every event for an object enters: the gateway, the stubs and the
+   * alarms reach objects only through it. In one process it is the hosts
+   * of the tables above.
+   */
+  readonly directory: InProcessDirectory = new InProcessDirectory(this.#tables);
 
   /** Namespaces by binding name, in registration order. */
   get namespaces(): ReadonlyMap<string, DurableObjectNamespace<unknown>> {
@@ -134,15 +143,10 @@ export class Bindings {
     name: string | undefined,
   ): Promise<void> {
     const namespace = this.#byStorageName.get(storageName);
-    const table = this.#tablesByStorageName.get(storageName);
-    if (!namespace || !table) return Promise.resolve(); // class no longer registered
+    if (!namespace) return Promise.resolve(); // class no longer registered
     const named = name === undefined ? undefined : namespace.idFromName(name);
-    const host = table.host(
-      named?.toString() === id ? named : namespace.idFromString(id),
-    );
-    const alarm = host.runtime.handlers.alarm;
-    if (!alarm) return Promise.resolve();
-    return host.call("alarm", (instance) => alarm.call(instance, info)).then(() => {});
+    const target = named?.toString() === id ? named : namespace.idFromString(id);
+    return this.directory.locate(namespace.binding, target).alarm(info);
   }
 
   /** Drops a host from its table. */

@@ -17,8 +17,9 @@ import { HibernationStore, LEASE_BEAT_MS } from "./hibernation/hibernation_store
 import { TERMINATE } from "./sockets/connection_internals.ts";
 import { defaultKvPath, type KvLease, openKv } from "./kv/open_kv.ts";
 import { positive } from "./options.ts";
-import { type Clock, type ClockTimer, delay } from "./runtime/clock.ts";
-import type { HostStore, ObjectHost } from "./runtime/object_host.ts";
+import { type Clock, type ClockTimer, delay } from "./clock.ts";
+import type { ObjectHost } from "./objects/object_host.ts";
+import type { HostStore } from "./objects/persisted_object.ts";
 import { KvBackend } from "./storage/kv_backend.ts";
 import { Storage } from "./storage/storage.ts";
 import type { ObjectStorage, StorageHooks } from "./storage/object_storage.ts";

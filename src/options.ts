@@ -8,8 +8,8 @@
 import type { BeforeHook, ExportedHandler } from "./http/hooks.ts";
 import type { RouteInit } from "./http/router.ts";
 import { denoUpgrade, type Upgrader } from "./http/upgrade.ts";
-import { type Clock, systemClock } from "./runtime/clock.ts";
-import type { DurableObjectState } from "./runtime/object_state.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { DurableObjectState } from "./objects/object_state.ts";
 import { DEFAULT_MAX_ATTACHMENT_BYTES } from "./sockets/attachment.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./sockets/connection.ts";
 import type { ExceptionHandler } from "./types.ts";

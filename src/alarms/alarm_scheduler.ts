@@ -5,7 +5,7 @@
  */
 
 import { DormantError, KvError } from "../errors.ts";
-import type { Clock, ClockTimer } from "../runtime/clock.ts";
+import type { Clock, ClockTimer } from "../clock.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 import type { AlarmExceptionContext, AlarmSchedulerOptions } from "./alarm_scheduler_options.ts";
 import {

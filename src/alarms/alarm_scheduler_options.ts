@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Clock } from "../runtime/clock.ts";
+import type { Clock } from "../clock.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 
 /** Where a failure happened, as given to `onException`. */

@@ -1,5 +1,5 @@
 import { KvError } from "../errors.ts";
-import type { Clock, ClockTimer } from "../runtime/clock.ts";
+import type { Clock, ClockTimer } from "../clock.ts";
 import type { Connection } from "../sockets/connection.ts";
 import { RECORD, TIMESTAMP } from "../sockets/connection_owner.ts";
 import {

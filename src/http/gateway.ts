@@ -20,11 +20,11 @@ import {
   runGateway,
   type ScopeHost,
   wasReported,
-} from "../runtime/binding_scope.ts";
-import type { HostTable } from "../runtime/host_table.ts";
-import type { DurableObjectNamespace } from "../runtime/namespace.ts";
-import type { ObjectHost } from "../runtime/object_host.ts";
-import type { ObjectId } from "../runtime/object_id.ts";
+} from "../objects/binding_scope.ts";
+import type { InProcessDirectory } from "../objects/in_process_directory.ts";
+import type { DurableObjectNamespace } from "../objects/namespace.ts";
+import type { ObjectHost } from "../objects/object_host.ts";
+import type { ObjectId } from "../objects/object_id.ts";
 import type { Connection } from "../sockets/connection.ts";
 import { ACCEPTED, BIND, FAIL_UPGRADE } from "../sockets/connection_internals.ts";
 import { upgradeTarget } from "../sockets/web_socket_pair.ts";
@@ -59,9 +59,10 @@ export interface GatewayOptions {
 export interface GatewayParts {
   readonly options: GatewayOptions;
   readonly router: Router;
-  /** Namespaces and host tables by binding name. */
+  /** Namespaces by binding name. */
   readonly namespaces: ReadonlyMap<string, DurableObjectNamespace<unknown>>;
-  readonly tables: ReadonlyMap<string, HostTable>;
+  /** Where every event for an object enters (see `ObjectDirectory`). */
+  readonly directory: InProcessDirectory;
   readonly admission: Admission;
   readonly upgrade: Upgrader;
   /** The worker's `env`. */
@@ -76,7 +77,7 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #router: Router;
   readonly #namespaces: ReadonlyMap<string, DurableObjectNamespace<unknown>>;
-  readonly #tables: ReadonlyMap<string, HostTable>;
+  readonly #directory: InProcessDirectory;
   readonly #admission: Admission;
   readonly #upgrade: Upgrader;
   readonly #env: unknown;
@@ -90,7 +91,7 @@ export class Gateway {
     this.#options = parts.options;
     this.#router = parts.router;
     this.#namespaces = parts.namespaces;
-    this.#tables = parts.tables;
+    this.#directory = parts.directory;
     this.#admission = parts.admission;
     this.#upgrade = parts.upgrade;
     this.#env = parts.env;
@@ -146,11 +147,10 @@ export class Gateway {
     }
     const target = targetOf(this.#namespaces.get(match.route.object)!, match);
     if (target instanceof Response) return target;
-    const table = this.#tables.get(match.route.object)!;
     if (!upgrade) {
       const early = await this.#options.onBeforeRequest?.(request, target);
       if (early) return early;
-      const host = table.host(target.id);
+      const host = this.#directory.locate(match.route.object, target.id);
       return this.#answer(request, await host.fetch(request), null, scope, host);
     }
     const slot = this.#admission.admit(request, info);
@@ -158,7 +158,8 @@ export class Gateway {
     try {
       const early = await this.#options.onBeforeConnect?.(request, target);
       if (early) return early;
-      return await this.#connectTo(table.host(target.id), request, slot, scope);
+      const host = this.#directory.locate(match.route.object, target.id);
+      return await this.#connectTo(host, request, slot, scope);
     } finally {
       if (!slot.bound) this.#admission.release(slot.ip);
     }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ObjectId } from "../runtime/object_id.ts";
+import type { ObjectId } from "../objects/object_id.ts";
 
 /** The object a request was routed to, as hooks see it. */
 export interface RouteTarget {

@@ -9,7 +9,7 @@
 
 import type { Report } from "../exception_sink.ts";
 import { granted } from "../kv/process_info.ts";
-import { delay } from "../runtime/clock.ts";
+import { delay } from "../clock.ts";
 
 /** Options of {@linkcode App.serve}. */
 export interface ServeOptions {

@@ -7,7 +7,7 @@
  */
 
 import { KvError } from "../errors.ts";
-import { delay } from "../runtime/clock.ts";
+import { delay } from "../clock.ts";
 
 /** Waits before the 1st, 2nd and 3rd retry, in milliseconds. */
 const RETRY_DELAYS = [10, 40, 160];

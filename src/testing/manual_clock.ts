@@ -1,4 +1,4 @@
-import type { Clock, ClockTimer } from "../runtime/clock.ts";
+import type { Clock, ClockTimer } from "../clock.ts";
 
 interface Pending {
   id: number;

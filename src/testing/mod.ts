@@ -30,8 +30,8 @@
 
 import { appInternals } from "../_app_internals.ts";
 import type { App } from "../app.ts";
-import type { ObjectId } from "../runtime/object_id.ts";
-import type { HostStatus } from "../runtime/object_host.ts";
+import type { ObjectId } from "../objects/object_id.ts";
+import type { HostStatus } from "../objects/object_host.ts";
 import { MemoryBackend } from "../storage/memory_backend.ts";
 import { Storage } from "../storage/storage.ts";
 import type { ObjectStorage } from "../storage/object_storage.ts";

@@ -1,4 +1,4 @@
-import type { DurableObjectState } from "./runtime/object_state.ts";
+import type { DurableObjectState } from "./object_state.ts";
 
 /**
  * Optional base class, as on Cloudflare: keeps `ctx` and `env`. It declares

@@ -1,5 +1,5 @@
-// Contract §2 "ordering", "event timeout" and "exceptions": how an object's
-// events are dispatched, through a served app and real WebSocket clients.
+// Dispatch of socket events to the handlers: exceptions go to onException, and the event
+// timeout resets the instance. Through a served app and real WebSocket clients.
 
 import assert from "node:assert/strict";
 import {
@@ -9,11 +9,8 @@ import {
   ObjectResetError,
   type WebSocket,
   WebSocketPair,
-  WebSocketRequestResponsePair,
   webSocketResponse,
 } from "../../mod.ts";
-import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
-import type { TestClient } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
 
 const ROUTES = [{ pattern: "/room/:name", object: "ROOM" }];
@@ -70,164 +67,6 @@ function probe(onMessage: MessageHook, onClose?: CloseHook) {
   }
   return { Probe, state };
 }
-
-/** Sends the auto-response request and waits for the reply: every earlier message reached the server. */
-async function barrier(client: TestClient): Promise<void> {
-  client.socket.send("ping");
-  assert.equal(await client.next(), "pong");
-}
-
-// ---- ordering -----------------------------------------------------------------------------------------
-
-Deno.test("events start in arrival order, also when their async handlers finish in another order", async () => {
-  const gates = Array.from({ length: 20 }, () => Promise.withResolvers<void>());
-  const ended: number[] = [];
-  const { Probe, state } = probe(async (_ctx, ws, message) => {
-    const i = Number(message);
-    await gates[i]!.promise;
-    ended.push(i);
-    ws.send(`done:${i}`);
-  });
-  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
-  const client = await s.connect("/room/a?tag=A");
-  for (let i = 0; i < 20; i++) client.socket.send(String(i));
-  await until(() => state.log.length === 20, "all 20 handlers to start");
-  assert.deepEqual(state.log, Array.from({ length: 20 }, (_, i) => `A:${i}`));
-  for (let i = 19; i >= 0; i--) gates[i]!.resolve();
-  for (let i = 19; i >= 0; i--) assert.equal(await client.next(), `done:${i}`);
-  assert.deepEqual(ended, Array.from({ length: 20 }, (_, i) => 19 - i));
-});
-
-Deno.test("an async handler awaiting an unresolved promise does not hold the next message", async () => {
-  const gate = Promise.withResolvers<void>();
-  const { Probe, state } = probe(async (_ctx, ws, message) => {
-    if (message === "slow") await gate.promise;
-    ws.send(`done:${message}`);
-  });
-  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
-  const a = await s.connect("/room/a?tag=A");
-  const b = await s.connect("/room/a?tag=B");
-  a.socket.send("slow");
-  a.socket.send("fast");
-  assert.equal(await a.next(), "done:fast");
-  b.socket.send("other");
-  assert.equal(await b.next(), "done:other");
-  assert.deepEqual(state.log, ["A:slow", "A:fast", "B:other"]);
-  gate.resolve();
-  assert.equal(await a.next(), "done:slow");
-  assert.equal(state.constructed, 1);
-});
-
-Deno.test("a close may overtake an unfinished async message handler of the same socket", async () => {
-  const gate = Promise.withResolvers<void>();
-  const { Probe, state } = probe(async (_ctx, _ws, message) => {
-    if (message === "slow") await gate.promise;
-    state.log.push(`end:${message}`);
-  });
-  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
-  const a = await s.connect("/room/a?tag=A");
-  a.socket.send("slow");
-  await a.close(1000);
-  await until(() => state.log.includes("close:A"), "webSocketClose");
-  assert.deepEqual(state.log, ["A:slow", "close:A"]);
-  gate.resolve();
-  await until(() => state.log.length === 3, "the message handler to finish");
-  assert.deepEqual(state.log, ["A:slow", "close:A", "end:slow"]);
-});
-
-Deno.test("blockConcurrencyWhile holds every event until its callback resolves, then they run in arrival order", async () => {
-  const gate = Promise.withResolvers<string>();
-  const { Probe, state } = probe(async (ctx, ws, message) => {
-    if (message === "block") {
-      const value = await ctx.blockConcurrencyWhile(() => gate.promise);
-      ws.send(`unblocked:${value}`);
-      return;
-    }
-    ws.send(`done:${message}`);
-  });
-  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
-  const a = await s.connect("/room/a?tag=A");
-  const b = await s.connect("/room/a?tag=B");
-  state.ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
-  a.socket.send("block");
-  await until(() => state.log.length === 1, "the blocking handler to start");
-  a.socket.send("m1");
-  a.socket.send("m2");
-  await barrier(a); // m1 and m2 reached the server (the auto-response is not held)
-  b.socket.send("m3");
-  await barrier(b);
-  assert.deepEqual(state.log, ["A:block"]);
-  const stats = s.app.stats().objects[0]!;
-  assert.ok(stats.blockers.includes("blockConcurrencyWhile"), stats.blockers.join());
-  gate.resolve("ok");
-  assert.equal(await a.next(), "unblocked:ok");
-  assert.equal(await a.next(), "done:m1");
-  assert.equal(await a.next(), "done:m2");
-  assert.equal(await b.next(), "done:m3");
-  assert.deepEqual(state.log, ["A:block", "A:m1", "A:m2", "B:m3"]);
-  assert.deepEqual(s.exceptions, []);
-});
-
-Deno.test("events of different objects run concurrently", async () => {
-  const gate = Promise.withResolvers<void>();
-  const { Probe } = probe(async (ctx, ws, message) => {
-    if (message === "block") await ctx.blockConcurrencyWhile(() => gate.promise);
-    ws.send(`done:${message}`);
-  });
-  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
-  const a = await s.connect("/room/a?tag=A");
-  const b = await s.connect("/room/b?tag=B");
-  a.socket.send("block");
-  b.socket.send("free");
-  assert.equal(await b.next(), "done:free");
-  gate.resolve();
-  assert.equal(await a.next(), "done:block");
-});
-
-// ---- waitUntil ------------------------------------------------------------------------------------------
-
-Deno.test("waitUntil keeps the object out of hibernation until its promise settles", async () => {
-  const pending = Promise.withResolvers<void>();
-  const { Probe, state } = probe((ctx, ws) => {
-    ctx.waitUntil(pending.promise);
-    ws.send("waiting");
-  });
-  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
-  const a = await s.connect("/room/a?tag=A");
-  const id = state.ctx.id;
-  a.socket.send("go");
-  assert.equal(await a.next(), "waiting");
-  assert.deepEqual(s.app.stats().objects[0]!.blockers, ["waitUntil"]);
-  await s.clock.advance(60_000);
-  assert.equal(objectStatus(s.app, "ROOM", id), "active");
-  await assert.rejects(hibernateNow(s.app, "ROOM", id), /waitUntil/);
-  pending.resolve();
-  await until(() => s.app.stats().objects[0]!.blockers.length === 0, "waitUntil to settle");
-  await s.clock.advance(10_000);
-  await until(() => objectStatus(s.app, "ROOM", id) === "hibernated", "hibernation");
-  assert.equal(state.constructed, 1);
-  assert.deepEqual(s.exceptions, []);
-});
-
-Deno.test("a rejected waitUntil promise goes to onException", async () => {
-  const boom = new Error("background failed");
-  const { Probe, state } = probe((ctx, ws) => {
-    ctx.waitUntil(Promise.reject(boom));
-    ws.send("queued");
-  });
-  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
-  const a = await s.connect("/room/a?tag=A");
-  a.socket.send("go");
-  assert.equal(await a.next(), "queued");
-  await until(() => s.exceptions.length === 1, "the exception");
-  assert.equal(s.exceptions[0]!.error, boom);
-  assert.deepEqual(s.exceptions[0]!.context, {
-    namespace: "ROOM",
-    id: state.ctx.id.toString(),
-    operation: "waitUntil",
-  });
-  await until(() => s.app.stats().objects[0]!.blockers.length === 0, "waitUntil to be released");
-});
 
 // ---- exceptions -----------------------------------------------------------------------------------------
 

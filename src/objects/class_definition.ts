@@ -3,9 +3,28 @@
  * (decorated, or Cloudflare's names), its storage name, and the checks that
  * turn a misused class into an error at the point of the mistake.
  */
-import { DurableObject } from "../durable_object.ts";
-import type { ClassHandlers } from "../runtime/object_host.ts";
-import { decoratorName, type Definition, type HandlerKind } from "./_metadata.ts";
+import { DurableObject } from "./durable_object.ts";
+import { decoratorName, type Definition, type HandlerKind } from "../decorators/_metadata.ts";
+import type { Connection } from "../sockets/connection.ts";
+import type { AlarmInvocationInfo } from "../types.ts";
+
+/** Handler functions resolved once per class (decorated names or Cloudflare's). */
+export interface ClassHandlers {
+  message?: (this: object, ws: Connection, message: string | ArrayBuffer) => unknown;
+  close?: (
+    this: object,
+    ws: Connection,
+    code: number,
+    reason: string,
+    wasClean: boolean,
+  ) => unknown;
+  error?: (this: object, ws: Connection, error: unknown) => unknown;
+  connect?: (this: object, ws: Connection, request: Request) => unknown;
+  request?: (this: object, request: Request) => unknown;
+  fetch?: (this: object, request: Request) => unknown;
+  alarm?: (this: object, info: AlarmInvocationInfo) => unknown;
+  start?: (this: object) => unknown;
+}
 
 /** Cloudflare's method for the event a handler decorator stands for, and that event. */
 const CLOUDFLARE: Partial<Record<HandlerKind, readonly [method: string, event: string]>> = {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { systemClock } from "../../src/runtime/clock.ts";
+import { systemClock } from "../src/clock.ts";
 
-const CLOCK = new URL("../../src/runtime/clock.ts", import.meta.url).href;
+const CLOCK = new URL("../src/clock.ts", import.meta.url).href;
 
 Deno.test("a pending systemClock timer does not keep the process alive; one with keepAlive does", async () => {
   const script = `

@@ -6,6 +6,7 @@ import type { ObjectStorage } from "../storage/object_storage.ts";
 import type { WebSocket } from "../types.ts";
 import { WebSocketRequestResponsePair } from "../sockets/web_socket_request_response_pair.ts";
 import type { ObjectId } from "./object_id.ts";
+import type { ObjectSettings } from "./object_settings.ts";
 import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
 
 /** Auto-response request and response limit, in UTF-8 bytes (workerd). */
@@ -48,14 +49,11 @@ export interface DurableObjectState {
 export interface StateHost {
   readonly id: ObjectId;
   readonly storage: ObjectStorage;
-  readonly socketCount: number;
-  readonly maxSockets: number;
-  autoResponse: { readonly request: string; readonly response: string } | null;
-  eventTimeoutMs: number;
+  /** The auto-response and event timeout; setting one persists it. */
+  readonly settings: ObjectSettings;
   accept(ws: Connection, tags: unknown): void;
   list(tag?: string): readonly Connection[];
   owns(ws: Connection): boolean;
-  configChanged(): void;
   blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T>;
   waitUntil(promise: Promise<unknown>): void;
 }
@@ -119,9 +117,8 @@ export class ObjectState implements DurableObjectState {
   setWebSocketAutoResponse(pair?: WebSocketRequestResponsePair | null): void {
     const host = this.#live();
     if (pair === undefined || pair === null) {
-      if (host.autoResponse === null) return; // unchanged: nothing to persist
-      host.autoResponse = null;
-      return host.configChanged();
+      if (host.settings.autoResponse === null) return; // unchanged: nothing to persist
+      return host.settings.setAutoResponse(null);
     }
     if (!(pair instanceof WebSocketRequestResponsePair)) {
       throw new TypeError(
@@ -138,15 +135,14 @@ export class ObjectState implements DurableObjectState {
         );
       }
     }
-    const current = host.autoResponse;
+    const current = host.settings.autoResponse;
     // Cloudflare code sets it in the constructor, i.e. on every wake: unchanged costs no KV write.
     if (current !== null && current.request === request && current.response === response) return;
-    host.autoResponse = Object.freeze({ request, response });
-    host.configChanged();
+    host.settings.setAutoResponse(Object.freeze({ request, response }));
   }
 
   getWebSocketAutoResponse(): WebSocketRequestResponsePair | null {
-    const auto = this.#live().autoResponse;
+    const auto = this.#live().settings.autoResponse;
     return auto === null ? null : new WebSocketRequestResponsePair(auto.request, auto.response);
   }
 
@@ -176,13 +172,12 @@ export class ObjectState implements DurableObjectState {
         `Cannot set event timeout as it exceeds ${MAX_EVENT_TIMEOUT_MS} ms: current value is ${whole}`,
       );
     }
-    if (host.eventTimeoutMs === whole) return; // unchanged: nothing to persist
-    host.eventTimeoutMs = whole;
-    host.configChanged();
+    if (host.settings.eventTimeoutMs === whole) return; // unchanged: nothing to persist
+    host.settings.setEventTimeout(whole);
   }
 
   getHibernatableWebSocketEventTimeout(): number | null {
-    const ms = this.#live().eventTimeoutMs;
+    const ms = this.#live().settings.eventTimeoutMs;
     return ms === 0 ? null : ms;
   }
 

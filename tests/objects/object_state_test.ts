@@ -1,4 +1,4 @@
-// Contract §2 "The state API": tags, sockets per object, getWebSockets(),
+// The state API (`ctx`): tags, sockets per object, getWebSockets(),
 // attachments, auto-response and the event-timeout setting, each proven
 // through a served app and real WebSocket clients.
 

@@ -1,7 +1,8 @@
 import type { Connection } from "../sockets/connection.ts";
 import type { SocketRegistry } from "../sockets/socket_registry.ts";
 import type { ObjectId } from "./object_id.ts";
-import { type ClassRuntime, ObjectHost } from "./object_host.ts";
+import type { ClassRuntime } from "./class_runtime.ts";
+import { ObjectHost } from "./object_host.ts";
 
 /**
  * The objects of one class that are in memory, by id: what the app and the

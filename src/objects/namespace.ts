@@ -1,7 +1,7 @@
-import { notRpcMethod } from "../decorators/resolve_handlers.ts";
+import { notRpcMethod } from "./class_definition.ts";
 import { hashName, ObjectId, parseHex, uniqueHex } from "./object_id.ts";
-import type { HostTable } from "./host_table.ts";
-import type { ClassRuntime } from "./object_host.ts";
+import type { ClassRuntime } from "./class_runtime.ts";
+import type { ObjectDirectory } from "./object_directory.ts";
 import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
 
 /** Any function; used to pick the methods of an object class for its stub. */
@@ -26,6 +26,12 @@ export type DurableObjectStub<T = unknown> =
       T[K] extends AnyFunction ? (...args: Parameters<T[K]>) => Promise<Awaited<ReturnType<T[K]>>>
         : never;
   };
+
+/**
+ * The directory a namespace's stubs reach their objects through: what a
+ * test of the seam, or another implementation of it, wraps.
+ */
+export let directoryOf: (namespace: DurableObjectNamespace<unknown>) => ObjectDirectory;
 
 /** How many name → id derivations a namespace remembers. */
 const ID_CACHE_SIZE = 10_000;
@@ -64,15 +70,22 @@ const RESERVED = new Set([
  * ```
  */
 export class DurableObjectNamespace<T = unknown> {
-  readonly #table: HostTable;
+  readonly #directory: ObjectDirectory;
   readonly #runtime: ClassRuntime;
   // SHA-256 per connect showed in connect-rate profiles; ids are immutable, so cache them.
   readonly #ids = new Map<string, ObjectId>();
 
-  /** Created by `App` for each registered class; user code receives it as `env[binding]`. */
-  constructor(table: HostTable) {
-    this.#table = table;
-    this.#runtime = table.runtime;
+  static {
+    directoryOf = (namespace) => namespace.#directory;
+  }
+
+  /**
+   * Created by `App` for each registered class; user code receives it as
+   * `env[binding]`. Its stubs reach objects through `directory`.
+   */
+  constructor(directory: ObjectDirectory, runtime: ClassRuntime) {
+    this.#directory = directory;
+    this.#runtime = runtime;
   }
 
   /** The binding name (`ROOM`). */
@@ -118,7 +131,7 @@ export class DurableObjectNamespace<T = unknown> {
         "Cannot get a stub as the id is not an ObjectId: use idFromName() or idFromString()",
       );
     }
-    return makeStub<T>(this.#table, id);
+    return makeStub<T>(this.#directory, this.#runtime, id);
   }
 
   /** A stub for the object named `name` (`get(idFromName(name))`). */
@@ -128,8 +141,12 @@ export class DurableObjectNamespace<T = unknown> {
 }
 markNotCloneable(DurableObjectNamespace.prototype, "DurableObjectNamespace");
 
-function makeStub<T>(table: HostTable, id: ObjectId): DurableObjectStub<T> {
-  const runtime = table.runtime;
+function makeStub<T>(
+  directory: ObjectDirectory,
+  runtime: ClassRuntime,
+  id: ObjectId,
+): DurableObjectStub<T> {
+  const binding = runtime.binding;
   const base = {
     id,
     name: id.name,
@@ -137,7 +154,7 @@ function makeStub<T>(table: HostTable, id: ObjectId): DurableObjectStub<T> {
       const request = input instanceof Request && init === undefined
         ? input
         : new Request(input, init);
-      return table.host(id).fetch(request);
+      return directory.locate(binding, id).fetch(request);
     },
   };
   return new Proxy(base, {
@@ -145,25 +162,9 @@ function makeStub<T>(table: HostTable, id: ObjectId): DurableObjectStub<T> {
       if (typeof key === "symbol") return undefined;
       if (Object.hasOwn(target, key)) return target[key as keyof typeof target];
       if (RESERVED.has(key)) return undefined;
-      const refused = notRpcMethod(runtime.handlers, runtime.binding, key);
+      const refused = notRpcMethod(runtime.handlers, binding, key);
       if (refused) return () => Promise.reject(refused);
-      return (...args: unknown[]) => {
-        let cloned: unknown[];
-        try {
-          cloned = structuredClone(args);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        return table.host(id).call(key, async (instance) => {
-          const method = (instance as Record<string, unknown>)[key];
-          if (typeof method !== "function") {
-            throw new TypeError(
-              `Cannot call "${key}" on ${runtime.binding}: it is not a method of the object`,
-            );
-          }
-          return structuredClone(await method.apply(instance, cloned));
-        });
-      };
+      return (...args: unknown[]) => directory.locate(binding, id).call(key, args);
     },
   }) as unknown as DurableObjectStub<T>;
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   DurableObject,
   durableObject,
+  type DurableObjectState,
   onConnect,
   type WebSocket,
   WebSocketPair,
@@ -248,3 +249,39 @@ for (const [how, path] of [["fetch()", "/f/a"], ["@onConnect", "/c/a"]] as const
     }
   });
 }
+
+// ---- blockConcurrencyWhile in a constructor --------------------------------------------------
+
+let failInit = true;
+
+class FailingInit extends DurableObject {
+  constructor(ctx: DurableObjectState, env: unknown) {
+    super(ctx, env);
+    // Cloudflare's idiom: a constructor cannot await, so the promise is not awaited.
+    ctx.blockConcurrencyWhile(() => {
+      if (failInit) {
+        failInit = false;
+        throw new Error("init failed");
+      }
+      return Promise.resolve();
+    });
+  }
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    ws.send(`echo ${message}`);
+  }
+}
+
+Deno.test("a failing blockConcurrencyWhile() nobody awaits is reported, resets the object and does not crash", async () => {
+  failInit = true;
+  await using s = await serveApp({
+    objects: { INIT: FailingInit },
+    routes: [{ pattern: "/i/:name", object: "INIT" }],
+  });
+  const client = await s.connect("/i/a");
+  client.socket.send("hi");
+  assert.equal(await client.next(), "echo hi");
+  assert.deepEqual(
+    s.exceptions.map((e) => [String(e.error), e.context.operation]),
+    [["Error: init failed", "blockConcurrencyWhile"]],
+  );
+});

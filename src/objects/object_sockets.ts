@@ -1,0 +1,138 @@
+import { ObjectFullError } from "../errors.ts";
+import type { Connection } from "../sockets/connection.ts";
+import { RECORD } from "../sockets/connection_owner.ts";
+import {
+  ACCEPT_HIBERNATABLE,
+  ACCEPTED,
+  ADOPT,
+  ATTACHMENT,
+  DIRTY,
+  OWNER,
+  PLAIN,
+  TERMINATE,
+  UNLOAD_ATTACHMENT,
+} from "../sockets/connection_internals.ts";
+import type { ConnectionOwner } from "../sockets/connection_owner.ts";
+import type { ObjectSocketList } from "../sockets/socket_registry.ts";
+import { normalizeTags } from "../sockets/tags.ts";
+import type { HostStore, PersistedObject } from "./persisted_object.ts";
+
+/**
+ * The sockets of one object, which outlive its instances: the hibernatable
+ * ones (`ctx.acceptWebSocket()`, listed with their tags and counted until
+ * their descriptor is gone) and the ones accepted with `accept()` (which
+ * keep the instance in memory).
+ */
+export class ObjectSockets {
+  readonly #list: ObjectSocketList<Connection>;
+  readonly #store: HostStore;
+  readonly #object: PersistedObject;
+  #live = 0; // accepted sockets whose descriptor is not gone yet (closing ones too)
+  // Sockets accepted with accept() (not hibernatable) whose descriptor is not gone: they keep
+  // the instance in memory. A reset closes them and moves them to #discarded.
+  readonly #plain = new Set<Connection>();
+  #discarded: WeakSet<Connection> | null = null;
+
+  constructor(list: ObjectSocketList<Connection>, store: HostStore, object: PersistedObject) {
+    this.#list = list;
+    this.#store = store;
+    this.#object = object;
+  }
+
+  /** Open hibernatable sockets. */
+  get size(): number {
+    return this.#list.size;
+  }
+
+  /** Hibernatable sockets whose descriptor is not gone (open or closing). */
+  get live(): number {
+    return this.#live;
+  }
+
+  /** Sockets accepted with `accept()` that are not gone. */
+  get plain(): number {
+    return this.#plain.size;
+  }
+
+  /** `ctx.acceptWebSocket(ws, tags)` for `owner`. */
+  accept(owner: ConnectionOwner, ws: Connection, tags: unknown, max: number, now: number): void {
+    if (ws[PLAIN]) {
+      throw new TypeError(
+        "Cannot call acceptWebSocket() on a WebSocket accepted with accept(): use one or the other, not both",
+      );
+    }
+    if (ws[ACCEPTED]) {
+      throw new TypeError("Cannot accept WebSocket as it was already accepted");
+    }
+    const normalized = normalizeTags(tags);
+    if (this.#live >= max) throw new ObjectFullError(max);
+    ws[ACCEPT_HIBERNATABLE](owner, normalized, now);
+    this.#live++;
+    this.#list.add(ws, normalized);
+    this.#store.markSocket(this.#object, ws, RECORD);
+  }
+
+  /** Takes an `accept()`ed socket without owner for `owner`; false if `ws` is no such socket. */
+  adopt(owner: ConnectionOwner, ws: Connection): boolean {
+    if (!ws[PLAIN] || ws[OWNER] !== null) return false;
+    ws[ADOPT](owner);
+    this.#plain.add(ws);
+    return true;
+  }
+
+  /** Open sockets with `tag` (all without), oldest first. */
+  list(tag?: string): readonly Connection[] {
+    return this.#list.list(tag);
+  }
+
+  /** `ws` stopped being open: it is no longer listed. */
+  leave(ws: Connection): void {
+    this.#list.remove(ws);
+  }
+
+  /** The descriptor of `ws` is gone; true if that may let the object hibernate. */
+  gone(ws: Connection): boolean {
+    if (ws[PLAIN]) return this.#plain.delete(ws);
+    this.#list.remove(ws);
+    this.#live--;
+    this.#store.forgetSocket(this.#object, ws);
+    return true;
+  }
+
+  /** Drops from memory the attachments already persisted; true if any was dropped. */
+  unloadAttachments(): boolean {
+    let unloaded = false;
+    for (const ws of this.#list.list()) {
+      if (ws[DIRTY] === 0 && ws[ATTACHMENT]) {
+        ws[UNLOAD_ATTACHMENT]();
+        unloaded = true;
+      }
+    }
+    return unloaded;
+  }
+
+  /** Sockets accepted with `accept()` that are not gone (for shutdown). */
+  unlisted(): readonly Connection[] {
+    return [...this.#plain];
+  }
+
+  /**
+   * The instance was reset: sockets accepted with `accept()` had their
+   * listeners in it. Cloudflare disconnects them; they close with 1011 and
+   * no further event.
+   */
+  discardPlain(): void {
+    if (this.#plain.size === 0) return;
+    const discarded = this.#discarded ??= new WeakSet();
+    for (const ws of this.#plain) {
+      discarded.add(ws);
+      ws[TERMINATE](1011, "Object was reset");
+    }
+    this.#plain.clear();
+  }
+
+  /** Whether `ws` was closed by a reset (its late events reach nobody). */
+  isDiscarded(ws: Connection): boolean {
+    return this.#discarded?.has(ws) ?? false;
+  }
+}
