@@ -90,16 +90,28 @@ export class EventQueue {
   readonly #owner: QueueOwner;
   #items: (ObjectEvent | undefined)[] = [];
   #head = 0;
-  /** Events dispatch as they arrive: active, gate open, nothing queued. */
-  ready = false;
-  /** Events that arrived (for stats). */
-  events = 0;
-  /** Calls not settled yet. */
-  requests = 0;
+  #ready = false; // events dispatch as they arrive: active, gate open, nothing queued
+  #events = 0;
+  #requests = 0;
   #drainScheduled = false;
 
   constructor(owner: QueueOwner) {
     this.#owner = owner;
+  }
+
+  /** Events that arrived (for stats). */
+  get events(): number {
+    return this.#events;
+  }
+
+  /** Calls not settled yet. */
+  get requests(): number {
+    return this.#requests;
+  }
+
+  /** The instance stopped running events (waking, reset, hibernated): arrivals queue up. */
+  pause(): void {
+    this.#ready = false;
   }
 
   /** Whether no event waits. */
@@ -109,8 +121,8 @@ export class EventQueue {
 
   /** A data message (the hot path: dispatched without an event object when ready). */
   message(ws: Connection, data: string | ArrayBuffer): void {
-    if (!this.ready) return this.arrive({ kind: "message", ws, data });
-    this.events++;
+    if (!this.#ready) return this.arrive({ kind: "message", ws, data });
+    this.#events++;
     this.#owner.idle.touch();
     dispatchMessage(this.#owner, ws, data);
   }
@@ -118,7 +130,7 @@ export class EventQueue {
   /** Runs `fn` on the instance in the event order, waking it if needed. */
   run<T>(operation: string, fn: (instance: object) => T | Promise<T>): Promise<Awaited<T>> {
     return new Promise<Awaited<T>>((resolve, reject) => {
-      this.requests++;
+      this.#requests++;
       this.arrive({
         kind: "call",
         operation,
@@ -133,15 +145,15 @@ export class EventQueue {
 
   /** An event arrives: it runs now if nothing is ahead of it, else it waits. */
   arrive(event: ObjectEvent): void {
-    this.events++;
+    this.#events++;
     const owner = this.#owner;
     owner.idle.touch();
-    if (this.ready) return this.#dispatch(event);
+    if (this.#ready) return this.#dispatch(event);
     if (owner.disposed) {
       // After shutdown no instance is built and nothing is delivered (e.g. the close reply
       // of a socket the server was closing); calls fail instead of waking the object.
       if (event.kind === "call") {
-        this.requests--;
+        this.#requests--;
         event.reject(
           new Error(`Cannot run ${event.operation} on object ${owner.hex}: the app shut down`),
         );
@@ -165,14 +177,14 @@ export class EventQueue {
       this.#items = [];
       this.#head = 0;
     }
-    this.ready = owner.status === "active" && owner.generation.gate === 0 && this.empty;
+    this.#ready = owner.status === "active" && owner.generation.gate === 0 && this.empty;
     owner.checkIdle();
   }
 
   /** Closes the input gate of `gen`: events wait. */
   closeGate(gen: Generation): void {
     gen.gate++;
-    this.ready = false;
+    this.#ready = false;
   }
 
   /** One close of the gate of `gen` (live, current) ended; the queue drains on the next task. */
@@ -193,7 +205,7 @@ export class EventQueue {
     this.#head = 0;
     for (const event of rest) {
       if (event.kind !== "call") continue;
-      this.requests--;
+      this.#requests--;
       event.reject(error);
     }
   }
@@ -223,7 +235,7 @@ export class EventQueue {
   }
 
   #endCall(event: CallEvent, value: unknown, failed: boolean): void {
-    this.requests--;
+    this.#requests--;
     this.#owner.idle.touch();
     endCall(event.scope, value, failed); // before the caller sees the result
     if (failed) event.reject(value);

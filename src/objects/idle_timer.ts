@@ -10,8 +10,7 @@ export class IdleTimer {
   readonly #fire: () => void;
   #lastActivity = 0;
   #timer: ClockTimer | null = null;
-  /** `waitUntil` promises not settled yet. */
-  waiting = 0;
+  #waiting = 0;
 
   /**
    * `ctx.waitUntil(promise)`: keeps the object awake until `promise` settles;
@@ -22,9 +21,9 @@ export class IdleTimer {
     failed: (error: unknown) => void,
     settled: () => void,
   ): void {
-    this.waiting++;
+    this.#waiting++;
     const end = () => {
-      this.waiting--;
+      this.#waiting--;
       settled();
     };
     Promise.resolve(promise).then(end, (error) => {
@@ -38,6 +37,11 @@ export class IdleTimer {
     this.#clock = clock;
     this.#afterMs = afterMs;
     this.#fire = fire;
+  }
+
+  /** `waitUntil` promises not settled yet. */
+  get waiting(): number {
+    return this.#waiting;
   }
 
   /** Something happened: the idle period starts now. */

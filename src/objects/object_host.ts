@@ -248,7 +248,7 @@ export class ObjectHost
 
   wake(): void {
     this.#status = "waking";
-    this.queue.ready = false;
+    this.queue.pause();
     this.#start().catch((error) => this.report(error, "start"));
   }
 
@@ -285,7 +285,7 @@ export class ObjectHost
     this.#gen.end(this.clock);
     this.#instance = null;
     this.#status = "hibernated";
-    this.queue.ready = false;
+    this.queue.pause();
   }
 
   /** Discards the instance after a timeout or failure; the next event builds a new one. */
