@@ -19,7 +19,19 @@ export const MAX_CLASS_LINES = 300;
 /** Files of `src/` that need no test of their own: folder-private helpers and entry points. */
 export const MIRROR_EXEMPT = [/(^|\/)_[^/]*\.ts$/, /(^|\/)mod\.ts$/];
 /** A value export: a file that only exports types needs no test. */
-const VALUE_EXPORT = /(^|\n)\s*export\s+(?!type\b|interface\b|declare\b)/;
+const VALUE_EXPORT = /(^|\n)\s*export\s+(?!type\b|interface\b|declare\b)/g;
+/** A value export without behaviour (a symbol or a number), which needs no test either. */
+const DATA_EXPORT = /^\s*export\s+const\s+\w+(?::[^=]+)?=\s*(?:Symbol\([^)]*\)|-?\d[\d_]*);/;
+
+/** Whether `code` (masked) exports anything with behaviour: a function, class or computed value. */
+function exportsBehaviour(code: string): boolean {
+  for (const match of code.matchAll(VALUE_EXPORT)) {
+    const start = match.index! + match[0].length - match[0].trimStart().length;
+    const line = code.slice(start, code.indexOf("\n", start) + 1 || undefined);
+    if (!DATA_EXPORT.test(line)) return true;
+  }
+  return false;
+}
 /** Files of `tests/` that mirror nothing: helpers, fixtures and cross-cutting suites. */
 export const TESTS_EXEMPT = [/(^|\/)_[^/]*\.ts$/, /(^|\/)fixtures\//, /^tests\/e2e\//];
 /** Where no outside reference may appear, and what counts as one (`§` alone: a section elsewhere). */
@@ -196,7 +208,7 @@ function checkMirror(files: Map<string, string>): Finding[] {
     const rel = path.slice(path.indexOf("/") + 1);
     if (path.startsWith("src/") && !MIRROR_EXEMPT.some((re) => re.test(path))) {
       const test = `tests/${rel.replace(/\.ts$/, "_test.ts")}`;
-      if (VALUE_EXPORT.test(mask(text)) && !files.has(test)) {
+      if (exportsBehaviour(mask(text)) && !files.has(test)) {
         found.push({ key: `mirror ${path}`, details: [`exports values; no ${test}`] });
       }
     }
@@ -225,10 +237,29 @@ function checkOutside(files: Map<string, string>): Finding[] {
   return found;
 }
 
+/** A repository path named in prose: `src/…`, `tests/…`, `examples/…`, `bench/…`, `docs/…`. */
+const NAMED_PATH = /(?<![\w./-])((?:src|tests|examples|bench|docs)\/[\w./-]*\w\.(?:ts|md))\b/g;
+
+/** Paths that the README and `docs/` name must exist (a renamed file leaves no stale pointer). */
+function checkNamedPaths(files: Map<string, string>): Finding[] {
+  const found: Finding[] = [];
+  for (const [path, text] of files) {
+    if (path !== "README.md" && !path.startsWith("docs/")) continue;
+    const details = text.split("\n").flatMap((line, k) =>
+      [...line.matchAll(NAMED_PATH)].filter((m) => !files.has(m[1]!))
+        .map((m) => `${path}:${k + 1}: ${m[1]} does not exist`)
+    );
+    if (details.length > 0) found.push({ key: `stale ${path}`, details });
+  }
+  return found;
+}
+
 /** All findings over a map of repository-relative path → text. */
 export function check(files: Map<string, string>): Finding[] {
   const sorted = new Map([...files].sort(([a], [b]) => a < b ? -1 : 1));
-  return [checkCycles, checkSizes, checkMirror, checkOutside].flatMap((f) => f(sorted));
+  return [checkCycles, checkSizes, checkMirror, checkOutside, checkNamedPaths].flatMap((f) =>
+    f(sorted)
+  );
 }
 
 /** Whether the allow-list covers a key: exactly, or by `<kind> *`. */

@@ -95,6 +95,9 @@ Deno.test("tests mirror src: value exports need a test, and a test needs its sou
   equal(
     keys({
       "src/a/x.ts": "export function x() {}\n",
+      "src/a/symbols.ts":
+        'export const S: unique symbol = Symbol("s");\nexport const N = 1;\nexport interface I {}\n',
+      "src/a/computed.ts": "export const N = 1;\nexport const M = compute();\n",
       "src/a/types.ts": "export interface T {}\nexport type U = T;\n",
       "src/a/_private.ts": "export const p = 1;\n",
       "src/testing/mod.ts": 'export * from "./x.ts";\n',
@@ -104,7 +107,12 @@ Deno.test("tests mirror src: value exports need a test, and a test needs its sou
       "tests/a/gone_test.ts": "",
       "tests/a/loose.ts": "",
     }),
-    ["mirror src/a/x.ts", "mirror tests/a/gone_test.ts", "mirror tests/a/loose.ts"],
+    [
+      "mirror src/a/computed.ts",
+      "mirror src/a/x.ts",
+      "mirror tests/a/gone_test.ts",
+      "mirror tests/a/loose.ts",
+    ],
   );
 });
 
@@ -132,4 +140,17 @@ Deno.test("the allow-list covers a key exactly, or every key of a kind with `kin
   equal(allowed(list, "cycle a → b → a"), true);
   equal(allowed(list, "cycle a → c → a"), false);
   equal(allowed(list, "mirror src/x.ts"), true);
+});
+
+Deno.test("the README and docs name only repository paths that exist", () => {
+  equal(
+    keys({
+      "src/a/x.ts": "",
+      "README.md": "See `src/a/x.ts` and `src/a/gone.ts`.\n",
+      "docs/a.md": "Run `deno test tests/a/x_test.ts` ([other](docs/b.md)).\n",
+      "docs/b.md": "Nothing named here.\n",
+      "tests/a/x_test.ts": "",
+    }),
+    ["stale README.md"],
+  );
 });

@@ -1,7 +1,7 @@
 /**
  * The only module that calls `Deno.openKv`. One handle per path per process:
  * a second SQLite handle on the same file in one process gets "database is
- * locked" under concurrent writes (deno-platform §1.7), so handles are shared
+ * locked" under concurrent writes (measured on Deno 2.9), so handles are shared
  * and reference counted.
  *
  * @module

@@ -25,7 +25,7 @@ import type { ObjectId } from "./object_id.ts";
 import { ObjectSettings } from "./object_settings.ts";
 import { ObjectSockets } from "./object_sockets.ts";
 import { ObjectState, type StateHost } from "./object_state.ts";
-import type { AutoResponse, PersistedObject } from "./persisted_object.ts";
+import type { AutoResponse, PersistedObject, PersistedSettings } from "./persisted_object.ts";
 
 /** Lifecycle of the instance. */
 export type HostStatus = "hibernated" | "waking" | "active";
@@ -196,9 +196,7 @@ export class ObjectHost
   get eventTimeoutMs(): number {
     return this.settings.eventTimeoutMs;
   }
-  restoreSettings(
-    settings: { readonly autoResponse: AutoResponse | null; readonly eventTimeoutMs: number },
-  ): void {
+  restoreSettings(settings: PersistedSettings): void {
     this.settings.restore(settings.autoResponse, settings.eventTimeoutMs);
   }
   countCommit(): void {

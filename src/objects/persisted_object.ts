@@ -6,6 +6,12 @@ export interface AutoResponse {
   readonly response: string;
 }
 
+/** The per-object settings that are persisted. */
+export interface PersistedSettings {
+  readonly autoResponse: AutoResponse | null;
+  readonly eventTimeoutMs: number;
+}
+
 /**
  * What the hibernation store reads and restores of one object: its KV key
  * base, its settings, and its sockets. Implemented by `ObjectHost`.
@@ -22,9 +28,7 @@ export interface PersistedObject {
   /** Sockets with a queued event (a closed one may still need its attachment). */
   queuedSockets(): Iterable<Connection>;
   /** Settings read back from KV when the object wakes (unless changed since). */
-  restoreSettings(
-    settings: { readonly autoResponse: AutoResponse | null; readonly eventTimeoutMs: number },
-  ): void;
+  restoreSettings(settings: PersistedSettings): void;
   /** One KV commit carried records of this object (for stats). */
   countCommit(): void;
 }

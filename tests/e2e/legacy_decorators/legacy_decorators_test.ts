@@ -9,8 +9,8 @@
  * here; this file keeps what only the legacy dialect has.
  */
 import assert from "node:assert/strict";
-import { durableObject, onClose } from "../../mod.ts";
-import { decoratorCases, dialect } from "../decorators/_decorator_cases.ts";
+import { durableObject, onClose } from "../../../mod.ts";
+import { decoratorCases, dialect } from "../../decorators/_decorator_cases.ts";
 
 Deno.test("this file runs with experimentalDecorators (legacy decorators)", () => {
   assert.equal(dialect(), "legacy", "run with --config tests/legacy_decorators/deno.json");
