@@ -15,6 +15,21 @@ export interface CallTarget {
   };
   /** `ctx.acceptWebSocket(ws, tags)`. */
   accept(ws: Connection, tags: unknown): void;
+  /** The writes outgoing results wait for (the output gate), or `null` when none is pending. */
+  readonly outputGate: Promise<unknown> | null;
+}
+
+/**
+ * Cloudflare's output gate for results: an HTTP response or an RPC result
+ * leaves the object only once the writes pending when the call returned are
+ * durable. If one fails, the call fails with its error (the object was
+ * reset), so nobody sees the effect of a write that may be lost.
+ */
+function afterWrites<T>(target: CallTarget, result: Promise<T>): Promise<T> {
+  return result.then((value) => {
+    const gate = target.outputGate;
+    return gate === null ? value : gate.then(() => value);
+  });
 }
 
 /**
@@ -66,7 +81,7 @@ export function fetchObject(target: CallTarget, request: Request): Promise<Respo
       new Response(`${target.runtime.binding} has no fetch or @onRequest handler`, { status: 501 }),
     );
   }
-  return respond(target, handler, request);
+  return afterWrites(target, respond(target, handler, request));
 }
 
 function respond(
@@ -97,7 +112,7 @@ export function callMethod(
   } catch (error) {
     return Promise.reject(error);
   }
-  return target.queue.run(method, async (instance) => {
+  return afterWrites(target, target.queue.run(method, async (instance) => {
     const fn = (instance as Record<string, unknown>)[method];
     if (typeof fn !== "function") {
       throw new TypeError(
@@ -105,7 +120,7 @@ export function callMethod(
       );
     }
     return structuredClone(await fn.apply(instance, cloned));
-  });
+  }));
 }
 
 /** Runs the alarm handler, if the class has one. */

@@ -285,3 +285,65 @@ Deno.test("a failing blockConcurrencyWhile() nobody awaits is reported, resets t
     [["Error: init failed", "blockConcurrencyWhile"]],
   );
 });
+
+/** Plain HTTP and RPC that write without awaiting: their results go through the output gate. */
+class Writer extends DurableObject {
+  static readonly storageName = "writer";
+  fetch(_request: Request): Response {
+    this.ctx.storage.put("k", "from fetch"); // not awaited
+    return new Response("written");
+  }
+  write(value: string): string {
+    this.ctx.storage.put("k", value); // not awaited
+    return `wrote ${value}`;
+  }
+}
+
+Deno.test("output gate: an HTTP response and an RPC result wait until the write before them is durable; a failed write fails them", async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, state, release } = controlledKv(real);
+  try {
+    await using s = await serveApp({
+      objects: { W: Writer },
+      routes: [{ pattern: "/w/:name", object: "W", websocket: false }],
+      kv,
+    });
+    try {
+      const stub = s.app.env.W.getByName("a");
+      await stub.write("warm-up"); // the app and the object are started
+      state.holdCommits = true;
+      let answered = false;
+      const response = fetch(s.url("/w/a")).then((r) => {
+        answered = true;
+        return r;
+      });
+      let returned = false;
+      const result = stub.write("held").then((value) => {
+        returned = true;
+        return value;
+      });
+      await until(() => state.pending.length > 0, "a commit held");
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+      assert.equal(answered, false, "the response waits for the write");
+      assert.equal(returned, false, "the RPC result waits for the write");
+      state.holdCommits = false;
+      release();
+      const r = await response;
+      assert.equal(r.status, 200);
+      assert.equal(await r.text(), "written");
+      assert.equal(await result, "wrote held");
+
+      state.failCommits = true;
+      await assert.rejects(stub.write("lost"), /injected commit failure/);
+      const failed = await fetch(s.url("/w/b"));
+      assert.equal(failed.status, 500);
+      await failed.body?.cancel();
+    } finally {
+      // A failed assertion must not leave a commit held, or the app could not shut down.
+      state.holdCommits = state.failCommits = false;
+      release();
+    }
+  } finally {
+    real.close();
+  }
+});
