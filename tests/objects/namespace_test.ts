@@ -12,42 +12,6 @@ import {
 import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
 
-@durableObject({ name: "rooms" })
-class Room extends DurableObject {}
-
-/** No `@durableObject`: the binding key is the storage name. */
-class Plain extends DurableObject {}
-
-Deno.test("new App() validates storage names and rejects duplicates with TypeError", () => {
-  @durableObject({ name: "bad name!" })
-  class Bad {}
-  assert.throws(() => new App({ objects: { BAD: Bad } }), (error: Error) => {
-    assert.ok(error instanceof TypeError);
-    assert.match(error.message, /bad name!/);
-    return true;
-  });
-
-  const long = "a".repeat(65);
-  @durableObject({ name: long })
-  class TooLong {}
-  assert.throws(() => new App({ objects: { LONG: TooLong } }), TypeError);
-  assert.throws(() => new App({ objects: { [long]: Plain } }), TypeError);
-  assert.throws(() => new App({ objects: { "has space": Plain } }), TypeError);
-
-  @durableObject({ name: "a".repeat(64) })
-  class Longest {}
-  @durableObject({ name: "Az09_-" })
-  class Symbols {}
-  new App({ objects: { LONGEST: Longest, SYMBOLS: Symbols } });
-
-  // Two bindings of one storage name would share ids and KV records.
-  assert.throws(() => new App({ objects: { A: Room, B: Room } }), /already used/);
-  @durableObject({ name: "PLAIN" })
-  class Clash {}
-  assert.throws(() => new App({ objects: { PLAIN: Plain, OTHER: Clash } }), TypeError);
-  assert.throws(() => new App({ objects: { X: 42 as unknown as typeof Plain } }), TypeError);
-});
-
 interface CallEnv {
   SECRET: string;
   log: string[];
