@@ -2,9 +2,9 @@
  * Decorator scenarios shared by both dialects. The syntax is the same; only
  * the compiler config differs, and it applies to every module of a run. So
  * this module is compiled as TC39 decorators by the root `deno test` (from
- * `decorators_test.ts`) and as legacy `experimentalDecorators` when
- * `tests/legacy_decorators/legacy_decorators_test.ts` imports it under
- * `tests/legacy_decorators/deno.json`.
+ * `handlers_test.ts`) and as legacy `experimentalDecorators` when
+ * `tests/e2e/legacy_decorators/legacy_decorators_test.ts` imports it under
+ * `tests/e2e/legacy_decorators/deno.json`.
  */
 import assert from "node:assert/strict";
 import {

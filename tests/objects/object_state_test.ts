@@ -641,38 +641,7 @@ Deno.test("each deserializeAttachment returns a fresh copy and mutating the sour
   });
 });
 
-// ---- WebSocketRequestResponsePair and auto-response ----------------------------------------------
-
-Deno.test("WebSocketRequestResponsePair offers read-only request/response accessors and getRequest()/getResponse()", () => {
-  const pair = new WebSocketRequestResponsePair("ping", "pong");
-  assert.equal(pair.request, "ping");
-  assert.equal(pair.response, "pong");
-  assert.equal(pair.getRequest(), "ping");
-  assert.equal(pair.getResponse(), "pong");
-  assert.throws(() => {
-    (pair as { request: string }).request = "x";
-  }, TypeError);
-  assert.throws(() => {
-    (pair as { response: string }).response = "x";
-  }, TypeError);
-  assert.equal(pair.request, "ping");
-  assert.equal(pair.response, "pong");
-  assert.deepEqual(Object.keys(pair), []);
-  // A long pair constructs fine; the setter checks the length.
-  assert.equal(new WebSocketRequestResponsePair("a".repeat(5000), "b").request.length, 5000);
-});
-
-Deno.test("new WebSocketRequestResponsePair with fewer than 2 arguments throws a TypeError", () => {
-  const Ctor = WebSocketRequestResponsePair as unknown as new (
-    ...args: unknown[]
-  ) => WebSocketRequestResponsePair;
-  assert.throws(() => new Ctor("ping"), TypeError);
-  assert.throws(() => new Ctor(), TypeError);
-  assert.throws(
-    () => (WebSocketRequestResponsePair as unknown as (a: string, b: string) => void)("a", "b"),
-    TypeError,
-  );
-});
+// ---- auto-response ------------------------------------------------------------------------------
 
 /** An object that logs and echoes every message that reaches webSocketMessage. */
 function echoProbe() {

@@ -2,7 +2,7 @@
  * The same decorators in the legacy `experimentalDecorators` form. Run with
  * this folder's config (the root `deno test` excludes this folder):
  *
- *     deno test -A --config tests/legacy_decorators/deno.json tests/legacy_decorators/
+ *     deno test -A --config tests/e2e/legacy_decorators/deno.json tests/e2e/legacy_decorators/
  *
  * The config applies to every module of the run, so the scenarios shared with
  * TC39 (`../decorators/_decorator_cases.ts`) are compiled as legacy decorators
@@ -13,7 +13,7 @@ import { durableObject, onClose } from "../../../mod.ts";
 import { decoratorCases, dialect } from "../../decorators/_decorator_cases.ts";
 
 Deno.test("this file runs with experimentalDecorators (legacy decorators)", () => {
-  assert.equal(dialect(), "legacy", "run with --config tests/legacy_decorators/deno.json");
+  assert.equal(dialect(), "legacy", "run with --config tests/e2e/legacy_decorators/deno.json");
 });
 
 decoratorCases("legacy", {

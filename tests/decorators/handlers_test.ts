@@ -1,6 +1,9 @@
 /**
- * TC39 decorators (the root config). The scenarios shared with the legacy
- * dialect are in `_decorator_cases.ts`; this file keeps what only TC39 has.
+ * The handler decorators under TC39 decorators (the root config). The
+ * scenarios shared with the legacy dialect are in `_decorator_cases.ts`
+ * (they cover `@durableObject` beside the handlers, as classes use them
+ * together); this file keeps what only TC39 has. Tests of `@durableObject`
+ * alone are in `durable_object_test.ts`.
  */
 import assert from "node:assert/strict";
 import { durableObject, onClose } from "../../mod.ts";
