@@ -21,7 +21,7 @@ export const MIRROR_EXEMPT = [/(^|\/)_[^/]*\.ts$/, /(^|\/)mod\.ts$/];
 /** A value export: a file that only exports types needs no test. */
 const VALUE_EXPORT = /(^|\n)\s*export\s+(?!type\b|interface\b|declare\b)/g;
 /** A value export without behaviour (a symbol or a number), which needs no test either. */
-const DATA_EXPORT = /^\s*export\s+const\s+\w+(?::[^=]+)?=\s*(?:Symbol\([^)]*\)|-?\d[\d_]*);/;
+const DATA_EXPORT = /^\s*export\s+const\s+\w+\s*(?::[^=]+)?=\s*(?:Symbol\([^)]*\)|-?\d[\d_]*);/;
 
 /** Whether `code` (masked) exports anything with behaviour: a function, class or computed value. */
 function exportsBehaviour(code: string): boolean {

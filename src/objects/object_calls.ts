@@ -112,15 +112,18 @@ export function callMethod(
   } catch (error) {
     return Promise.reject(error);
   }
-  return afterWrites(target, target.queue.run(method, async (instance) => {
-    const fn = (instance as Record<string, unknown>)[method];
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot call "${method}" on ${target.runtime.binding}: it is not a method of the object`,
-      );
-    }
-    return structuredClone(await fn.apply(instance, cloned));
-  }));
+  return afterWrites(
+    target,
+    target.queue.run(method, async (instance) => {
+      const fn = (instance as Record<string, unknown>)[method];
+      if (typeof fn !== "function") {
+        throw new TypeError(
+          `Cannot call "${method}" on ${target.runtime.binding}: it is not a method of the object`,
+        );
+      }
+      return structuredClone(await fn.apply(instance, cloned));
+    }),
+  );
 }
 
 /** Runs the alarm handler, if the class has one. */
