@@ -27,6 +27,7 @@ function target(handlers: ClassHandlers, instance: object = {}) {
       },
     },
     accept: (ws, tags) => void accepted.push([ws, tags]),
+    outputGate: null,
   };
   return { t, ran, accepted };
 }
