@@ -59,6 +59,7 @@ interface Env {
  * expected number lives in the socket's attachment, so it survives hibernation.
  */
 class Room extends DurableObject<Env> {
+  static readonly storageName = "room";
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     env.counts.constructed++;

@@ -44,6 +44,7 @@ function probe(onMessage: MessageHook, onClose?: CloseHook) {
     log: [],
   };
   class Probe extends DurableObject {
+    static readonly storageName = "probe";
     constructor(ctx: DurableObjectState, env: unknown) {
       super(ctx, env);
       state.ctx = ctx;

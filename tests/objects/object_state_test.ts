@@ -52,6 +52,7 @@ function probe(hooks: Hooks = {}) {
     accepted: [],
   };
   class Probe extends DurableObject {
+    static readonly storageName = "probe";
     constructor(ctx: DurableObjectState, env: unknown) {
       super(ctx, env);
       state.ctx = ctx;
