@@ -7,7 +7,7 @@
  */
 
 import { isStorageName } from "./kv/keys.ts";
-import { readDefinition } from "./decorators/_metadata.ts";
+import { readDefinition } from "./decorators/metadata.ts";
 import { resolveHandlers } from "./objects/class_definition.ts";
 import { declaredStorageName, warnUnnamed } from "./decorators/storage_name.ts";
 import { type ObjectClass, positive } from "./options.ts";

@@ -3,9 +3,9 @@ import {
   isTc39Context,
   recordLegacyOptions,
   recordOptions,
-} from "./_metadata.ts";
+} from "./metadata.ts";
 
-export type { DurableObjectOptions } from "./_metadata.ts";
+export type { DurableObjectOptions } from "./metadata.ts";
 
 /** A class decorator, usable with TC39 decorators and with `experimentalDecorators`. */
 export type ClassDecoratorFn = <C extends abstract new (...args: never[]) => unknown>(

@@ -4,7 +4,7 @@ import {
   isTc39Context,
   recordHandler,
   recordLegacyHandler,
-} from "./_metadata.ts";
+} from "./metadata.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 import type { ConnectResult, WebSocket } from "../types.ts";
 

@@ -3,7 +3,7 @@
  * renames of the class and of its binding key.
  */
 
-import { hasOwnOptions } from "./_metadata.ts";
+import { hasOwnOptions } from "./metadata.ts";
 
 /** Classes already warned about, so each is named once per process. */
 const warned = new WeakSet<object>();

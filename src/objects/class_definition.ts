@@ -4,7 +4,7 @@
  * turn a misused class into an error at the point of the mistake.
  */
 import { DurableObject } from "./durable_object.ts";
-import { decoratorName, type Definition, type HandlerKind } from "../decorators/_metadata.ts";
+import { decoratorName, type Definition, type HandlerKind } from "../decorators/metadata.ts";
 import type { Connection } from "../sockets/connection.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 
