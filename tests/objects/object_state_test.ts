@@ -1067,7 +1067,10 @@ Deno.test("tag changes are written behind in the next flush, never one commit pe
   assert.equal(s.app.stats().kvCommits, commits);
   await hibernateNow(s.app, "ROOM", id);
   await flushNow(s.app);
-  const records = await readObjectRecords(s.kv, hibernationRoot("ROOM", id.toString()));
+  const records = await readObjectRecords(
+    s.kv,
+    hibernationRoot(s.app.env.ROOM.storageName, id.toString()),
+  );
   assert.deepEqual([...records.sockets.values()].map((r) => r.tags), [["step4", "extra"]]);
   assert.equal(objectStatus(s.app, "ROOM", id), "hibernated");
   client.socket.send("wake");
