@@ -30,11 +30,19 @@ export interface WebSocket {
   serializeAttachment(value: unknown): void;
   /**
    * Returns a fresh copy of the stored attachment, or `null` when none was set.
-   * Typed `any` as in Cloudflare's workers-types, so ported code such as
+   * `T` types the result without a cast (it is not checked at run time); the
+   * default is `any` as in Cloudflare's workers-types, so ported code such as
    * `ws.deserializeAttachment().username` type-checks unchanged.
+   *
+   * @example Typed attachment
+   * ```ts ignore
+   * interface Member { name: string }
+   * const member = ws.deserializeAttachment<Member | null>();
+   * if (member) ws.send(`hello ${member.name}`);
+   * ```
    */
   // deno-lint-ignore no-explicit-any
-  deserializeAttachment(): any;
+  deserializeAttachment<T = any>(): T;
   /**
    * Cloudflare's non-hibernatable API, instead of `ctx.acceptWebSocket()`: the
    * socket's events go to its `addEventListener()` listeners, it keeps the

@@ -9,6 +9,7 @@ import {
   DIRTY,
   OWNER,
   PLAIN,
+  TAGS,
   TERMINATE,
   UNLOAD_ATTACHMENT,
 } from "../sockets/connection_internals.ts";
@@ -69,6 +70,17 @@ export class ObjectSockets {
     ws[ACCEPT_HIBERNATABLE](owner, normalized, now);
     this.#live++;
     this.#list.add(ws, normalized);
+    this.#store.markSocket(this.#object, ws, RECORD);
+  }
+
+  /**
+   * New (normalized) tags for an accepted socket: listed under them at once,
+   * its record marked dirty (written behind, with the next flush).
+   */
+  retag(ws: Connection, tags: readonly string[]): void {
+    if (tags.length === ws[TAGS].length && tags.every((tag, i) => ws[TAGS][i] === tag)) return;
+    ws[TAGS] = tags;
+    this.#list.retag(ws, tags);
     this.#store.markSocket(this.#object, ws, RECORD);
   }
 

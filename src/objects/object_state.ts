@@ -1,12 +1,13 @@
 import { ObjectResetError } from "../errors.ts";
 import { Connection } from "../sockets/connection.ts";
-import { AUTO_RESPONSE_AT, TAGS } from "../sockets/connection_internals.ts";
-import { utf8Length } from "../sockets/tags.ts";
+import { AUTO_RESPONSE_AT, CONNECTION_ID, TAGS } from "../sockets/connection_internals.ts";
+import { normalizeTags, tagArgument, utf8Length } from "../sockets/tags.ts";
 import type { ObjectStorage } from "../storage/object_storage.ts";
 import type { WebSocket } from "../types.ts";
 import { WebSocketRequestResponsePair } from "../sockets/web_socket_request_response_pair.ts";
 import type { ObjectId } from "./object_id.ts";
 import type { ObjectSettings } from "./object_settings.ts";
+import type { ObjectSockets } from "./object_sockets.ts";
 import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
 
 /** Auto-response request and response limit, in UTF-8 bytes (workerd). */
@@ -27,8 +28,53 @@ export interface DurableObjectState {
   acceptWebSocket(ws: WebSocket, tags?: string[]): void;
   /** Open sockets, oldest first; the array is frozen and shared until membership changes. */
   getWebSockets(tag?: string): readonly WebSocket[];
-  /** The tags a socket was accepted with. */
+  /** The socket's tags: those it was accepted with, or the last ones set. */
   getTags(ws: WebSocket): string[];
+  /**
+   * Replaces a socket's tags (beyond Cloudflare, where tags are fixed at
+   * accept); returns them normalized as `acceptWebSocket` does (≤ 10
+   * distinct, ≤ 256 UTF-8 bytes each, else a RangeError and no change).
+   * `getWebSockets(tag)` reflects it at once; it survives hibernation.
+   *
+   * @example Move a socket to another channel
+   * ```ts ignore
+   * this.ctx.setTags(ws, ["channel:news"]);
+   * ```
+   */
+  setTags(ws: WebSocket, tags: string[]): string[];
+  /**
+   * Adds tags a socket does not have yet, after its current ones; the result
+   * must still fit the limits of `setTags`. Returns the socket's tags.
+   *
+   * @example Mark a socket as a moderator
+   * ```ts ignore
+   * this.ctx.addTags(ws, ["moderator"]);
+   * for (const mod of this.ctx.getWebSockets("moderator")) mod.send("report");
+   * ```
+   */
+  addTags(ws: WebSocket, tags: string[]): string[];
+  /**
+   * Removes the given tags from a socket (absent ones are ignored). Returns
+   * the socket's tags.
+   *
+   * @example Leave a channel
+   * ```ts ignore
+   * this.ctx.removeTags(ws, ["channel:news"]);
+   * ```
+   */
+  removeTags(ws: WebSocket, tags: string[]): string[];
+  /**
+   * A stable id of a socket accepted by this object (beyond Cloudflare): the
+   * same string while the socket is open and across hibernation, unique per
+   * process start (a random prefix per process, then a counter).
+   *
+   * @example Address members by id
+   * ```ts ignore
+   * const id = this.ctx.getConnectionId(ws);
+   * ws.serializeAttachment({ id, name: "ann" });
+   * ```
+   */
+  getConnectionId(ws: WebSocket): string;
   /** Sets (or, with no argument, `undefined` or `null`, clears) the auto-response. */
   setWebSocketAutoResponse(pair?: WebSocketRequestResponsePair | null): void;
   /** The current auto-response, a new object per call, or `null`. */
@@ -53,6 +99,8 @@ export interface StateHost {
   readonly settings: ObjectSettings;
   accept(ws: Connection, tags: unknown): void;
   list(tag?: string): readonly Connection[];
+  /** The object's sockets: `retag` replaces the (normalized) tags of an owned socket. */
+  readonly sockets: Pick<ObjectSockets, "retag">;
   owns(ws: Connection): boolean;
   blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T>;
   waitUntil(promise: Promise<unknown>): void;
@@ -105,13 +153,44 @@ export class ObjectState implements DurableObjectState {
   }
 
   getTags(ws: WebSocket): string[] {
+    return [...this.#owned(ws, "get tags")[TAGS]];
+  }
+
+  setTags(ws: WebSocket, tags: string[]): string[] {
+    const socket = this.#owned(ws, "set tags");
+    return this.#retag(socket, normalizeTags(tagArgument(tags, "set tags"), "set tags"));
+  }
+
+  addTags(ws: WebSocket, tags: string[]): string[] {
+    const socket = this.#owned(ws, "add tags");
+    const added = tagArgument(tags, "add tags");
+    return this.#retag(socket, normalizeTags([...socket[TAGS], ...added], "add tags"));
+  }
+
+  removeTags(ws: WebSocket, tags: string[]): string[] {
+    const socket = this.#owned(ws, "remove tags");
+    const removed = new Set(tagArgument(tags, "remove tags"));
+    return this.#retag(socket, Object.freeze(socket[TAGS].filter((tag) => !removed.has(tag))));
+  }
+
+  getConnectionId(ws: WebSocket): string {
+    return this.#owned(ws, "get the connection id")[CONNECTION_ID];
+  }
+
+  /** `ws` if this object accepted it with `acceptWebSocket()`, else a TypeError. */
+  #owned(ws: WebSocket, action: string): Connection {
     const host = this.#live();
     if (!(ws instanceof Connection) || !host.owns(ws)) {
       throw new TypeError(
-        "Cannot get tags as the WebSocket was not accepted by this object: call acceptWebSocket() first",
+        `Cannot ${action} as the WebSocket was not accepted by this object: call acceptWebSocket() first`,
       );
     }
-    return [...ws[TAGS]];
+    return ws;
+  }
+
+  #retag(ws: Connection, tags: readonly string[]): string[] {
+    this.#host.sockets.retag(ws, tags);
+    return [...tags];
   }
 
   setWebSocketAutoResponse(pair?: WebSocketRequestResponsePair | null): void {

@@ -8,6 +8,7 @@ import {
   ACCEPTED_AT,
   ADOPT,
   ATTACHMENT,
+  CONNECTION_ID,
   LISTENERS,
   LOAD_ATTACHMENT,
   OWNER,
@@ -28,6 +29,8 @@ const NON_HIBERNATABLE = 2;
 export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 
 let nextSocketId = 0;
+// Makes connection ids unique per process start: a restarted process does not reuse them.
+const PROCESS_PREFIX = crypto.randomUUID().slice(0, 8);
 
 /**
  * The connection object for one socket, handed to users as `WebSocket`.
@@ -43,6 +46,10 @@ let nextSocketId = 0;
 export class Connection extends ServerSocket implements WebSocket {
   /** Socket id, unique in this process; names the socket's KV record. */
   readonly [SID]: string = (nextSocketId++).toString(36);
+  /** Connection id (`ctx.getConnectionId()`): unique per process start, stable while open. */
+  get [CONNECTION_ID](): string {
+    return `${PROCESS_PREFIX}-${this[SID]}`;
+  }
   /** Normalized, frozen tags. */
   [TAGS]: readonly string[] = [];
   /** When `acceptWebSocket()` ran (clock time). */
@@ -68,16 +75,17 @@ export class Connection extends ServerSocket implements WebSocket {
     if (this.#mode === HIBERNATABLE) owner?.onDirty(this, RECORD);
   }
 
-  /** A fresh copy of the attachment, or `null` when none was set. */
-  deserializeAttachment(): unknown {
+  /** A fresh copy of the attachment, or `null` when none was set; `T` types it (no check). */
+  // deno-lint-ignore no-explicit-any
+  deserializeAttachment<T = any>(): T {
     const bytes = this.#attachment;
-    if (bytes === null) return null;
+    if (bytes === null) return null as T;
     if (bytes === undefined) {
       throw new TypeError(
         "Cannot read the attachment of a socket whose object is hibernated: use the socket from the current instance",
       );
     }
-    return decodeAttachment(bytes);
+    return decodeAttachment(bytes) as T;
   }
 
   /**

@@ -19,6 +19,8 @@ export const ACCEPTED: unique symbol = Symbol("dormant.accepted");
 export const LISTENERS: unique symbol = Symbol("dormant.listeners");
 /** Socket id, unique in this process; names the socket's KV record. */
 export const SID: unique symbol = Symbol("dormant.sid");
+/** Connection id: the process start's prefix and the socket id (`ctx.getConnectionId()`). */
+export const CONNECTION_ID: unique symbol = Symbol("dormant.connectionId");
 /** The accepting object, once accepted (`null` before). */
 export const OWNER: unique symbol = Symbol("dormant.owner");
 /** Normalized, frozen tags. */

@@ -9,6 +9,11 @@
 export interface ObjectSocketList<S> {
   /** Adds an open socket with its (normalized) tags. */
   add(socket: S, tags: readonly string[]): void;
+  /**
+   * Replaces the (normalized) tags of a listed socket; a socket that is not
+   * listed is left alone. Tag lists keep oldest accepted first.
+   */
+  retag(socket: S, tags: readonly string[]): void;
   /** Removes a socket from every list; `false` when it was not listed. */
   remove(socket: S): boolean;
   /**
@@ -36,6 +41,8 @@ class MemoryObjectSocketList<S> implements ObjectSocketList<S> {
   #byTag = new Map<string, Set<S>>();
   #allCache: readonly S[] | null = EMPTY;
   #tagCache = new Map<string, readonly S[]>();
+  // Tags whose set got a socket by retag(): reordered (oldest accepted first) on the next list().
+  #unordered = new Set<string>();
 
   get size(): number {
     return this.#all.size;
@@ -53,6 +60,28 @@ class MemoryObjectSocketList<S> implements ObjectSocketList<S> {
       set.add(socket);
       this.#tagCache.delete(tag);
     }
+  }
+
+  retag(socket: S, tags: readonly string[]): void {
+    if (!this.#all.has(socket)) return;
+    const old = this.#tags.get(socket) ?? EMPTY;
+    for (const tag of old) {
+      if (tags.includes(tag)) continue;
+      const set = this.#byTag.get(tag)!;
+      set.delete(socket);
+      if (set.size === 0) this.#byTag.delete(tag);
+      this.#tagCache.delete(tag);
+    }
+    for (const tag of tags) {
+      if (old.includes(tag)) continue;
+      let set = this.#byTag.get(tag);
+      if (set === undefined) this.#byTag.set(tag, set = new Set());
+      else this.#unordered.add(tag); // appended: may be ahead of older sockets
+      set.add(socket);
+      this.#tagCache.delete(tag);
+    }
+    if (tags.length === 0) this.#tags.delete(socket);
+    else this.#tags.set(socket, tags);
   }
 
   remove(socket: S): boolean {
@@ -74,7 +103,11 @@ class MemoryObjectSocketList<S> implements ObjectSocketList<S> {
     if (tag === undefined) return this.#allCache ??= Object.freeze([...this.#all]);
     let cached = this.#tagCache.get(tag);
     if (cached === undefined) {
-      const set = this.#byTag.get(tag);
+      let set = this.#byTag.get(tag);
+      if (set !== undefined && this.#unordered.delete(tag)) {
+        const members = set;
+        this.#byTag.set(tag, set = new Set([...this.#all].filter((s) => members.has(s))));
+      }
       cached = set === undefined ? EMPTY : Object.freeze([...set]);
       this.#tagCache.set(tag, cached);
     }

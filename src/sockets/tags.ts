@@ -21,11 +21,11 @@ const NO_TAGS: readonly string[] = Object.freeze([]);
  * first occurrence; at most 10 distinct tags of at most 256 UTF-8 bytes.
  * Everything is checked before the caller changes any state.
  */
-export function normalizeTags(tags: unknown): readonly string[] {
+export function normalizeTags(tags: unknown, action = "accept WebSocket"): readonly string[] {
   if (tags === undefined) return NO_TAGS;
   if (!Array.isArray(tags)) {
     throw new TypeError(
-      `Cannot accept WebSocket as tags must be an array: current value is ${describe(tags)}`,
+      `Cannot ${action} as tags must be an array: current value is ${describe(tags)}`,
     );
   }
   if (tags.length === 0) return NO_TAGS;
@@ -33,12 +33,12 @@ export function normalizeTags(tags: unknown): readonly string[] {
   const seen = new Set<string>();
   for (const raw of tags) {
     if (typeof raw === "symbol") {
-      throw new TypeError("Cannot accept WebSocket as a tag is a Symbol: tags must be strings");
+      throw new TypeError(`Cannot ${action} as a tag is a Symbol: tags must be strings`);
     }
     const tag = String(raw);
     if (seen.size >= MAX_TAGS && !seen.has(tag)) {
       throw new RangeError(
-        `Cannot accept WebSocket as it has more than ${MAX_TAGS} tags: current count is ${
+        `Cannot ${action} as it has more than ${MAX_TAGS} tags: current count is ${
           new Set(tags.map(String)).size
         }`,
       );
@@ -46,7 +46,7 @@ export function normalizeTags(tags: unknown): readonly string[] {
     const bytes = utf8Length(tag);
     if (bytes > MAX_TAG_BYTES) {
       throw new RangeError(
-        `Cannot accept WebSocket as a tag exceeds ${MAX_TAG_BYTES} UTF-8 bytes: current size is ${bytes}`,
+        `Cannot ${action} as a tag exceeds ${MAX_TAG_BYTES} UTF-8 bytes: current size is ${bytes}`,
       );
     }
     if (!seen.has(tag)) {
@@ -55,6 +55,34 @@ export function normalizeTags(tags: unknown): readonly string[] {
     }
   }
   return Object.freeze(out);
+}
+
+/**
+ * Tags given to remove: an array (else a `TypeError`), elements
+ * `String()`-converted (a Symbol throws). No limit applies: removing a tag
+ * the socket does not have changes nothing.
+ *
+ * @example Tags to remove
+ * ```ts
+ * import { tagArgument } from "./tags.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(tagArgument(["a", 7], "remove tags"), ["a", "7"]);
+ * assert.throws(() => tagArgument("a", "remove tags"), TypeError);
+ * ```
+ */
+export function tagArgument(tags: unknown, action: string): string[] {
+  if (!Array.isArray(tags)) {
+    throw new TypeError(
+      `Cannot ${action} as tags must be an array: current value is ${describe(tags)}`,
+    );
+  }
+  return tags.map((raw) => {
+    if (typeof raw === "symbol") {
+      throw new TypeError(`Cannot ${action} as a tag is a Symbol: tags must be strings`);
+    }
+    return String(raw);
+  });
 }
 
 function describe(value: unknown): string {

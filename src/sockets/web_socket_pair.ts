@@ -40,7 +40,7 @@ class ClientEnd implements WebSocket {
   serializeAttachment(): void {
     throw misuse();
   }
-  deserializeAttachment(): unknown {
+  deserializeAttachment<T>(): T {
     throw misuse();
   }
   accept(): void {

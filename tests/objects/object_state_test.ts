@@ -13,7 +13,9 @@ import {
   WebSocketRequestResponsePair,
   webSocketResponse,
 } from "../../mod.ts";
-import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
+import { flushNow, hibernateNow, objectStatus } from "../../src/testing/mod.ts";
+import { hibernationRoot } from "../../src/kv/keys.ts";
+import { readObjectRecords } from "../../src/hibernation/socket_records.ts";
 import { serveApp, until } from "../_helpers.ts";
 
 const ROUTES = [{ pattern: "/room/:name", object: "ROOM" }];
@@ -915,4 +917,212 @@ Deno.test("setHibernatableWebSocketEventTimeout with a negative number or NaN th
     );
   }
   assert.equal(ctx.getHibernatableWebSocketEventTimeout(), 2000);
+});
+
+// ---- mutable tags ------------------------------------------------------------------------------------
+
+Deno.test("setTags replaces a socket's tags and getWebSockets(tag) and getTags reflect it at once", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  await s.connect(tagged("a", ["old", "both"]));
+  const ws = state.accepted[0]!;
+  const ctx = state.ctx;
+  const before = ctx.getWebSockets("new");
+  assert.deepEqual(ctx.setTags(ws, ["new", "both", "new"]), ["new", "both"]);
+  assert.deepEqual(ctx.getTags(ws), ["new", "both"]);
+  assert.deepEqual(ctx.getWebSockets("new"), [ws]);
+  assert.notEqual(ctx.getWebSockets("new"), before);
+  assert.deepEqual(ctx.getWebSockets("both"), [ws]);
+  assert.deepEqual(ctx.getWebSockets("old"), []);
+  assert.ok(Object.isFrozen(ctx.getWebSockets("new")));
+  assert.deepEqual(ctx.setTags(ws, []), []);
+  assert.deepEqual(ctx.getWebSockets("both"), []);
+  assert.deepEqual(ctx.getWebSockets(), [ws]);
+});
+
+Deno.test("addTags appends new tags and removeTags drops the given ones, each returning the socket's tags", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  await s.connect(tagged("a", ["a", "b"]));
+  const ws = state.accepted[0]!;
+  const ctx = state.ctx;
+  assert.deepEqual(ctx.addTags(ws, ["b", "c", 7 as unknown as string]), ["a", "b", "c", "7"]);
+  assert.deepEqual(ctx.getWebSockets("7"), [ws]);
+  assert.deepEqual(ctx.removeTags(ws, ["a", "7", "absent"]), ["b", "c"]);
+  assert.deepEqual(ctx.getTags(ws), ["b", "c"]);
+  assert.deepEqual(ctx.getWebSockets("a"), []);
+  assert.deepEqual(ctx.getWebSockets("c"), [ws]);
+});
+
+Deno.test("getWebSockets(tag) lists sockets oldest accepted first also after a tag was added to an older socket", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  await s.connect(tagged("a", ["first"]));
+  await s.connect(tagged("a", ["second", "x"]));
+  await s.connect(tagged("a", ["third", "x"]));
+  const [first, second, third] = state.accepted;
+  assert.deepEqual(state.ctx.getWebSockets("x"), [second, third]);
+  state.ctx.addTags(first!, ["x"]);
+  assert.deepEqual(names(state.ctx, state.ctx.getWebSockets("x")), ["first", "second", "third"]);
+  state.ctx.removeTags(second!, ["x"]);
+  assert.deepEqual(names(state.ctx, state.ctx.getWebSockets("x")), ["first", "third"]);
+});
+
+Deno.test("setTags and addTags beyond 10 distinct tags throw a RangeError naming 10 and the count, and change nothing", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  const nine = Array.from({ length: 9 }, (_, i) => `t${i}`);
+  await s.connect(tagged("a", nine));
+  const ws = state.accepted[0]!;
+  const ctx = state.ctx;
+  const eleven = Array.from({ length: 11 }, (_, i) => `n${i}`);
+  for (
+    const error of [
+      caught(() => ctx.setTags(ws, eleven)),
+      caught(() => ctx.addTags(ws, ["a", "b"])),
+    ]
+  ) {
+    assert.ok(error instanceof RangeError);
+    assert.match(error.message, /\b10\b/);
+    assert.match(error.message, /\b11\b/);
+    assert.match(error.message, /^Cannot (set|add) tags/);
+  }
+  assert.deepEqual(ctx.getTags(ws), nine);
+  assert.deepEqual(ctx.getWebSockets("n0"), []);
+  assert.deepEqual(ctx.getWebSockets("a"), []);
+  assert.deepEqual(ctx.addTags(ws, ["a"]), [...nine, "a"]);
+});
+
+Deno.test('setTags counts tag length in UTF-8 bytes: "é" × 129 throws a RangeError naming 256 and 258, and changes nothing', async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  await s.connect(tagged("a", ["x"]));
+  const ws = state.accepted[0]!;
+  const error = caught(() => state.ctx.setTags(ws, ["y", "é".repeat(129)]));
+  assert.ok(error instanceof RangeError);
+  assert.match(error.message, /\b256\b/);
+  assert.match(error.message, /\b258\b/);
+  assert.deepEqual(state.ctx.getTags(ws), ["x"]);
+  assert.deepEqual(state.ctx.getWebSockets("y"), []);
+  assert.deepEqual(state.ctx.setTags(ws, ["é".repeat(128)]), ["é".repeat(128)]);
+});
+
+Deno.test("setTags, addTags and removeTags throw a TypeError for tags that are not an array or hold a Symbol", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  await s.connect(tagged("a", ["x"]));
+  const ws = state.accepted[0]!;
+  const ctx = state.ctx;
+  const bad = [
+    () => ctx.setTags(ws, "x" as unknown as string[]),
+    () => ctx.addTags(ws, undefined as unknown as string[]),
+    () => ctx.removeTags(ws, null as unknown as string[]),
+    () => ctx.addTags(ws, [Symbol("s") as unknown as string]),
+    () => ctx.removeTags(ws, [Symbol("s") as unknown as string]),
+  ];
+  for (const fn of bad) assert.ok(caught(fn) instanceof TypeError);
+  assert.deepEqual(ctx.getTags(ws), ["x"]);
+});
+
+Deno.test("setTags, addTags and removeTags throw a TypeError for a socket accepted with accept(), by another object or not at all", async () => {
+  const plain: WebSocket[] = [];
+  const { Probe, state } = probe({
+    fetch(ctx, request, state) {
+      const pair = new WebSocketPair();
+      if (new URL(request.url).searchParams.has("plain")) {
+        pair[1].accept();
+        plain.push(pair[1]);
+      } else {
+        ctx.acceptWebSocket(pair[1], ["x"]);
+        state.accepted.push(pair[1]);
+      }
+      return webSocketResponse(pair[0]);
+    },
+  });
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  await s.connect("/room/a");
+  await s.connect("/room/b");
+  await s.connect("/room/a?plain");
+  const ctxA = state.byName.get("a")!;
+  const others = [state.accepted[1]!, plain[0]!, new WebSocketPair()[1], {} as WebSocket];
+  for (const ws of others) {
+    for (const fn of [ctxA.setTags, ctxA.addTags, ctxA.removeTags]) {
+      const error = caught(() => fn.call(ctxA, ws, ["y"]));
+      assert.ok(error instanceof TypeError);
+      assert.match(error.message, /acceptWebSocket/);
+    }
+  }
+  assert.deepEqual(state.byName.get("b")!.getTags(state.accepted[1]!), ["x"]);
+});
+
+Deno.test("tag changes are written behind in the next flush, never one commit per change, and survive hibernation", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  const client = await s.connect(tagged("a", ["start"]));
+  const ws = state.accepted[0]!;
+  const id = state.ctx.id;
+  await flushNow(s.app);
+  const commits = s.app.stats().kvCommits;
+  for (let i = 0; i < 5; i++) state.ctx.setTags(ws, [`step${i}`]);
+  state.ctx.addTags(ws, ["extra"]);
+  assert.equal(s.app.stats().kvCommits, commits);
+  await hibernateNow(s.app, "ROOM", id);
+  await flushNow(s.app);
+  const records = await readObjectRecords(
+    s.kv,
+    hibernationRoot(s.app.env.ROOM.storageName, id.toString()),
+  );
+  assert.deepEqual([...records.sockets.values()].map((r) => r.tags), [["step4", "extra"]]);
+  assert.equal(objectStatus(s.app, "ROOM", id), "hibernated");
+  client.socket.send("wake");
+  await until(() => state.constructed === 2, "the object woke");
+  assert.deepEqual(state.ctx.getTags(ws), ["step4", "extra"]);
+  assert.deepEqual(state.ctx.getWebSockets("extra"), [ws]);
+  assert.deepEqual(state.ctx.getWebSockets("start"), []);
+});
+
+Deno.test("tags set after a wake stay what getTags and getWebSockets(tag) see across the next hibernation and wake", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  const client = await s.connect(tagged("a", ["start"]));
+  const ws = state.accepted[0]!;
+  const id = state.ctx.id;
+  await hibernateNow(s.app, "ROOM", id);
+  client.socket.send("wake");
+  await until(() => state.constructed === 2, "the object woke");
+  state.ctx.setTags(ws, ["later"]);
+  await hibernateNow(s.app, "ROOM", id);
+  client.socket.send("wake again");
+  await until(() => state.constructed === 3, "the object woke again");
+  assert.deepEqual(state.ctx.getTags(ws), ["later"]);
+  assert.deepEqual(state.ctx.getWebSockets("later"), [ws]);
+});
+
+// ---- connection ids ----------------------------------------------------------------------------------
+
+Deno.test("getConnectionId is one string per socket, the same across calls and hibernation, and distinct between sockets", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  const client = await s.connect("/room/a");
+  await s.connect("/room/a");
+  const [first, second] = state.accepted;
+  const id = state.ctx.getConnectionId(first!);
+  assert.equal(typeof id, "string");
+  assert.equal(state.ctx.getConnectionId(first!), id);
+  assert.notEqual(state.ctx.getConnectionId(second!), id);
+  await hibernateNow(s.app, "ROOM", state.ctx.id);
+  client.socket.send("wake");
+  await until(() => state.constructed === 2, "the object woke");
+  assert.equal(state.ctx.getConnectionId(state.ctx.getWebSockets()[0]!), id);
+});
+
+Deno.test("getConnectionId throws a TypeError for a socket not accepted by this object", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  await s.connect("/room/a");
+  await s.connect("/room/b");
+  const ctxA = state.byName.get("a")!;
+  assert.throws(() => ctxA.getConnectionId(state.accepted[1]!), TypeError);
+  assert.throws(() => ctxA.getConnectionId(new WebSocketPair()[1]), TypeError);
+  assert.throws(() => ctxA.getConnectionId({} as WebSocket), TypeError);
 });

@@ -150,4 +150,36 @@ export function socketRegistryConformance(
     registry.release("never-created");
     assert.equal(registry.forObject("room"), fresh);
   });
+
+  test("retag moves a socket between tag lists at once and keeps each list oldest accepted first", () => {
+    const room = create().forObject("room");
+    room.add("a", []);
+    room.add("b", ["x"]);
+    room.add("c", ["x"]);
+    const x = room.list("x");
+    const all = room.list();
+    room.retag("a", ["x", "y"]);
+    assert.deepEqual(room.list("x"), ["a", "b", "c"]);
+    assert.notEqual(room.list("x"), x);
+    assert.deepEqual(room.list("y"), ["a"]);
+    assert.equal(room.list(), all);
+    room.retag("b", ["y"]);
+    assert.deepEqual(room.list("x"), ["a", "c"]);
+    assert.deepEqual(room.list("y"), ["a", "b"]);
+    room.retag("a", []);
+    assert.deepEqual(room.list("x"), ["c"]);
+    assert.deepEqual(room.list("y"), ["b"]);
+    room.remove("b");
+    assert.deepEqual(room.list("y"), []);
+    assert.equal(room.size, 2);
+  });
+
+  test("retag of a socket that is not listed changes nothing", () => {
+    const room = create().forObject("room");
+    room.add("a", ["x"]);
+    const x = room.list("x");
+    room.retag("gone", ["x"]);
+    assert.equal(room.list("x"), x);
+    assert.deepEqual(room.list(), ["a"]);
+  });
 }

@@ -442,17 +442,54 @@ Deno.test("nothing handed to users has an internal member: sockets, pair ends, t
   assert.deepEqual(reachable(stub), ["fetch", "id", "name"]);
   assert.deepEqual(await stub.ctxKeys(), [
     "acceptWebSocket",
+    "addTags",
     "blockConcurrencyWhile",
     "constructor",
+    "getConnectionId",
     "getHibernatableWebSocketEventTimeout",
     "getTags",
     "getWebSocketAutoResponse",
     "getWebSocketAutoResponseTimestamp",
     "getWebSockets",
     "id",
+    "removeTags",
     "setHibernatableWebSocketEventTimeout",
+    "setTags",
     "setWebSocketAutoResponse",
     "storage",
     "waitUntil",
   ]);
+});
+
+Deno.test("deserializeAttachment<T>() returns the attachment typed as T without a cast, and is any without a type argument", async () => {
+  interface Member {
+    name: string;
+    joined: Date;
+  }
+  const seen: string[] = [];
+  class Typed extends DurableObject {
+    fetch(): Response {
+      const pair = new WebSocketPair();
+      this.ctx.acceptWebSocket(pair[1]);
+      pair[1].serializeAttachment({ name: "ann", joined: new Date(5) } satisfies Member);
+      return webSocketResponse(pair[0]);
+    }
+    webSocketMessage(ws: WebSocket): void {
+      const member = ws.deserializeAttachment<Member>();
+      const name: string = member.name; // typed: no cast
+      const joined: number = member.joined.getTime();
+      // Cloudflare-ported code keeps compiling: the default is any.
+      const ported: { name: number } = ws.deserializeAttachment();
+      seen.push(`${name}@${joined}:${typeof ported.name}`);
+      ws.send("ok");
+    }
+  }
+  await using s = await serveApp({
+    objects: { T: Typed },
+    routes: [{ pattern: "/t/:name", object: "T" }],
+  });
+  const client = await s.connect("/t/a");
+  client.socket.send("read");
+  assert.equal(await client.next(), "ok");
+  assert.deepEqual(seen, ["ann@5:string"]);
 });
