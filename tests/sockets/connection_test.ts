@@ -428,6 +428,7 @@ Deno.test("nothing handed to users has an internal member: sockets, pair ends, t
   const namespace = app.env.SURFACE;
   assert.deepEqual(reachable(namespace), [
     "binding",
+    "broadcast",
     "constructor",
     "get",
     "getByName",
@@ -443,6 +444,7 @@ Deno.test("nothing handed to users has an internal member: sockets, pair ends, t
   assert.deepEqual(await stub.ctxKeys(), [
     "acceptWebSocket",
     "blockConcurrencyWhile",
+    "broadcast",
     "constructor",
     "getHibernatableWebSocketEventTimeout",
     "getTags",
