@@ -26,8 +26,7 @@ const ANNOUNCE = /^\/rooms\/([^/]+)\/announce$/;
  * announcement to everyone in the room without waking it.
  */
 export function createChatApp(options: ChatAppOptions = {}) {
-  let rooms: DurableObjectNamespace | undefined;
-  const app = new App({
+  const app: App<{ ROOM: typeof ChatRoom }> = new App({
     objects: { ROOM: ChatRoom },
     env: { HISTORY_TTL_MS: options.historyTtlMs ?? 3_600_000 },
     routes: [{ pattern: "/rooms/:room/ws", object: "ROOM", name: "room" }],
@@ -35,7 +34,7 @@ export function createChatApp(options: ChatAppOptions = {}) {
       const { pathname } = new URL(request.url);
       const announce = ANNOUNCE.exec(pathname);
       if (announce !== null && request.method === "POST") {
-        return announceTo(rooms!, announce[1]!, request);
+        return announceTo(app.env.ROOM, announce[1]!, request);
       }
       if (pathname === "/" && request.method === "GET") {
         return new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } });
@@ -48,7 +47,6 @@ export function createChatApp(options: ChatAppOptions = {}) {
     hibernateAfterMs: options.hibernateAfterMs,
     onException: options.onException,
   });
-  rooms = app.env.ROOM;
   return app;
 }
 

@@ -147,6 +147,20 @@ export interface BroadcastTarget {
  * A broadcast from outside (the namespace's `broadcast(id, …)`): not an
  * event, so it neither wakes the object nor waits in its event order; the
  * sockets' send paths order it after what the object already sent.
+ *
+ * @example An object without sockets arms its idle timer, so it is dropped again
+ * ```ts
+ * import { broadcastFromOutside } from "./object_calls.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let checks = 0;
+ * const target = {
+ *   sockets: { live: 0, broadcast: (_payload: string | ArrayBuffer, _tag?: string) => 0 },
+ *   checkIdle: () => void checks++,
+ * };
+ * assert.equal(await broadcastFromOutside(target, "notice"), 0);
+ * assert.equal(checks, 1);
+ * ```
  */
 export function broadcastFromOutside(
   target: BroadcastTarget,

@@ -52,6 +52,13 @@ export interface DurableObjectState {
    * message is copied once, not per socket, and each send takes the socket's
    * path (output gate, backpressure). The namespace's `broadcast(id, …)` does
    * the same from outside without waking the object.
+   *
+   * @example Everyone but the sender
+   * ```ts ignore
+   * webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+   *   this.ctx.broadcast(message, { except: ws });
+   * }
+   * ```
    */
   broadcast(message: BroadcastMessage, options?: BroadcastOptions): number;
 }
