@@ -63,7 +63,8 @@ export {
   type DurableObjectStub,
 } from "./src/objects/namespace.ts";
 export { ObjectId } from "./src/objects/object_id.ts";
-export type { DurableObjectState } from "./src/objects/object_state.ts";
+export type { BroadcastOptions, DurableObjectState } from "./src/objects/object_state.ts";
+export type { BroadcastMessage } from "./src/sockets/broadcast.ts";
 export type { Blocker, HostStatus } from "./src/objects/object_host.ts";
 export type { Clock, ClockTimer, TimerOptions } from "./src/clock.ts";
 

@@ -225,7 +225,7 @@ export class Lifecycle {
       }
     }
     for (const host of objects.hosts()) {
-      for (const ws of [...host.list(), ...host.unlistedSockets]) {
+      for (const ws of [...host.list(), ...host.sockets.unlisted()]) {
         ws[TERMINATE](
           restart ? 1012 : 1001,
           restart ? "Server restarting" : "Server shutting down",

@@ -27,6 +27,8 @@ export interface KvInterceptors {
     args: readonly unknown[],
     read: () => Promise<unknown>,
   ): Promise<unknown>;
+  /** Called for every `list()` (the iterator is the real one). */
+  list?(args: readonly unknown[]): void;
 }
 
 /** A `Deno.Kv` whose commits and reads go through `hooks`. */
@@ -51,6 +53,15 @@ export function interceptKv(kv: Deno.Kv, hooks: KvInterceptors): Deno.Kv {
                 args,
               ),
           );
+      }
+      if (prop === "list" && hooks.list) {
+        return (...args: unknown[]) => {
+          hooks.list!(args);
+          return (target.list as (...a: unknown[]) => Deno.KvListIterator<unknown>).apply(
+            target,
+            args,
+          );
+        };
       }
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;

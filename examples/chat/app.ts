@@ -1,6 +1,11 @@
 /** Builds the chat app; `main.ts` serves it, tests build it in-process. */
-import { App, type Clock, type ExceptionHandler } from "@dormant/dormant";
-import { ChatRoom } from "./chat_room.ts";
+import {
+  App,
+  type Clock,
+  type DurableObjectNamespace,
+  type ExceptionHandler,
+} from "@dormant/dormant";
+import { ChatRoom, MAX_TEXT } from "./chat_room.ts";
 import { PAGE } from "./page.ts";
 
 /** Options of {@linkcode createChatApp}. */
@@ -13,14 +18,24 @@ export interface ChatAppOptions {
   onException?: ExceptionHandler;
 }
 
-/** The chat app: `/` serves the page, `/rooms/:room/ws?name=NICK` joins a room. */
+const ANNOUNCE = /^\/rooms\/([^/]+)\/announce$/;
+
+/**
+ * The chat app: `/` serves the page, `/rooms/:room/ws?name=NICK` joins a
+ * room, and `POST /rooms/:room/announce` (the body is the text) sends an
+ * announcement to everyone in the room without waking it.
+ */
 export function createChatApp(options: ChatAppOptions = {}) {
-  return new App({
+  const app: App<{ ROOM: typeof ChatRoom }> = new App({
     objects: { ROOM: ChatRoom },
     env: { HISTORY_TTL_MS: options.historyTtlMs ?? 3_600_000 },
     routes: [{ pattern: "/rooms/:room/ws", object: "ROOM", name: "room" }],
     fallback: (request) => {
       const { pathname } = new URL(request.url);
+      const announce = ANNOUNCE.exec(pathname);
+      if (announce !== null && request.method === "POST") {
+        return announceTo(app.env.ROOM, announce[1]!, request);
+      }
       if (pathname === "/" && request.method === "GET") {
         return new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } });
       }
@@ -32,4 +47,24 @@ export function createChatApp(options: ChatAppOptions = {}) {
     hibernateAfterMs: options.hibernateAfterMs,
     onException: options.onException,
   });
+  return app;
+}
+
+/** Sends `{"type":"announcement","text":…}` to the room's members; the room stays hibernated. */
+async function announceTo(
+  rooms: DurableObjectNamespace,
+  room: string,
+  request: Request,
+): Promise<Response> {
+  const text = await request.text();
+  const length = [...text].length;
+  if (length < 1 || length > MAX_TEXT) {
+    const code = length < 1 ? "message_empty" : "message_too_long";
+    return Response.json({ type: "error", code }, { status: 400 });
+  }
+  const event = JSON.stringify({ type: "announcement", text });
+  const sent = await rooms.broadcast(rooms.idFromName(decodeURIComponent(room)), event, {
+    tag: "member",
+  });
+  return Response.json({ sent });
 }

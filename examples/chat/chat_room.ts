@@ -4,7 +4,8 @@
  * empty for `HISTORY_TTL_MS` forgets its history through an alarm.
  *
  * Protocol: the client sends `{"type":"message","text":"hi"}`; the room sends
- * JSON events (`history`, `joined`, `message`, `left`, `error`). The bare text
+ * JSON events (`history`, `joined`, `message`, `left`, `error`, and
+ * `announcement`, posted with `POST /rooms/:room/announce` without waking the room). The bare text
  * `ping` is the keep-alive, answered `pong` without waking the room: chat
  * lines are framed as JSON, so no text a person types is taken for it.
  */
@@ -132,8 +133,7 @@ export class ChatRoom extends DurableObject<ChatEnv> {
   }
 
   #broadcast(event: object): void {
-    const text = JSON.stringify(event);
-    for (const peer of this.ctx.getWebSockets()) peer.send(text);
+    this.ctx.broadcast(JSON.stringify(event)); // encoded once for every member
   }
 }
 

@@ -99,6 +99,7 @@ export const PAGE = `<!doctype html>
       else if (msg.type === "message") line(msg.from, msg.text);
       else if (msg.type === "joined") add([msg.name + " joined"], "note");
       else if (msg.type === "left") add([msg.name + " left"], "note");
+      else if (msg.type === "announcement") add(["Announcement: " + msg.text], "note");
       else if (msg.type === "error") add([ERRORS[msg.code] ?? "Error: " + msg.code], "error");
     };
     ws.onclose = (event) => {

@@ -2,6 +2,7 @@ import { notRpcMethod } from "./class_definition.ts";
 import { hashName, ObjectId, parseHex, uniqueHex } from "./object_id.ts";
 import type { ClassRuntime } from "./class_runtime.ts";
 import type { ObjectDirectory } from "./object_directory.ts";
+import { type BroadcastMessage, broadcastPayload, broadcastTag } from "../sockets/broadcast.ts";
 import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
 
 /** Any function; used to pick the methods of an object class for its stub. */
@@ -137,6 +138,57 @@ export class DurableObjectNamespace<T = unknown> {
   /** A stub for the object named `name` (`get(idFromName(name))`). */
   getByName(name: string): DurableObjectStub<T> {
     return this.get(this.idFromName(name));
+  }
+
+  /**
+   * Sends `message` to every open hibernatable socket of object `id`, or
+   * those accepted with `options.tag`, **without waking it**: no constructor
+   * runs, nothing is read from KV, and the object's event order is not
+   * entered. Each socket gets it through its own send path, so a message the
+   * object sent before still goes first, and one held by its output gate
+   * holds this one too. The message is checked and copied once, not per
+   * socket. Resolves to how many sockets it was sent to (0 when the object
+   * has none, which builds nothing either).
+   *
+   * It lives on the namespace, not on the stub: a stub's keys are the
+   * class's RPC methods, and a room class with its own `broadcast` method
+   * stays callable as `stub.broadcast(…)`. Cloudflare has no such call.
+   *
+   * @example Post a notice to a hibernated room from an HTTP handler
+   * ```ts
+   * import { App, DurableObject, WebSocketPair, webSocketResponse } from "@dormant/dormant";
+   * import assert from "node:assert/strict";
+   *
+   * class Room extends DurableObject {
+   *   static readonly storageName = "room";
+   *   fetch(): Response {
+   *     const pair = new WebSocketPair();
+   *     this.ctx.acceptWebSocket(pair[1], ["members"]);
+   *     return webSocketResponse(pair[0]);
+   *   }
+   * }
+   * await using app = new App({ objects: { ROOM: Room } });
+   * const id = app.env.ROOM.idFromName("lobby");
+   * // No socket yet: nothing to send, and no instance was built for it.
+   * assert.equal(await app.env.ROOM.broadcast(id, "notice", { tag: "members" }), 0);
+   * ```
+   */
+  broadcast(id: ObjectId, message: BroadcastMessage, options?: { tag?: string }): Promise<number> {
+    try {
+      if (!(id instanceof ObjectId)) {
+        throw new TypeError(
+          "Cannot broadcast as the id is not an ObjectId: use idFromName() or idFromString()",
+        );
+      }
+      const payload = broadcastPayload(message);
+      const tag = broadcastTag(options?.tag);
+      return this.#directory.locate(this.#runtime.binding, id).broadcast(
+        payload,
+        tag === undefined ? undefined : { tag },
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 }
 markNotCloneable(DurableObjectNamespace.prototype, "DurableObjectNamespace");

@@ -4,6 +4,9 @@ import { Connection } from "../sockets/connection.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 import { upgradeResponse } from "../sockets/web_socket_pair.ts";
 import type { ClassHandlers } from "./class_definition.ts";
+import type { BroadcastPayload } from "../sockets/broadcast.ts";
+import type { EndpointBroadcastOptions } from "./object_directory.ts";
+import type { ObjectSockets } from "./object_sockets.ts";
 
 /** What the calls with a result need of the object; implemented by `ObjectHost`. */
 export interface CallTarget {
@@ -131,4 +134,45 @@ export function deliverAlarm(target: CallTarget, info: AlarmInvocationInfo): Pro
   const alarm = target.runtime.handlers.alarm;
   if (!alarm) return Promise.resolve();
   return target.queue.run("alarm", (instance) => alarm.call(instance, info)).then(() => {});
+}
+
+/** What a broadcast from outside needs of the object: its sockets and its idle check. */
+export interface BroadcastTarget {
+  readonly sockets: Pick<ObjectSockets, "broadcast" | "live">;
+  /** Arms the idle timer when nothing keeps the object in memory. */
+  checkIdle(): void;
+}
+
+/**
+ * A broadcast from outside (the namespace's `broadcast(id, …)`): not an
+ * event, so it neither wakes the object nor waits in its event order; the
+ * sockets' send paths order it after what the object already sent.
+ *
+ * @example An object without sockets arms its idle timer, so it is dropped again
+ * ```ts
+ * import { broadcastFromOutside } from "./object_calls.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let checks = 0;
+ * const target = {
+ *   sockets: { live: 0, broadcast: (_payload: string | ArrayBuffer, _tag?: string) => 0 },
+ *   checkIdle: () => void checks++,
+ * };
+ * assert.equal(await broadcastFromOutside(target, "notice"), 0);
+ * assert.equal(checks, 1);
+ * ```
+ */
+export function broadcastFromOutside(
+  target: BroadcastTarget,
+  payload: BroadcastPayload,
+  options?: EndpointBroadcastOptions,
+): Promise<number> {
+  try {
+    const sent = target.sockets.broadcast(payload, options?.tag);
+    // Located only for this (no socket, no event): the idle timer drops it again.
+    if (target.sockets.live === 0) target.checkIdle();
+    return Promise.resolve(sent);
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }

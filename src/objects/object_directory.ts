@@ -1,3 +1,4 @@
+import type { BroadcastPayload } from "../sockets/broadcast.ts";
 import type { Connection } from "../sockets/connection.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 import type { ObjectId } from "./object_id.ts";
@@ -27,6 +28,21 @@ export interface ObjectEndpoint {
   call(method: string, args: readonly unknown[]): Promise<unknown>;
   /** Runs the object's alarm handler (resolves at once when it has none). */
   alarm(info: AlarmInvocationInfo): Promise<void>;
+  /**
+   * Sends `payload` (already checked and copied once) to every open
+   * hibernatable socket of the object, or those with `options.tag`, without
+   * waking it: no instance is built, nothing is read, and it takes no place
+   * in the event order; each socket's send path (output gate, backpressure)
+   * applies. Resolves to how many sockets it was handed to. An endpoint in
+   * another process forwards the payload once to the owner.
+   */
+  broadcast(payload: BroadcastPayload, options?: EndpointBroadcastOptions): Promise<number>;
+}
+
+/** What a broadcast from outside the object may select by: a tag (sockets are not reachable there). */
+export interface EndpointBroadcastOptions {
+  /** Only the sockets accepted with this tag. */
+  readonly tag?: string;
 }
 
 /**

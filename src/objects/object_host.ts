@@ -1,5 +1,6 @@
 import type { Clock } from "../clock.ts";
 import { hibernationRoot } from "../kv/keys.ts";
+import type { BroadcastPayload } from "../sockets/broadcast.ts";
 import type { Connection } from "../sockets/connection.ts";
 import type { ConnectionOwner } from "../sockets/connection_owner.ts";
 import { OWNER, PLAIN } from "../sockets/connection_internals.ts";
@@ -14,13 +15,14 @@ import { blockConcurrency, OutputGate, type StorageGateTarget, storageHooks } fr
 import { Generation, type GenerationOwner } from "./generation.ts";
 import { IdleTimer } from "./idle_timer.ts";
 import {
+  broadcastFromOutside,
   callMethod,
   type CallTarget,
   connectObject,
   deliverAlarm,
   fetchObject,
 } from "./object_calls.ts";
-import type { ObjectEndpoint } from "./object_directory.ts";
+import type { EndpointBroadcastOptions, ObjectEndpoint } from "./object_directory.ts";
 import type { ObjectId } from "./object_id.ts";
 import { ObjectSettings } from "./object_settings.ts";
 import { ObjectSockets } from "./object_sockets.ts";
@@ -154,6 +156,9 @@ export class ObjectHost
   }
   alarm(info: AlarmInvocationInfo): Promise<void> {
     return deliverAlarm(this, info);
+  }
+  broadcast(payload: BroadcastPayload, options?: EndpointBroadcastOptions): Promise<number> {
+    return broadcastFromOutside(this, payload, options);
   }
 
   // ---- ConnectionOwner: the socket side of the seam (hot path) --------------------------------
@@ -362,10 +367,6 @@ export class ObjectHost
     this.#app.report(error, { namespace: this.runtime.binding, id: this.hex, operation });
   }
 
-  /** Sockets accepted with `accept()` that are not gone (for shutdown). */
-  get unlistedSockets(): readonly Connection[] {
-    return this.sockets.unlisted();
-  }
   /** What `app.stats()` reports of the object besides its status and blockers. */
   counters(): HostCounters {
     return {

@@ -14,6 +14,7 @@ import {
   UNLOAD_ATTACHMENT,
 } from "../sockets/connection_internals.ts";
 import type { ConnectionOwner } from "../sockets/connection_owner.ts";
+import type { BroadcastPayload } from "../sockets/broadcast.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import { normalizeTags } from "../sockets/tags.ts";
 import type { HostStore, PersistedObject } from "./persisted_object.ts";
@@ -95,6 +96,24 @@ export class ObjectSockets {
   /** Open sockets with `tag` (all without), oldest first. */
   list(tag?: string): readonly Connection[] {
     return this.#list.list(tag);
+  }
+
+  /**
+   * Sends `payload` to every open socket with `tag` (all without) except
+   * those in `except`, through each socket's own send path: the pre-open
+   * queue, the output gate and backpressure apply as to any `send()`. Runs
+   * nothing of the instance and reads nothing: the list outlives instances.
+   * Returns how many sockets it was handed to.
+   */
+  broadcast(payload: BroadcastPayload, tag?: string, except?: ReadonlySet<unknown>): number {
+    let sent = 0;
+    // A frozen snapshot: a socket closed by backpressure mid-loop leaves the list, not this array.
+    for (const ws of this.#list.list(tag)) {
+      if (except?.has(ws)) continue;
+      ws.send(payload);
+      sent++;
+    }
+    return sent;
   }
 
   /** `ws` stopped being open: it is no longer listed. */

@@ -2,6 +2,7 @@ import { ObjectResetError } from "../errors.ts";
 import { Connection } from "../sockets/connection.ts";
 import { AUTO_RESPONSE_AT, CONNECTION_ID, TAGS } from "../sockets/connection_internals.ts";
 import { normalizeTags, tagArgument, utf8Length } from "../sockets/tags.ts";
+import { type BroadcastMessage, broadcastPayload, broadcastTag } from "../sockets/broadcast.ts";
 import type { ObjectStorage } from "../storage/object_storage.ts";
 import type { WebSocket } from "../types.ts";
 import { WebSocketRequestResponsePair } from "../sockets/web_socket_request_response_pair.ts";
@@ -89,6 +90,30 @@ export interface DurableObjectState {
   blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T>;
   /** Keeps the object awake until `promise` settles; a rejection goes to `onException`. */
   waitUntil(promise: Promise<unknown>): void;
+  /**
+   * Dormant's own (Cloudflare has none): sends `message` to every open
+   * hibernatable socket, or those with `options.tag`, except `options.except`
+   * (a socket or a list of them); returns how many it was sent to. The
+   * message is copied once, not per socket, and each send takes the socket's
+   * path (output gate, backpressure). The namespace's `broadcast(id, …)` does
+   * the same from outside without waking the object.
+   *
+   * @example Everyone but the sender
+   * ```ts ignore
+   * webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+   *   this.ctx.broadcast(message, { except: ws });
+   * }
+   * ```
+   */
+  broadcast(message: BroadcastMessage, options?: BroadcastOptions): number;
+}
+
+/** Which sockets `ctx.broadcast()` reaches. */
+export interface BroadcastOptions {
+  /** Only the sockets accepted with this tag. */
+  tag?: string;
+  /** A socket, or sockets, left out (the sender, say). */
+  except?: WebSocket | readonly WebSocket[];
 }
 
 /** What `ctx` needs from the host; implemented by `ObjectHost`. */
@@ -99,8 +124,8 @@ export interface StateHost {
   readonly settings: ObjectSettings;
   accept(ws: Connection, tags: unknown): void;
   list(tag?: string): readonly Connection[];
-  /** The object's sockets: `retag` replaces the (normalized) tags of an owned socket. */
-  readonly sockets: Pick<ObjectSockets, "retag">;
+  /** The object's sockets, which outlive instances: retagging and broadcasts go through them. */
+  readonly sockets: Pick<ObjectSockets, "retag" | "broadcast">;
   owns(ws: Connection): boolean;
   blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T>;
   waitUntil(promise: Promise<unknown>): void;
@@ -266,6 +291,23 @@ export class ObjectState implements DurableObjectState {
 
   waitUntil(promise: Promise<unknown>): void {
     this.#live().waitUntil(promise);
+  }
+
+  broadcast(message: BroadcastMessage, options?: BroadcastOptions): number {
+    const host = this.#live();
+    const payload = broadcastPayload(message);
+    const tag = broadcastTag(options?.tag);
+    const except = options?.except;
+    if (except === undefined || except === null) return host.sockets.broadcast(payload, tag);
+    const skipped = new Set<unknown>(Array.isArray(except) ? except : [except]);
+    for (const ws of skipped) {
+      if (!(ws instanceof Connection)) {
+        throw new TypeError(
+          "Cannot broadcast as except must be a WebSocket or an array of WebSockets",
+        );
+      }
+    }
+    return host.sockets.broadcast(payload, tag, skipped);
   }
 }
 markNotCloneable(ObjectState.prototype, "DurableObjectState");

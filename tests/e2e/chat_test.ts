@@ -155,3 +155,35 @@ Deno.test("chat broadcasts the text ping sent as a chat line, while the keep-ali
     messages: [{ from: "alice", text: "ping" }],
   });
 });
+
+Deno.test("chat's POST /rooms/:room/announce reaches every member of a hibernated room without waking it, and refuses an empty text with 400", async () => {
+  await using chat = await serveChat();
+  const alice = await chat.join("news", "alice");
+  const bob = await chat.join("news", "bob");
+  for (const client of [alice, bob]) {
+    while ((await client.nextJson<Event>()).name !== "bob"); // history and joins
+  }
+  const id = chat.app.env.ROOM.idFromName("news");
+  await hibernateNow(chat.app, "ROOM", id);
+  const wakes = () => chat.app.stats().objects.find((o) => o.id === id.toString())!.wakes;
+  const before = wakes();
+  const response = await fetch(`http://${chat.base}/rooms/news/announce`, {
+    method: "POST",
+    body: "maintenance at noon",
+  });
+  assert.deepEqual(await response.json(), { sent: 2 });
+  for (const client of [alice, bob]) {
+    assert.deepEqual(await client.nextJson(), {
+      type: "announcement",
+      text: "maintenance at noon",
+    });
+  }
+  assert.equal(objectStatus(chat.app, "ROOM", id), "hibernated");
+  assert.equal(wakes(), before, "the room was not woken");
+  const empty = await fetch(`http://${chat.base}/rooms/news/announce`, {
+    method: "POST",
+    body: "",
+  });
+  assert.equal(empty.status, 400);
+  assert.equal((await empty.json()).code, "message_empty");
+});

@@ -57,7 +57,7 @@ class Room extends DurableObject<{ probe: Probe }> {
     const url = new URL(request.url);
     if (request.headers.get("upgrade") === "websocket") {
       const [client, server] = Object.values(new WebSocketPair());
-      this.ctx.acceptWebSocket(server);
+      this.ctx.acceptWebSocket(server, url.searchParams.getAll("tag"));
       return webSocketResponse(client);
     }
     if (url.searchParams.has("throw")) throw new RangeError("fetch failed on purpose");
@@ -195,5 +195,24 @@ export function objectDirectoryConformance(name: string, factory: DirectoryFacto
     await endpoint.alarm({ isRetry: false, retryCount: 0, scheduledTime: 0 });
     assert.equal(probe.built, 4);
     assert.deepEqual(probe.log, ["message:wake", "alarm:0"]);
+  });
+
+  Deno.test(`${name}: a broadcast reaches the matching sockets of a hibernated object without waking it`, async () => {
+    const { under, probe, directory, id } = await start();
+    await using _ = under;
+    const all = await under.connect("ROOM", "quiet");
+    const tagged = await under.connect("ROOM", "quiet?tag=news");
+    await under.hibernate("ROOM", id("quiet"));
+    const built = probe.built; // the connect built one instance: the broadcasts must build none
+    const endpoint = directory.locate("ROOM", id("quiet"));
+    assert.equal(await endpoint.broadcast("to all"), 2);
+    assert.equal(await all.next(), "to all");
+    assert.equal(await tagged.next(), "to all");
+    assert.equal(await endpoint.broadcast(new Uint8Array([1, 2]).buffer, { tag: "news" }), 1);
+    assert.deepEqual([...new Uint8Array(await tagged.next() as ArrayBuffer)], [1, 2]);
+    assert.equal(await directory.locate("ROOM", id("nobody")).broadcast("hello?"), 0);
+    assert.equal(probe.built, built, "no instance was built for a broadcast");
+    assert.deepEqual(probe.log, []);
+    assert.equal(all.buffered, 0);
   });
 }

@@ -3,6 +3,7 @@ import {
   App,
   DurableObject,
   durableObject,
+  type DurableObjectNamespace,
   type DurableObjectState,
   onRequest,
   type WebSocket,
@@ -11,6 +12,7 @@ import {
 } from "../../mod.ts";
 import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
 import { serveApp, until } from "../_helpers.ts";
+import { interceptKv } from "../_intercept_kv.ts";
 
 interface CallEnv {
   SECRET: string;
@@ -292,4 +294,172 @@ Deno.test("ctx.id.name is undefined for a newUniqueId() object, and for a named 
   assert.equal(await ns.get(ns.idFromString(hex)).whoami(), null);
   assert.equal(await ns.getByName("b").whoami(), "b");
   assert.equal(await ns.get(ns.idFromString(hex)).whoami(), "b", "the object in memory keeps it");
+});
+
+// ---- broadcast without waking -------------------------------------------------------------------
+
+/** A KV that counts reads (`get`, `getMany`, `list`) and commits. */
+function countingKv(real: Deno.Kv) {
+  const counts = { reads: 0, commits: 0 };
+  const held: Array<() => void> = [];
+  let holdCommits = false;
+  const kv = interceptKv(real, {
+    read(_method, _args, read) {
+      counts.reads++;
+      return read();
+    },
+    list() {
+      counts.reads++;
+    },
+    async commit(commit) {
+      counts.commits++;
+      if (holdCommits) await new Promise<void>((resolve) => held.push(resolve));
+      return commit();
+    },
+  });
+  const hold = (on: boolean) => {
+    holdCommits = on;
+    if (!on) { for (const release of held.splice(0)) release(); }
+  };
+  return { kv, counts, held, hold };
+}
+
+/** A room that accepts with the `?tag=` values and an attachment, and has its own `broadcast` RPC method. */
+function roomClass() {
+  const state = { constructed: 0 };
+  class Room extends DurableObject {
+    static readonly storageName = "room";
+    constructor(ctx: DurableObjectState, env: unknown) {
+      super(ctx, env);
+      state.constructed++;
+    }
+    fetch(request: Request): Response {
+      const pair = new WebSocketPair();
+      this.ctx.acceptWebSocket(pair[1], new URL(request.url).searchParams.getAll("tag"));
+      pair[1].serializeAttachment({ joined: true }); // unloaded when hibernated: a wake must read it
+      return webSocketResponse(pair[0]);
+    }
+    webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+      if (message === "put") {
+        void this.ctx.storage.put("k", 1); // not awaited: the output gate holds what follows
+        ws.send("stored");
+      }
+    }
+    broadcast(text: string): string {
+      return `the class's own broadcast: ${text}`;
+    }
+  }
+  return { Room, state };
+}
+
+const ROOM_ROUTES = [{ pattern: "/room/:name", object: "ROOM" }];
+
+/** The worker entry: `POST /announce/:room[?tag=]` broadcasts the body to the room. */
+const announcer = {
+  async fetch(request: Request, env: { ROOM: DurableObjectNamespace }): Promise<Response> {
+    const url = new URL(request.url);
+    const room = url.pathname.split("/")[2]!;
+    const tag = url.searchParams.get("tag") ?? undefined;
+    const sent = await env.ROOM.broadcast(env.ROOM.idFromName(room), await request.text(), { tag });
+    return new Response(String(sent));
+  },
+};
+
+Deno.test("an HTTP handler's broadcast reaches every open socket of a hibernated room without waking it: 0 constructor runs, 0 KV reads, no wake, no event", async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, counts } = countingKv(real);
+  const { Room, state } = roomClass();
+  try {
+    await using s = await serveApp({
+      objects: { ROOM: Room },
+      routes: ROOM_ROUTES,
+      worker: announcer,
+      kv,
+    });
+    const members = await s.connect("/room/a?tag=members");
+    const guest = await s.connect("/room/a");
+    const other = await s.connect("/room/b?tag=members");
+    const id = s.app.env.ROOM.idFromName("a");
+    await hibernateNow(s.app, "ROOM", id);
+    await hibernateNow(s.app, "ROOM", s.app.env.ROOM.idFromName("b"));
+    const stats = () => s.app.stats().objects.find((o) => o.id === id.toString())!;
+    const before = { constructed: state.constructed, ...stats() };
+    counts.reads = 0;
+    counts.commits = 0;
+
+    const response = await fetch(s.url("/announce/a"), { method: "POST", body: "notice" });
+    assert.equal(await response.text(), "2");
+    assert.equal(await members.next(), "notice");
+    assert.equal(await guest.next(), "notice");
+    const tagged = await fetch(s.url("/announce/a?tag=members"), { method: "POST", body: "only" });
+    assert.equal(await tagged.text(), "1");
+    assert.equal(await members.next(), "only");
+    assert.equal(await s.app.env.ROOM.broadcast(id, new Uint8Array([1, 2, 3])), 2);
+    assert.deepEqual([...new Uint8Array(await members.next() as ArrayBuffer)], [1, 2, 3]);
+    assert.deepEqual([...new Uint8Array(await guest.next() as ArrayBuffer)], [1, 2, 3]);
+
+    assert.equal(state.constructed, before.constructed, "no constructor ran");
+    assert.equal(counts.reads, 0, "nothing was read from KV");
+    assert.equal(counts.commits, 0, "nothing was written either");
+    assert.equal(objectStatus(s.app, "ROOM", id), "hibernated");
+    assert.equal(stats().wakes, before.wakes);
+    assert.equal(stats().events, before.events);
+    assert.equal(guest.buffered + members.buffered + other.buffered, 0, "room b got nothing");
+  } finally {
+    real.close();
+  }
+});
+
+Deno.test("broadcast to an object without sockets resolves to 0 and builds no instance", async () => {
+  const { Room, state } = roomClass();
+  await using s = await serveApp({ objects: { ROOM: Room }, routes: ROOM_ROUTES });
+  assert.equal(await s.app.env.ROOM.broadcast(s.app.env.ROOM.idFromName("empty"), "hello?"), 0);
+  assert.equal(state.constructed, 0);
+  assert.equal(objectStatus(s.app, "ROOM", s.app.env.ROOM.idFromName("empty")), "hibernated");
+});
+
+Deno.test("a broadcast from outside while the object's write is pending waits behind the message the object sent before it", async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, held, hold } = countingKv(real);
+  const { Room } = roomClass();
+  try {
+    await using s = await serveApp({ objects: { ROOM: Room }, routes: ROOM_ROUTES, kv });
+    const writer = await s.connect("/room/a");
+    const listener = await s.connect("/room/a");
+    const id = s.app.env.ROOM.idFromName("a");
+    hold(true);
+    writer.socket.send("put");
+    await until(() => held.length > 0, "the write to start");
+    assert.equal(await s.app.env.ROOM.broadcast(id, "notice"), 2);
+    hold(false);
+    assert.equal(
+      await writer.next(),
+      "stored",
+      "the object's own message, held by its write, first",
+    );
+    assert.equal(await writer.next(), "notice", "then the broadcast, held with it");
+    assert.equal(await listener.next(), "notice");
+  } finally {
+    real.close();
+  }
+});
+
+Deno.test("broadcast is a namespace method: a class's own broadcast method stays callable through the stub as RPC", async () => {
+  const { Room } = roomClass();
+  await using s = await serveApp({ objects: { ROOM: Room }, routes: ROOM_ROUTES });
+  const stub = s.app.env.ROOM.getByName("a");
+  assert.equal(await stub.broadcast("hi"), "the class's own broadcast: hi");
+});
+
+Deno.test("broadcast rejects with a TypeError for an id that is not an ObjectId, a message that is not text or bytes, or a tag that is not a string", async () => {
+  const { Room } = roomClass();
+  await using s = await serveApp({ objects: { ROOM: Room }, routes: ROOM_ROUTES });
+  const ns = s.app.env.ROOM;
+  const id = ns.idFromName("a");
+  await assert.rejects(ns.broadcast("a" as never, "x"), TypeError);
+  await assert.rejects(
+    ns.broadcast(id, { text: "x" } as never),
+    /must be a string, an ArrayBuffer/,
+  );
+  await assert.rejects(ns.broadcast(id, "x", { tag: 1 as never }), /tag must be a string/);
 });

@@ -1126,3 +1126,59 @@ Deno.test("getConnectionId throws a TypeError for a socket not accepted by this 
   assert.throws(() => ctxA.getConnectionId(new WebSocketPair()[1]), TypeError);
   assert.throws(() => ctxA.getConnectionId({} as WebSocket), TypeError);
 });
+
+// ---- broadcast ---------------------------------------------------------------------------------------
+
+Deno.test("ctx.broadcast sends to every open socket, or to those with the tag, and returns how many it reached", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  const a = await s.connect(tagged("r", ["red"]));
+  const b = await s.connect(tagged("r", ["red", "blue"]));
+  const c = await s.connect("/room/r");
+  assert.equal(state.ctx.broadcast("all"), 3);
+  for (const client of [a, b, c]) assert.equal(await client.next(), "all");
+  assert.equal(state.ctx.broadcast("blue only", { tag: "blue" }), 1);
+  assert.equal(await b.next(), "blue only");
+  assert.equal(state.ctx.broadcast(new Uint8Array([7, 8]), { tag: "red" }), 2);
+  for (const client of [a, b]) {
+    assert.deepEqual([...new Uint8Array(await client.next() as ArrayBuffer)], [7, 8]);
+  }
+  assert.equal(state.ctx.broadcast("nobody", { tag: "green" }), 0);
+  assert.equal(a.buffered + b.buffered + c.buffered, 0);
+});
+
+Deno.test("ctx.broadcast leaves out the socket, or the sockets, given as except: a sender reaches everyone else", async () => {
+  const { Probe, state } = probe({
+    message(ctx, ws, message) {
+      ws.send(`reached ${ctx.broadcast(`said ${message}`, { except: ws })}`);
+    },
+  });
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  const a = await s.connect("/room/r");
+  const b = await s.connect("/room/r");
+  const c = await s.connect("/room/r");
+  a.socket.send("hi");
+  assert.equal(await a.next(), "reached 2");
+  assert.equal(await b.next(), "said hi");
+  assert.equal(await c.next(), "said hi");
+  assert.equal(
+    state.ctx.broadcast("to c", { except: [state.accepted[0]!, state.accepted[1]!] }),
+    1,
+  );
+  assert.equal(await c.next(), "to c");
+  assert.equal(a.buffered + b.buffered, 0);
+});
+
+Deno.test("ctx.broadcast throws a TypeError for a message that is not text or bytes, a tag that is not a string, or an except that is not a WebSocket, and sends nothing", async () => {
+  const { Probe, state } = probe();
+  await using s = await serveApp({ objects: { ROOM: Probe }, routes: ROUTES });
+  const a = await s.connect("/room/r");
+  assert.throws(() => state.ctx.broadcast(42 as never), /must be a string, an ArrayBuffer/);
+  assert.throws(() => state.ctx.broadcast("x", { tag: 1 as never }), /tag must be a string/);
+  assert.throws(
+    () => state.ctx.broadcast("x", { except: {} as never }),
+    /except must be a WebSocket or an array of WebSockets/,
+  );
+  assert.equal(state.ctx.broadcast("after"), 1);
+  assert.equal(await a.next(), "after", "none of the refused broadcasts went out");
+});

@@ -428,6 +428,7 @@ Deno.test("nothing handed to users has an internal member: sockets, pair ends, t
   const namespace = app.env.SURFACE;
   assert.deepEqual(reachable(namespace), [
     "binding",
+    "broadcast",
     "constructor",
     "get",
     "getByName",
@@ -444,6 +445,7 @@ Deno.test("nothing handed to users has an internal member: sockets, pair ends, t
     "acceptWebSocket",
     "addTags",
     "blockConcurrencyWhile",
+    "broadcast",
     "constructor",
     "getConnectionId",
     "getHibernatableWebSocketEventTimeout",
