@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { DurableObject, type WebSocket, WebSocketPair, webSocketResponse } from "../../mod.ts";
 import { serveApp, until } from "../_helpers.ts";
+import type { TestClient } from "../../src/testing/mod.ts";
 import { interceptKv } from "../_intercept_kv.ts";
 
 const MIB = 1024 * 1024;
@@ -388,11 +389,22 @@ Deno.test("a broadcast of 32 × 1 MiB to [slow, fast] reaches the fast client in
 
 const GATED = 32;
 
-Deno.test('backpressure "close" applies while writes are pending: messages held by the output gate count, the socket closes 1013', async () => {
+/**
+ * A slow peer and a fast client on one hub; the fast client asks for a flood of `GATED` 1 MiB
+ * messages while every KV commit is held, so each message waits in the output gate. `check` gets
+ * the flood's report once the commits are released.
+ */
+async function gatedFlood(
+  backpressure: "close" | "drop",
+  check: (
+    report: FloodReport,
+    peers: { s: Awaited<ReturnType<typeof serveHub>>; slow: SilentPeer; fast: TestClient },
+  ) => Promise<void>,
+): Promise<void> {
   const real = await Deno.openKv(":memory:");
   const { kv, control } = holdingKv(real);
   try {
-    await using s = await serveHub("close", kv);
+    await using s = await serveHub(backpressure, kv);
     const slow = await SilentPeer.connect(s.port, "/hub/g?role=slow");
     try {
       const fast = await s.connect("/hub/g?role=fast");
@@ -405,59 +417,43 @@ Deno.test('backpressure "close" applies while writes are pending: messages held 
       } finally {
         control.release();
       }
-      if (REPORT) console.log(JSON.stringify({ case: "gated close", ...report }));
-      assert.equal(report.readyState, 2, "closed with 1013 while every write was still pending");
-      assert.equal(report.listed, false);
+      if (REPORT) console.log(JSON.stringify({ case: `gated ${backpressure}`, ...report }));
       assert.ok(report.maxBuffered <= CAP + MIB, `held + buffered peaked at ${report.maxBuffered}`);
-      // The held messages died with the socket: the peer finds only the Close.
-      const drained = await slow.drain();
-      assert.deepEqual(drained.close, { code: 1013, reason: "Send buffer full" });
-      assert.equal(drained.binaryFrames, 0);
-      assert.deepEqual(s.closes, []);
-      assert.deepEqual(s.exceptions, []);
+      await check(report, { s, slow, fast });
     } finally {
       slow.close();
     }
   } finally {
     real.close();
   }
+}
+
+Deno.test('backpressure "close" applies while writes are pending: messages held by the output gate count, the socket closes 1013', async () => {
+  await gatedFlood("close", async (report, { s, slow }) => {
+    assert.equal(report.readyState, 2, "closed with 1013 while every write was still pending");
+    assert.equal(report.listed, false);
+    // The held messages died with the socket: the peer finds only the Close.
+    const drained = await slow.drain();
+    assert.deepEqual(drained.close, { code: 1013, reason: "Send buffer full" });
+    assert.equal(drained.binaryFrames, 0);
+    assert.deepEqual(s.closes, []);
+    assert.deepEqual(s.exceptions, []);
+  });
 });
 
 Deno.test('backpressure "drop" applies while writes are pending: held messages over the cap are dropped, the rest arrive once durable', async () => {
-  const real = await Deno.openKv(":memory:");
-  const { kv, control } = holdingKv(real);
-  try {
-    await using s = await serveHub("drop", kv);
-    const slow = await SilentPeer.connect(s.port, "/hub/g?role=slow");
-    try {
-      const fast = await s.connect("/hub/g?role=fast");
-      control.held = true;
-      fast.socket.send(`gated ${GATED}`);
-      let report: FloodReport;
-      try {
-        await until(() => s.reports.length === 1, "the gated flood");
-        report = s.reports[0]!;
-      } finally {
-        control.release();
-      }
-      if (REPORT) console.log(JSON.stringify({ case: "gated drop", ...report }));
-      assert.equal(report.readyState, 1);
-      assert.equal(report.listed, true);
-      assert.ok(report.maxBuffered <= CAP + MIB, `held + buffered peaked at ${report.maxBuffered}`);
-      const draining = slow.drain("after");
-      fast.socket.send("after");
-      assert.match(await fast.next() as string, /^sent after/);
-      const drained = await draining;
-      assert.ok(
-        drained.binaryFrames > 0 && drained.binaryFrames <= CAP / MIB + 1,
-        `${drained.binaryFrames} of ${GATED} delivered`,
-      );
-      assert.deepEqual(drained.texts, ["after"]);
-      assert.deepEqual(s.exceptions, []);
-    } finally {
-      slow.close();
-    }
-  } finally {
-    real.close();
-  }
+  await gatedFlood("drop", async (report, { s, slow, fast }) => {
+    assert.equal(report.readyState, 1);
+    assert.equal(report.listed, true);
+    const draining = slow.drain("after");
+    fast.socket.send("after");
+    assert.match(await fast.next() as string, /^sent after/);
+    const drained = await draining;
+    assert.ok(
+      drained.binaryFrames > 0 && drained.binaryFrames <= CAP / MIB + 1,
+      `${drained.binaryFrames} of ${GATED} delivered`,
+    );
+    assert.deepEqual(drained.texts, ["after"]);
+    assert.deepEqual(s.exceptions, []);
+  });
 });
