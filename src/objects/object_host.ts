@@ -27,7 +27,8 @@ import type { ObjectId } from "./object_id.ts";
 import { ObjectSettings } from "./object_settings.ts";
 import { ObjectSockets } from "./object_sockets.ts";
 import { ObjectState, type StateHost } from "./object_state.ts";
-import type { AutoResponse, PersistedObject, PersistedSettings } from "./persisted_object.ts";
+import type { AutoResponse } from "../sockets/auto_response.ts";
+import type { PersistedObject, PersistedSettings } from "./persisted_object.ts";
 
 /** Lifecycle of the instance. */
 export type HostStatus = "hibernated" | "waking" | "active";

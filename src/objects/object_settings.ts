@@ -1,4 +1,4 @@
-import type { AutoResponse } from "./persisted_object.ts";
+import type { AutoResponse } from "../sockets/auto_response.ts";
 
 /**
  * The settings of one object that outlive its instances and are persisted

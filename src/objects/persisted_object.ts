@@ -1,10 +1,5 @@
+import type { AutoResponse } from "../sockets/auto_response.ts";
 import type { Connection } from "../sockets/connection.ts";
-
-/** A reply the runtime sends to a matching message without waking the object. */
-export interface AutoResponse {
-  readonly request: string;
-  readonly response: string;
-}
 
 /** The per-object settings that are persisted. */
 export interface PersistedSettings {
