@@ -13,6 +13,7 @@ import type { DurableObjectState } from "./objects/object_state.ts";
 import { DEFAULT_MAX_ATTACHMENT_BYTES } from "./sockets/attachment.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./sockets/connection.ts";
 import type { ExceptionHandler } from "./types.ts";
+import type { ClusterOptions } from "./cluster/cluster_options.ts";
 
 /**
  * A durable object class: constructed with `(ctx, env)`. A class without
@@ -100,6 +101,8 @@ export interface AppOptions<
    * @default true
    */
   readonly handleSignals?: boolean;
+  /** Ownership, fencing and the transport between the nodes sharing this KV database. */
+  readonly cluster?: ClusterOptions;
 }
 
 /** {@linkcode AppOptions} checked, with every default applied. */
