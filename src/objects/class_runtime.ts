@@ -19,7 +19,7 @@ export interface ClassRuntime {
   /** Hold outgoing messages until pending storage writes are durable. */
   readonly outputGate: boolean;
   /** The class's presence option, or `null`. */
-  readonly presence: PresenceConfig | null;
+  readonly presence?: PresenceConfig | null;
   readonly app: AppRuntime;
 }
 

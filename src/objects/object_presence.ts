@@ -16,7 +16,7 @@ import type { PresenceConfig } from "./presence_config.ts";
 export interface PresenceTarget {
   /** The class: its presence option and its `@onPresence` / `webSocketPresence` handler. */
   readonly runtime: {
-    readonly presence: PresenceConfig | null;
+    readonly presence?: PresenceConfig | null;
     readonly handlers: { readonly presence?: (this: object, diff: PresenceDiff) => unknown };
   };
   /** Runs the handler in the event order (waking the object). */
