@@ -67,6 +67,12 @@ Deno.test("ctx.setPresence sets, replaces and removes (null) a socket's record; 
   assert.equal(await client.next(), "RangeError");
   assert.deepEqual((await list()).map((m) => m.value), [{ name: "cy" }], "unchanged");
 
+  // Presence taken from an attachment is checked too: the attachment is refused, nothing changes.
+  client.socket.send(`rename:${"y".repeat(MAX_PRESENCE_BYTES)}`);
+  await until(() => s.exceptions.length === 1, "the refused attachment");
+  assert.ok(s.exceptions[0]!.error instanceof RangeError);
+  assert.deepEqual((await list()).map((m) => m.value), [{ name: "cy" }], "unchanged");
+
   client.socket.send("set:null");
   assert.equal(await client.next(), "set");
   assert.deepEqual(await list(), []);
