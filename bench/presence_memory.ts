@@ -85,7 +85,7 @@ async function measure(connections: number, rounds: number): Promise<void> {
       await new Promise((resolve) => warm.onclose = resolve);
       await new Promise((resolve) => setTimeout(resolve, 500));
       const before = await gc();
-      const sockets: WebSocket[] = [];
+      const sockets: globalThis.WebSocket[] = [];
       for (let i = 0; i < connections; i += 100) {
         await Promise.all(Array.from({ length: Math.min(100, connections - i) }, () => {
           const ws = new WebSocket(`ws://127.0.0.1:${port}/room/r`);

@@ -175,6 +175,24 @@ export class DurableObjectNamespace<T = unknown> {
    * assert.equal(await app.env.ROOM.broadcast(id, "notice", { tag: "members" }), 0);
    * ```
    */
+  broadcast(id: ObjectId, message: BroadcastMessage, options?: { tag?: string }): Promise<number> {
+    try {
+      if (!(id instanceof ObjectId)) {
+        throw new TypeError(
+          "Cannot broadcast as the id is not an ObjectId: use idFromName() or idFromString()",
+        );
+      }
+      const payload = broadcastPayload(message);
+      const tag = broadcastTag(options?.tag);
+      return this.#directory.locate(this.#runtime.binding, id).broadcast(
+        payload,
+        tag === undefined ? undefined : { tag },
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /**
    * The presence records of object `id`'s open sockets, oldest accepted
    * first, as `{ id, value }` (the socket's connection id and its record),
@@ -211,24 +229,6 @@ export class DurableObjectNamespace<T = unknown> {
       return this.#directory.locate(this.#runtime.binding, id).presence() as Promise<
         PresenceEntry<P>[]
       >;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  broadcast(id: ObjectId, message: BroadcastMessage, options?: { tag?: string }): Promise<number> {
-    try {
-      if (!(id instanceof ObjectId)) {
-        throw new TypeError(
-          "Cannot broadcast as the id is not an ObjectId: use idFromName() or idFromString()",
-        );
-      }
-      const payload = broadcastPayload(message);
-      const tag = broadcastTag(options?.tag);
-      return this.#directory.locate(this.#runtime.binding, id).broadcast(
-        payload,
-        tag === undefined ? undefined : { tag },
-      );
     } catch (error) {
       return Promise.reject(error);
     }

@@ -111,8 +111,7 @@ export class ObjectHost
   readonly idle: IdleTimer;
   /** Settings persisted with the hibernation records. */
   readonly settings: ObjectSettings = new ObjectSettings(() => this.#app.store.markConfig(this));
-  /** Its sockets' presence records and their diffs. */
-  readonly presences: ObjectPresence;
+  readonly presences: ObjectPresence = new ObjectPresence(this); // records, diffs, member message
   #wakes = 0;
   #hibernations = 0;
   #kvCommits = 0;
@@ -133,8 +132,7 @@ export class ObjectHost
     this.backpressure = app.backpressure;
     this.#id = id;
     this.hex = id.toString();
-    this.sockets = new ObjectSockets(sockets, app.store, this);
-    this.presences = new ObjectPresence(this);
+    this.sockets = new ObjectSockets(sockets, app.store, this, this.presences);
     this.idle = new IdleTimer(app.clock, runtime.hibernateAfterMs, () => this.#onIdleTimer());
     this.keyBase = hibernationRoot(runtime.storageName, this.hex);
   }
@@ -166,11 +164,7 @@ export class ObjectHost
   broadcast(payload: BroadcastPayload, options?: EndpointBroadcastOptions): Promise<number> {
     return broadcastFromOutside(this, payload, options);
   }
-  presence(): Promise<PresenceEntry[]> {
-    const list = this.presences.list(); // kept with the sockets: no instance, no KV read
-    if (this.sockets.live === 0) this.checkIdle(); // located only for this: the idle timer drops it
-    return Promise.resolve(list);
-  }
+  readonly presence = (): Promise<PresenceEntry[]> => this.presences.read(); // never wakes
 
   // ---- ConnectionOwner: the socket side of the seam (hot path) --------------------------------
 
@@ -187,8 +181,6 @@ export class ObjectHost
     this.queue.message(ws, data);
   }
   onClose(ws: Connection, code: number, reason: string, wasClean: boolean): void {
-    // A close no handler takes wakes nothing (a presence leave is sent without the instance).
-    if (this.runtime.handlers.close === undefined && !ws[PLAIN]) return;
     this.queue.arrive({ kind: "close", ws, code, reason, wasClean });
   }
   onError(ws: Connection, error: Error): void {
@@ -196,7 +188,6 @@ export class ObjectHost
   }
   onLeave(ws: Connection): void {
     this.sockets.leave(ws);
-    this.presences.left(ws);
   }
   onGone(ws: Connection): void {
     const changed = this.sockets.gone(ws);
@@ -222,9 +213,7 @@ export class ObjectHost
     this.#kvCommits++;
   }
   accept(ws: Connection, tags: unknown): void {
-    const presence = this.presences.initial(ws); // from an attachment set before: checked first
     this.sockets.accept(this, ws, tags, this.#app.maxSocketsPerObject, this.clock.now());
-    if (presence !== null) this.presences.set(ws, presence);
     recordAccept(this, ws);
   }
   list(tag?: string): readonly Connection[] {

@@ -11,6 +11,7 @@ import {
   samePresence,
 } from "../sockets/presence.ts";
 import type { PresenceConfig } from "./presence_config.ts";
+import type { SocketPresences } from "./object_sockets.ts";
 
 /** What an object's presence needs of its host; implemented by `ObjectHost`. */
 export interface PresenceTarget {
@@ -27,7 +28,11 @@ export interface PresenceTarget {
   readonly sockets: {
     list(): readonly Connection[];
     broadcast(payload: BroadcastPayload): number;
+    /** Hibernatable sockets not gone yet. */
+    readonly live: number;
   };
+  /** Arms the idle timer when nothing keeps the object busy. */
+  checkIdle(): void;
   /** Whether the app shut down: nothing is delivered any more. */
   readonly disposed: boolean;
   /** The socket's record changed: written behind with the next flush. */
@@ -42,26 +47,40 @@ export interface PresenceTarget {
  * to the class's presence message (sent by the framework, no instance) and
  * to its `@onPresence` handler (which wakes the object).
  */
-export class ObjectPresence implements PresenceHook {
+export class ObjectPresence implements PresenceHook, SocketPresences {
   readonly #target: PresenceTarget;
-  /** The attachment's presence, checked and frozen; `null` when the class derives none. */
-  readonly derive: ((attachment: unknown) => unknown) | null;
+  #derive: ((attachment: unknown) => unknown) | null | undefined;
   // Sockets changed this turn, with the record each had before its first change.
   #before: Map<Connection, unknown> | null = null;
 
+  /** `target` is read from lazily: the host makes its presence before the rest of itself. */
   constructor(target: PresenceTarget) {
     this.#target = target;
-    const from = target.runtime.presence?.from ?? null;
-    this.derive = from === null
+  }
+
+  /** The attachment's presence, checked and frozen; `null` when the class derives none. */
+  get derive(): ((attachment: unknown) => unknown) | null {
+    if (this.#derive !== undefined) return this.#derive;
+    const from = this.#target.runtime.presence?.from ?? null;
+    return this.#derive = from === null
       ? null
       : (attachment) => presenceValue(from(attachment), "take presence from the attachment");
+  }
+
+  /** The list for a reader outside the object (the endpoint's `presence()`): never wakes it. */
+  read(): Promise<PresenceEntry[]> {
+    const list = this.list();
+    // Located only for this (no socket, no event): the idle timer drops it again.
+    if (this.#target.sockets.live === 0) this.#target.checkIdle();
+    return Promise.resolve(list);
   }
 
   /** The presence of an attachment set before accept (checked; `null` for none). */
   initial(ws: Connection): unknown {
     const bytes = ws[ATTACHMENT];
-    if (this.derive === null || !bytes) return null;
-    return this.derive(decodeAttachment(bytes));
+    const derive = this.derive;
+    if (derive === null || !bytes) return null;
+    return derive(decodeAttachment(bytes));
   }
 
   /** Sets an open socket's presence (checked and frozen); unchanged records change nothing. */

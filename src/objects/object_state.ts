@@ -141,6 +141,16 @@ export interface DurableObjectState {
    */
   // deno-lint-ignore no-explicit-any
   getPresence<T = any>(): PresenceEntry<T>[];
+  /**
+   * One socket's presence record (a frozen copy), or `null` when it has
+   * none; `T` types it (no check).
+   *
+   * @example A member's name
+   * ```ts ignore
+   * const me = this.ctx.getPresence<{ name: string }>(ws);
+   * if (me) ws.send(`you are ${me.name}`);
+   * ```
+   */
   // deno-lint-ignore no-explicit-any
   getPresence<T = any>(ws: WebSocket): T | null;
 }
