@@ -53,6 +53,7 @@ export {
   onConnect,
   onError,
   onMessage,
+  onPresence,
   onRequest,
   onStart,
 } from "./src/decorators/handlers.ts";
@@ -67,6 +68,12 @@ export {
 export { ObjectId } from "./src/objects/object_id.ts";
 export type { BroadcastOptions, DurableObjectState } from "./src/objects/object_state.ts";
 export type { BroadcastMessage } from "./src/sockets/broadcast.ts";
+export {
+  MAX_PRESENCE_BYTES,
+  type PresenceDiff,
+  type PresenceEntry,
+  type PresenceOptions,
+} from "./src/sockets/presence.ts";
 export type { Blocker, HostStatus } from "./src/objects/object_host.ts";
 export type { Clock, ClockTimer, TimerOptions } from "./src/clock.ts";
 

@@ -12,6 +12,7 @@ import { resolveHandlers } from "./objects/class_definition.ts";
 import { declaredStorageName, warnUnnamed } from "./decorators/storage_name.ts";
 import { type ObjectClass, positive } from "./options.ts";
 import { HostTable } from "./objects/host_table.ts";
+import { presenceConfig } from "./objects/presence_config.ts";
 import { DurableObjectNamespace } from "./objects/namespace.ts";
 import type { AppRuntime, ClassRuntime } from "./objects/class_runtime.ts";
 import { InProcessDirectory } from "./objects/in_process_directory.ts";
@@ -74,6 +75,7 @@ export class Bindings {
         handlers: resolveHandlers(ctor, binding, definition.handlers),
         hibernate: definition.options?.hibernate ?? true,
         outputGate: definition.options?.outputGate ?? true,
+        presence: presenceConfig(ctor, binding, definition.options?.presence),
         hibernateAfterMs: positive(
           `${binding} hibernateAfterMs`,
           definition.options?.hibernateAfterMs,

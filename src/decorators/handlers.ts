@@ -7,6 +7,7 @@ import {
 } from "./metadata.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 import type { ConnectResult, WebSocket } from "../types.ts";
+import type { PresenceDiff } from "../sockets/presence.ts";
 
 /**
  * A method decorator that works as a TC39 decorator `(method, context)` and
@@ -222,3 +223,28 @@ export const onAlarm: MethodDecoratorFn<
  * ```
  */
 export const onStart: MethodDecoratorFn<() => void | Promise<void>> = handler("start");
+
+/**
+ * Marks the method called with what changed in the object's presence:
+ * `(diff)`, one diff per turn (joins, leaves and updates of that turn
+ * together). Stands for `webSocketPresence`. It wakes the object; to only
+ * tell the sockets, use the class's `presence.message` option, which runs
+ * without an instance.
+ *
+ * @example Usage
+ * ```ts
+ * import { onPresence, type PresenceDiff } from "@dormant/dormant";
+ *
+ * class Room {
+ *   @onPresence
+ *   changed(diff: PresenceDiff<{ name: string }>) {
+ *     for (const { value } of diff.joins) console.log("joined", value.name);
+ *   }
+ * }
+ * void Room;
+ * ```
+ */
+export const onPresence: MethodDecoratorFn<
+  // deno-lint-ignore no-explicit-any
+  (diff: PresenceDiff<any>) => void | Promise<void>
+> = handler("presence");

@@ -6,8 +6,18 @@
  * constructor, and reads walk the prototype chain.
  */
 
+import type { PresenceOptions } from "../sockets/presence.ts";
+
 /** Handler kinds a method can be marked with. */
-export type HandlerKind = "message" | "close" | "error" | "connect" | "request" | "alarm" | "start";
+export type HandlerKind =
+  | "message"
+  | "close"
+  | "error"
+  | "connect"
+  | "request"
+  | "alarm"
+  | "start"
+  | "presence";
 
 /** Options of `@durableObject`. */
 export interface DurableObjectOptions {
@@ -23,6 +33,12 @@ export interface DurableObjectOptions {
    * a crash loses).
    */
   readonly outputGate?: boolean;
+  /**
+   * Presence for the object's sockets: a field of the attachment (`"user"`),
+   * or `{ from, message }` (see {@linkcode PresenceOptions}). Classes
+   * without decorators set a static `presence` member instead.
+   */
+  readonly presence?: string | PresenceOptions;
 }
 
 interface Record {

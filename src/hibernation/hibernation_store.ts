@@ -8,6 +8,7 @@ import {
   AUTO_RESPONSE_AT,
   DIRTY,
   LOAD_ATTACHMENT,
+  PRESENCE,
   SID,
   TAGS,
 } from "../sockets/connection_internals.ts";
@@ -21,6 +22,7 @@ import {
   timestampKey,
 } from "../kv/keys.ts";
 import { commitWithRetry } from "../kv/retry.ts";
+import { MAX_PRESENCE_BYTES } from "../sockets/presence.ts";
 import { BootLeases } from "./boot_leases.ts";
 import {
   type ObjectSettings,
@@ -216,9 +218,11 @@ export class HibernationStore {
           this.#mutation(
             host,
             socketRecordKey(host.keyBase, this.#boot, ws[SID]),
-            storedSocket(tags, bytes, ws[ACCEPTED_AT]),
+            storedSocket(tags, bytes, ws[ACCEPTED_AT], ws[PRESENCE]),
             // Tags count too: 10 tags of 256 bytes are 2.5 KB, which the 800 KiB per atomic must hold.
-            (bytes?.byteLength ?? 0) + 64 + tagBytes(tags),
+            // Presence adds at most MAX_PRESENCE_BYTES (the codec writes V8's own format).
+            (bytes?.byteLength ?? 0) + 64 + tagBytes(tags) +
+              (ws[PRESENCE] === null ? 0 : MAX_PRESENCE_BYTES),
           ),
         );
       }

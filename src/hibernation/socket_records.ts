@@ -14,6 +14,8 @@ export interface StoredSocket {
   a: Uint8Array | null;
   /** Accept time. */
   c: number;
+  /** Presence record, absent for none. */
+  p?: unknown;
 }
 
 /** Stored per object under `settingsKey(root)`. */
@@ -46,6 +48,8 @@ export interface SocketRecord {
   readonly autoResponseAt: number;
   /** The serialized attachment, or `null`. */
   readonly attachment: Uint8Array | null;
+  /** The presence record, or `null`. */
+  readonly presence: unknown;
 }
 
 /** Everything one object keeps in KV. */
@@ -66,8 +70,11 @@ export function storedSocket(
   tags: readonly string[],
   attachment: Uint8Array | null,
   acceptedAt: number,
+  presence: unknown = null,
 ): StoredSocket {
-  return { t: tags, a: attachment, c: acceptedAt };
+  return presence === null
+    ? { t: tags, a: attachment, c: acceptedAt }
+    : { t: tags, a: attachment, c: acceptedAt, p: presence };
 }
 
 /** The stored form of an object's settings. */
@@ -112,6 +119,7 @@ export async function readObjectRecords(kv: Deno.Kv, root: Deno.KvKey): Promise<
       acceptedAt: record.c,
       autoResponseAt: times.get(ref) ?? 0,
       attachment: record.a,
+      presence: record.p ?? null,
     });
   }
   return { settings, sockets };

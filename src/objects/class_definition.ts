@@ -7,6 +7,7 @@ import { DurableObject } from "./durable_object.ts";
 import { decoratorName, type Definition, type HandlerKind } from "../decorators/metadata.ts";
 import type { Connection } from "../sockets/connection.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
+import type { PresenceDiff } from "../sockets/presence.ts";
 
 /** Handler functions resolved once per class (decorated names or Cloudflare's). */
 export interface ClassHandlers {
@@ -24,6 +25,7 @@ export interface ClassHandlers {
   fetch?: (this: object, request: Request) => unknown;
   alarm?: (this: object, info: AlarmInvocationInfo) => unknown;
   start?: (this: object) => unknown;
+  presence?: (this: object, diff: PresenceDiff) => unknown;
 }
 
 /** Cloudflare's method for the event a handler decorator stands for, and that event. */
@@ -32,6 +34,7 @@ const CLOUDFLARE: Partial<Record<HandlerKind, readonly [method: string, event: s
   close: ["webSocketClose", "socket closes"],
   error: ["webSocketError", "socket errors"],
   alarm: ["alarm", "alarms"],
+  presence: ["webSocketPresence", "presence changes"],
 };
 
 /** Decorated handler keys (string names only: stubs have no symbol members) per resolved set. */
@@ -99,6 +102,7 @@ export function resolveHandlers(
     fetch: pick("fetch", "fetch"),
     alarm: pick("alarm", "alarm"),
     start: pick("start"),
+    presence: pick("presence", "webSocketPresence"),
   } as ClassHandlers;
   decoratedKeys.set(handlers, keys);
   return handlers;

@@ -6,6 +6,7 @@ import type { ClassHandlers } from "./class_definition.ts";
 import type { ObjectHost } from "./object_host.ts";
 import type { ObjectState } from "./object_state.ts";
 import type { HostStore } from "./persisted_object.ts";
+import type { PresenceConfig } from "./presence_config.ts";
 
 /** Everything a host shares with the other objects of its class and app. */
 export interface ClassRuntime {
@@ -17,6 +18,8 @@ export interface ClassRuntime {
   readonly hibernateAfterMs: number;
   /** Hold outgoing messages until pending storage writes are durable. */
   readonly outputGate: boolean;
+  /** The class's presence option, or `null`. */
+  readonly presence?: PresenceConfig | null;
   readonly app: AppRuntime;
 }
 

@@ -1,5 +1,6 @@
 import { nextTask } from "../clock.ts";
 import type { Connection } from "../sockets/connection.ts";
+import { PLAIN } from "../sockets/connection_internals.ts";
 import { type BindingScope, endCall, openCall, runCall } from "./binding_scope.ts";
 import {
   dispatchMessage,
@@ -145,8 +146,10 @@ export class EventQueue {
 
   /** An event arrives: it runs now if nothing is ahead of it, else it waits. */
   arrive(event: ObjectEvent): void {
-    this.#events++;
     const owner = this.#owner;
+    // A close no handler takes wakes nothing: a presence leave is sent without the instance.
+    if (event.kind === "close" && !owner.runtime.handlers.close && !event.ws[PLAIN]) return;
+    this.#events++;
     owner.idle.touch();
     if (this.#ready) return this.#dispatch(event);
     if (owner.disposed) {

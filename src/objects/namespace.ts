@@ -4,6 +4,7 @@ import type { ClassRuntime } from "./class_runtime.ts";
 import type { ObjectDirectory } from "./object_directory.ts";
 import { type BroadcastMessage, broadcastPayload, broadcastTag } from "../sockets/broadcast.ts";
 import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
+import type { PresenceEntry } from "../sockets/presence.ts";
 
 /** Any function; used to pick the methods of an object class for its stub. */
 // deno-lint-ignore no-explicit-any
@@ -46,6 +47,7 @@ const RESERVED = new Set([
   "webSocketMessage",
   "webSocketClose",
   "webSocketError",
+  "webSocketPresence",
 ]);
 
 /**
@@ -186,6 +188,47 @@ export class DurableObjectNamespace<T = unknown> {
         payload,
         tag === undefined ? undefined : { tag },
       );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The presence records of object `id`'s open sockets, oldest accepted
+   * first, as `{ id, value }` (the socket's connection id and its record),
+   * **without waking it**: no constructor runs and nothing is read from KV.
+   * Sockets without a record are left out; an object without sockets gives
+   * `[]` and builds nothing. `T` types the values (no check). Like
+   * `broadcast`, it lives on the namespace so a class's own `presence` RPC
+   * method stays callable on the stub.
+   *
+   * @example Who is in a room, from an HTTP handler
+   * ```ts
+   * import { App, DurableObject } from "@dormant/dormant";
+   * import assert from "node:assert/strict";
+   *
+   * class Room extends DurableObject {
+   *   static readonly storageName = "room";
+   *   static readonly presence = "user";
+   * }
+   * await using app = new App({ objects: { ROOM: Room } });
+   * const members = await app.env.ROOM.presence<string>(app.env.ROOM.idFromName("lobby"));
+   * assert.deepEqual(members, []);
+   * ```
+   */
+  // deno-lint-ignore no-explicit-any
+  presence<P = any>(id: ObjectId): Promise<PresenceEntry<P>[]> {
+    if (!(id instanceof ObjectId)) {
+      return Promise.reject(
+        new TypeError(
+          "Cannot read presence as the id is not an ObjectId: use idFromName() or idFromString()",
+        ),
+      );
+    }
+    try {
+      return this.#directory.locate(this.#runtime.binding, id).presence() as Promise<
+        PresenceEntry<P>[]
+      >;
     } catch (error) {
       return Promise.reject(error);
     }

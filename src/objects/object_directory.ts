@@ -1,5 +1,6 @@
 import type { BroadcastPayload } from "../sockets/broadcast.ts";
 import type { Connection } from "../sockets/connection.ts";
+import type { PresenceEntry } from "../sockets/presence.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 import type { ObjectId } from "./object_id.ts";
 
@@ -37,6 +38,13 @@ export interface ObjectEndpoint {
    * another process forwards the payload once to the owner.
    */
   broadcast(payload: BroadcastPayload, options?: EndpointBroadcastOptions): Promise<number>;
+  /**
+   * The presence records of the object's open sockets, oldest accepted
+   * first, without waking it: no instance is built, nothing is read, and it
+   * takes no place in the event order. Values are structured-clonable (an
+   * endpoint in another process returns the owner's list, cloned).
+   */
+  presence(): Promise<readonly PresenceEntry[]>;
 }
 
 /** What a broadcast from outside the object may select by: a tag (sockets are not reachable there). */

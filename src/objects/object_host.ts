@@ -27,6 +27,8 @@ import type { ObjectId } from "./object_id.ts";
 import { ObjectSettings } from "./object_settings.ts";
 import { ObjectSockets } from "./object_sockets.ts";
 import { ObjectState, type StateHost } from "./object_state.ts";
+import { ObjectPresence } from "./object_presence.ts";
+import type { PresenceEntry } from "../sockets/presence.ts";
 import type { AutoResponse } from "../sockets/auto_response.ts";
 import type { PersistedObject, PersistedSettings } from "./persisted_object.ts";
 
@@ -109,6 +111,7 @@ export class ObjectHost
   readonly idle: IdleTimer;
   /** Settings persisted with the hibernation records. */
   readonly settings: ObjectSettings = new ObjectSettings(() => this.#app.store.markConfig(this));
+  readonly presences: ObjectPresence = new ObjectPresence(this); // records, diffs, member message
   #wakes = 0;
   #hibernations = 0;
   #kvCommits = 0;
@@ -129,7 +132,7 @@ export class ObjectHost
     this.backpressure = app.backpressure;
     this.#id = id;
     this.hex = id.toString();
-    this.sockets = new ObjectSockets(sockets, app.store, this);
+    this.sockets = new ObjectSockets(sockets, app.store, this, this.presences);
     this.idle = new IdleTimer(app.clock, runtime.hibernateAfterMs, () => this.#onIdleTimer());
     this.keyBase = hibernationRoot(runtime.storageName, this.hex);
   }
@@ -161,6 +164,7 @@ export class ObjectHost
   broadcast(payload: BroadcastPayload, options?: EndpointBroadcastOptions): Promise<number> {
     return broadcastFromOutside(this, payload, options);
   }
+  readonly presence = (): Promise<PresenceEntry[]> => this.presences.read(); // never wakes
 
   // ---- ConnectionOwner: the socket side of the seam (hot path) --------------------------------
 

@@ -19,6 +19,16 @@ import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import { normalizeTags } from "../sockets/tags.ts";
 import type { HostStore, PersistedObject } from "./persisted_object.ts";
 
+/** What the sockets tell the object's presence (implemented by `ObjectPresence`). */
+export interface SocketPresences {
+  /** The presence an accepted socket starts with (from an attachment set before), checked. */
+  initial(ws: Connection): unknown;
+  /** Sets an open socket's (checked) presence. */
+  set(ws: Connection, value: unknown): void;
+  /** `ws` stopped being open. */
+  left(ws: Connection): void;
+}
+
 /**
  * The sockets of one object, which outlive its instances: the hibernatable
  * ones (`ctx.acceptWebSocket()`, listed with their tags and counted until
@@ -29,16 +39,23 @@ export class ObjectSockets {
   readonly #list: ObjectSocketList<Connection>;
   readonly #store: HostStore;
   readonly #object: PersistedObject;
+  readonly #presences: SocketPresences | null;
   #live = 0; // accepted sockets whose descriptor is not gone yet (closing ones too)
   // Sockets accepted with accept() (not hibernatable) whose descriptor is not gone: they keep
   // the instance in memory. A reset closes them and moves them to #discarded.
   readonly #plain = new Set<Connection>();
   #discarded: WeakSet<Connection> | null = null;
 
-  constructor(list: ObjectSocketList<Connection>, store: HostStore, object: PersistedObject) {
+  constructor(
+    list: ObjectSocketList<Connection>,
+    store: HostStore,
+    object: PersistedObject,
+    presences?: SocketPresences,
+  ) {
     this.#list = list;
     this.#store = store;
     this.#object = object;
+    this.#presences = presences ?? null;
   }
 
   /** Open hibernatable sockets. */
@@ -68,10 +85,13 @@ export class ObjectSockets {
     }
     const normalized = normalizeTags(tags);
     if (this.#live >= max) throw new ObjectFullError(max);
+    // Presence from an attachment set before the accept is checked before anything changes.
+    const presence = this.#presences?.initial(ws) ?? null;
     ws[ACCEPT_HIBERNATABLE](owner, normalized, now);
     this.#live++;
     this.#list.add(ws, normalized);
     this.#store.markSocket(this.#object, ws, RECORD);
+    if (presence !== null) this.#presences!.set(ws, presence);
   }
 
   /**
@@ -119,6 +139,7 @@ export class ObjectSockets {
   /** `ws` stopped being open: it is no longer listed. */
   leave(ws: Connection): void {
     this.#list.remove(ws);
+    this.#presences?.left(ws);
   }
 
   /** The descriptor of `ws` is gone; true if that may let the object hibernate. */

@@ -1,6 +1,11 @@
 import { ObjectResetError } from "../errors.ts";
 import { Connection } from "../sockets/connection.ts";
-import { AUTO_RESPONSE_AT, CONNECTION_ID, TAGS } from "../sockets/connection_internals.ts";
+import {
+  AUTO_RESPONSE_AT,
+  CONNECTION_ID,
+  PRESENCE,
+  TAGS,
+} from "../sockets/connection_internals.ts";
 import { normalizeTags, tagArgument, utf8Length } from "../sockets/tags.ts";
 import { type BroadcastMessage, broadcastPayload, broadcastTag } from "../sockets/broadcast.ts";
 import type { ObjectStorage } from "../storage/object_storage.ts";
@@ -10,6 +15,8 @@ import type { ObjectId } from "./object_id.ts";
 import type { ObjectSettings } from "./object_settings.ts";
 import type { ObjectSockets } from "./object_sockets.ts";
 import { markNotCloneable } from "../structured_clone/not_cloneable.ts";
+import type { ObjectPresence } from "./object_presence.ts";
+import { type PresenceEntry, presenceValue } from "../sockets/presence.ts";
 
 /** Auto-response request and response limit, in UTF-8 bytes (workerd). */
 export const MAX_AUTO_RESPONSE_BYTES = 2048;
@@ -106,6 +113,46 @@ export interface DurableObjectState {
    * ```
    */
   broadcast(message: BroadcastMessage, options?: BroadcastOptions): number;
+  /**
+   * Dormant's own: sets the presence record of a socket this object accepted
+   * (`null` or `undefined` removes it). The value is structured-cloned and
+   * frozen, at most `MAX_PRESENCE_BYTES` (1,024) serialized bytes, else a
+   * RangeError and no change. It is kept with the socket, survives
+   * hibernation, and leaves with the socket when it closes or drops. A
+   * class's `presence.from` option sets it from the attachment instead.
+   *
+   * @example Name a member
+   * ```ts ignore
+   * this.ctx.setPresence(ws, { name: "ann", color: "teal" });
+   * ```
+   */
+  setPresence(ws: WebSocket, value: unknown): void;
+  /**
+   * Every open socket's presence record, oldest accepted first, as
+   * `{ id, value }` (`id` is `getConnectionId(ws)`; sockets without a record
+   * are left out); with a socket, that socket's record or `null`. Values are
+   * frozen copies; `T` types them (no check). The namespace's
+   * `presence(id)` reads the same list from outside without waking the object.
+   *
+   * @example Who is here
+   * ```ts ignore
+   * const names = this.ctx.getPresence<{ name: string }>().map((m) => m.value.name);
+   * ```
+   */
+  // deno-lint-ignore no-explicit-any
+  getPresence<T = any>(): PresenceEntry<T>[];
+  /**
+   * One socket's presence record (a frozen copy), or `null` when it has
+   * none; `T` types it (no check).
+   *
+   * @example A member's name
+   * ```ts ignore
+   * const me = this.ctx.getPresence<{ name: string }>(ws);
+   * if (me) ws.send(`you are ${me.name}`);
+   * ```
+   */
+  // deno-lint-ignore no-explicit-any
+  getPresence<T = any>(ws: WebSocket): T | null;
 }
 
 /** Which sockets `ctx.broadcast()` reaches. */
@@ -126,6 +173,8 @@ export interface StateHost {
   list(tag?: string): readonly Connection[];
   /** The object's sockets, which outlive instances: retagging and broadcasts go through them. */
   readonly sockets: Pick<ObjectSockets, "retag" | "broadcast">;
+  /** The sockets' presence records. */
+  readonly presences: Pick<ObjectPresence, "set" | "list">;
   owns(ws: Connection): boolean;
   blockConcurrencyWhile<T>(fn: () => T | Promise<T>): Promise<T>;
   waitUntil(promise: Promise<unknown>): void;
@@ -308,6 +357,23 @@ export class ObjectState implements DurableObjectState {
       }
     }
     return host.sockets.broadcast(payload, tag, skipped);
+  }
+
+  setPresence(ws: WebSocket, value: unknown): void {
+    if (arguments.length < 2) {
+      throw new TypeError("Cannot set presence as no value was given: pass null to remove it");
+    }
+    const socket = this.#owned(ws, "set presence");
+    this.#host.presences.set(socket, presenceValue(value, "set presence"));
+  }
+
+  // deno-lint-ignore no-explicit-any
+  getPresence<T = any>(): PresenceEntry<T>[];
+  // deno-lint-ignore no-explicit-any
+  getPresence<T = any>(ws: WebSocket): T | null;
+  getPresence(ws?: WebSocket): unknown {
+    if (arguments.length === 0) return this.#live().presences.list();
+    return this.#owned(ws!, "get presence")[PRESENCE];
   }
 }
 markNotCloneable(ObjectState.prototype, "DurableObjectState");

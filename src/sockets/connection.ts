@@ -13,6 +13,7 @@ import {
   LOAD_ATTACHMENT,
   OWNER,
   PLAIN,
+  PRESENCE,
   SID,
   TAGS,
   UNLOAD_ATTACHMENT,
@@ -54,6 +55,8 @@ export class Connection extends ServerSocket implements WebSocket {
   [TAGS]: readonly string[] = [];
   /** When `acceptWebSocket()` ran (clock time). */
   [ACCEPTED_AT] = 0;
+  /** The presence record (frozen), `null` for none. */
+  [PRESENCE]: unknown = null;
 
   #mode = UNACCEPTED;
   #listeners: EventListeners | null = null;
@@ -70,9 +73,13 @@ export class Connection extends ServerSocket implements WebSocket {
       value,
       owner?.maxAttachmentBytes ?? DEFAULT_MAX_ATTACHMENT_BYTES,
     );
+    // Presence taken from the attachment is checked before anything changes.
+    const presences = this.#mode === HIBERNATABLE ? owner?.presences : undefined;
+    const derived = presences?.derive?.(value);
     this.#attachment = bytes;
     // An accept()ed socket does not survive hibernation: its attachment lives in memory only.
     if (this.#mode === HIBERNATABLE) owner?.onDirty(this, RECORD);
+    if (derived !== undefined) presences!.set(this, derived);
   }
 
   /** A fresh copy of the attachment, or `null` when none was set; `T` types it (no check). */

@@ -25,6 +25,8 @@ export const CONNECTION_ID: unique symbol = Symbol("dormant.connectionId");
 export const OWNER: unique symbol = Symbol("dormant.owner");
 /** Normalized, frozen tags. */
 export const TAGS: unique symbol = Symbol("dormant.tags");
+/** The presence record: a frozen copy, `null` for none (`ctx.setPresence()`). */
+export const PRESENCE: unique symbol = Symbol("dormant.presence");
 /** When `acceptWebSocket()` ran (clock time). */
 export const ACCEPTED_AT: unique symbol = Symbol("dormant.acceptedAt");
 /** Last auto-response match (clock time), 0 for never. */

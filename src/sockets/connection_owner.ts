@@ -29,6 +29,16 @@ export interface ConnectionOwner {
   onGone(ws: ServerSocket): void;
   /** The socket's persisted record changed (`RECORD`) or only its timestamp (`TIMESTAMP`). */
   onDirty(ws: ServerSocket, what: number): void;
+  /** Presence taken from the attachment, when the object's class asks for it. */
+  readonly presences?: PresenceHook;
+}
+
+/** How an owner takes a socket's presence from its attachment. */
+export interface PresenceHook {
+  /** The presence of an attachment (checked, frozen; `null` for none), or `null` when not derived. */
+  readonly derive: ((attachment: unknown) => unknown) | null;
+  /** Sets the socket's presence (already checked) and records the change. */
+  set(ws: ServerSocket, value: unknown): void;
 }
 
 /** Dirty flags passed to {@linkcode ConnectionOwner.onDirty}: the socket record changed. */

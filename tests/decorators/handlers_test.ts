@@ -6,7 +6,14 @@
  * alone are in `durable_object_test.ts`.
  */
 import assert from "node:assert/strict";
-import { durableObject, onClose } from "../../mod.ts";
+import {
+  App,
+  durableObject,
+  onClose,
+  onPresence,
+  type PresenceDiff,
+  type WebSocket,
+} from "../../mod.ts";
 import { decoratorCases } from "./_decorator_cases.ts";
 
 decoratorCases("tc39", {
@@ -70,4 +77,36 @@ class B {}
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("@onPresence marks the presence handler: a second webSocketPresence() is refused, and a stub cannot call either", async () => {
+  @durableObject({ name: "both" })
+  class Both {
+    @onPresence
+    changed(_diff: PresenceDiff<string>): void {}
+    webSocketPresence(_diff: PresenceDiff): void {}
+  }
+  assert.throws(
+    () => new App({ objects: { ROOM: Both } }),
+    /class Both has both @onPresence "changed" and webSocketPresence\(\) for presence changes: keep one/,
+  );
+  @durableObject({ name: "one" })
+  class One {
+    @onPresence
+    changed(_diff: PresenceDiff): void {}
+  }
+  await using app = new App({ objects: { ROOM: One } });
+  const stub = app.env.ROOM.getByName("a") as unknown as Record<string, () => Promise<unknown>>;
+  await assert.rejects(stub.changed!(), /it is the @onPresence handler of ROOM, not an RPC method/);
+  assert.equal(stub.webSocketPresence, undefined);
+  // Type-level only: the wrong signature does not compile (the class is never built).
+  const wrong = () => {
+    class Wrong {
+      // @ts-expect-error: a presence handler takes a diff, not a socket and a message
+      @onPresence
+      changed(_ws: WebSocket, _message: string): void {}
+    }
+    return Wrong;
+  };
+  assert.equal(typeof wrong, "function");
 });

@@ -58,6 +58,8 @@ class Room extends DurableObject<{ probe: Probe }> {
     if (request.headers.get("upgrade") === "websocket") {
       const [client, server] = Object.values(new WebSocketPair());
       this.ctx.acceptWebSocket(server, url.searchParams.getAll("tag"));
+      const who = url.searchParams.get("who");
+      if (who !== null) this.ctx.setPresence(server, { who, since: new Date(0) });
       return webSocketResponse(client);
     }
     if (url.searchParams.has("throw")) throw new RangeError("fetch failed on purpose");
@@ -214,5 +216,24 @@ export function objectDirectoryConformance(name: string, factory: DirectoryFacto
     assert.equal(probe.built, built, "no instance was built for a broadcast");
     assert.deepEqual(probe.log, []);
     assert.equal(all.buffered, 0);
+  });
+
+  Deno.test(`${name}: the presence of a hibernated object's sockets is read without waking it, values structured-cloned`, async () => {
+    const { under, probe, directory, id } = await start();
+    await using _ = under;
+    await under.connect("ROOM", "present?who=ann");
+    await under.connect("ROOM", "present");
+    await under.connect("ROOM", "present?who=bob");
+    await under.hibernate("ROOM", id("present"));
+    const built = probe.built;
+    const list = await directory.locate("ROOM", id("present")).presence();
+    assert.deepEqual(list.map((m) => m.value), [
+      { who: "ann", since: new Date(0) },
+      { who: "bob", since: new Date(0) },
+    ]);
+    assert.equal(new Set(list.map((m) => m.id)).size, 2, "one connection id per socket");
+    assert.deepEqual(await directory.locate("ROOM", id("nobody")).presence(), []);
+    assert.equal(probe.built, built, "no instance was built for a presence read");
+    assert.deepEqual(probe.log, []);
   });
 }

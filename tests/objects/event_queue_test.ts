@@ -223,3 +223,33 @@ Deno.test("a close arriving after shutdown builds no instance and runs no handle
   assert.equal(builtAfter, 0);
   assert.deepEqual(lateEvents, []);
 });
+
+Deno.test("a close of a hibernated object whose class has no close handler wakes nothing and is no event", async () => {
+  let built = 0;
+  class Silent extends DurableObject {
+    static readonly storageName = "silent";
+    constructor(ctx: DurableObjectState, env: unknown) {
+      super(ctx, env);
+      built++;
+    }
+    fetch(): Response {
+      const pair = new WebSocketPair();
+      this.ctx.acceptWebSocket(pair[1]);
+      return webSocketResponse(pair[0]);
+    }
+  }
+  await using s = await serveApp({ objects: { ROOM: Silent }, routes: ROUTES });
+  const leaving = await s.connect("/room/a");
+  const dropping = await RawClient.connect(s.port, "/room/a");
+  await s.connect("/room/a"); // keeps the object in memory once the others left
+  const id = s.app.env.ROOM.idFromName("a");
+  await hibernateNow(s.app, "ROOM", id);
+  const stats = () => s.app.stats().objects.find((o) => o.id === id.toString())!;
+  const events = stats().events;
+  await leaving.close();
+  await dropping.drop();
+  await until(() => stats().sockets === 1, "both sockets to leave");
+  assert.equal(built, 1, "no instance was built for the closes");
+  assert.equal(objectStatus(s.app, "ROOM", id), "hibernated");
+  assert.equal(stats().events, events);
+});

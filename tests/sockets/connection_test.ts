@@ -435,6 +435,7 @@ Deno.test("nothing handed to users has an internal member: sockets, pair ends, t
     "idFromName",
     "idFromString",
     "newUniqueId",
+    "presence",
     "storageName",
   ]);
   const stub = namespace.getByName("a");
@@ -449,6 +450,7 @@ Deno.test("nothing handed to users has an internal member: sockets, pair ends, t
     "constructor",
     "getConnectionId",
     "getHibernatableWebSocketEventTimeout",
+    "getPresence",
     "getTags",
     "getWebSocketAutoResponse",
     "getWebSocketAutoResponseTimestamp",
@@ -456,6 +458,7 @@ Deno.test("nothing handed to users has an internal member: sockets, pair ends, t
     "id",
     "removeTags",
     "setHibernatableWebSocketEventTimeout",
+    "setPresence",
     "setTags",
     "setWebSocketAutoResponse",
     "storage",
