@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { createChatApp } from "../../examples/chat/app.ts";
+import { ManualClock } from "../../src/testing/mod.ts";
+import { type BrowserPage, launchBrowser } from "./_browser.ts";
+
+/** The chat app served on 127.0.0.1 (`port` 0 = any) with its own handle on the KV file. */
+async function serveChat(kvPath: string, port = 0) {
+  const kv = await Deno.openKv(kvPath);
+  const app = createChatApp({ kv, clock: new ManualClock(Date.now()) });
+  const server = await app.serve({
+    hostname: "127.0.0.1",
+    port,
+    handleSignals: false,
+    onListen: () => {},
+  });
+  let stopped = false;
+  return {
+    port: server.addr.port,
+    /** Graceful shutdown; `restart` closes the sockets with 1012 (Service Restart). */
+    async stop(restart = false) {
+      if (stopped) return;
+      stopped = true;
+      await server.shutdown({ restart });
+      await server.finished;
+      kv.close();
+    },
+  };
+}
+
+/** Helpers installed into a page after each load: short expressions in the test. */
+const HELPERS = `
+  globalThis.$status = () => document.getElementById("status").textContent;
+  globalThis.$members = () =>
+    [...document.querySelectorAll("#members li")].map((li) => li.textContent.trim());
+  globalThis.$lines = () => [...document.querySelectorAll("#log li")].map((li) => ({
+    text: li.textContent,
+    mine: li.classList.contains("mine"),
+    at: li.querySelector("time")?.dateTime ?? "",
+    cls: li.className,
+  }));
+  true;
+`;
+
+async function say(page: BrowserPage, text: string) {
+  await page.type("#text", text);
+  await page.click("#sendButton");
+}
+
+Deno.test("chat in Chromium: two people see each other, their own lines marked, same nicknames told apart, announcements, and both reconnect by themselves after a server restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dormant-chat-browser-" });
+  const kvPath = `${dir}/chat.sqlite3`;
+  try {
+    let server = await serveChat(kvPath);
+    const port = server.port;
+    const base = `http://127.0.0.1:${port}/`;
+    try {
+      await using browser = await launchBrowser();
+      const a = await browser.newPage(); // separate browser contexts: two people
+      const b = await browser.newPage();
+      const joinAs = async (page: BrowserPage, name: string) => {
+        await page.goto(base);
+        await page.evaluate(HELPERS);
+        await page.type("#room", "garden");
+        await page.type("#name", name);
+        await page.click("#join button");
+        await page.waitFor(`$status().startsWith("Connected")`, `${name} to connect`);
+      };
+      await joinAs(a, "sam");
+      await joinAs(b, "sam");
+
+      // Both see both in the member list, told apart by their tags, each marked "(you)" once.
+      const lists = [];
+      for (const page of [a, b]) {
+        const members = await page.waitFor<string[]>(
+          `$members().length === 2 && $members()`,
+          "two members",
+        );
+        lists.push(members.map((m) => m.replace("(you)", "")));
+        assert.ok(members.every((m) => m.startsWith("sam#")), members.join(", "));
+        assert.notEqual(members[0], members[1], "two people named sam are told apart");
+        assert.equal(members.filter((m) => m.endsWith("(you)")).length, 1);
+      }
+      assert.deepEqual(lists[0], lists[1]);
+
+      // A's line reaches B with a timestamp, marked as own in A only.
+      await say(a, "hello from A");
+      for (const page of [a, b]) {
+        await page.waitFor(
+          `$lines().some((l) => l.text.includes("hello from A"))`,
+          "the line",
+        );
+      }
+      const lineIn = (page: BrowserPage) =>
+        page.evaluate<{ mine: boolean; at: string }>(
+          `$lines().find((l) => l.text.includes("hello from A"))`,
+        );
+      const inA = await lineIn(a);
+      const inB = await lineIn(b);
+      assert.equal(inA.mine, true);
+      assert.equal(inB.mine, false);
+      assert.ok(!Number.isNaN(Date.parse(inB.at)), `a timestamp: "${inB.at}"`);
+      assert.equal(inA.at, inB.at, "the server's time, the same on both pages");
+
+      // An announcement posted over HTTP is a notice on both pages.
+      const posted = await fetch(`${base}rooms/garden/announce`, {
+        method: "POST",
+        body: "tea at five",
+      });
+      assert.deepEqual(await posted.json(), { sent: 2 });
+      for (const page of [a, b]) {
+        await page.waitFor(
+          `$lines().some((l) => l.cls === "notice" && l.text.includes("tea at five"))`,
+          "the announcement",
+        );
+      }
+
+      // The server restarts (1012) on the same port and KV: both pages reconnect by themselves.
+      await server.stop(true);
+      for (const page of [a, b]) {
+        await page.waitFor(`$status().startsWith("Reconnecting")`, "the reconnecting status");
+      }
+      server = await serveChat(kvPath, port);
+      for (const page of [a, b]) {
+        await page.waitFor(`$status().startsWith("Connected")`, "the page to reconnect", 15_000);
+        await page.waitFor(`$members().length === 2`, "both members again");
+        const text = await page.evaluate<string>(`document.body.innerText`);
+        assert.ok(!text.includes("Join again"), "no 'Join again'");
+      }
+      await say(b, "back again");
+      for (const page of [a, b]) {
+        await page.waitFor(`$lines().some((l) => l.text.includes("back again"))`, "the new line");
+        // The line from before the restart is shown once, not again with the history.
+        const count = await page.evaluate<number>(
+          `$lines().filter((l) => l.text.includes("hello from A")).length`,
+        );
+        assert.equal(count, 1);
+      }
+      assert.equal((await lineIn(a)).mine, true, "still marked as own after reconnecting");
+      const back = await b.evaluate<{ mine: boolean }>(
+        `$lines().find((l) => l.text.includes("back again"))`,
+      );
+      assert.equal(back.mine, true);
+      assert.deepEqual([...a.errors, ...b.errors], []);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
