@@ -33,6 +33,8 @@ export const PAGE = `<!doctype html>
   .error { color: #c33; }
   #status { color: var(--dim); font-size: .9rem; overflow-wrap: anywhere; margin: .25rem 0; }
   #status.ok { color: #2a8a4a; }
+  #status.wait { color: #b7791f; }
+  #members.stale { opacity: .45; }
   #status.error { color: #c33; }
   .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 </style>
@@ -151,6 +153,7 @@ export const PAGE = `<!doctype html>
       li.append(who(user));
       return li;
     }));
+    $("members").classList.remove("stale");
     $("count").textContent = users.length ? "(" + users.length + ")" : "";
   }
   function status(text, cls = "", canSend = false) {
@@ -206,9 +209,9 @@ export const PAGE = `<!doctype html>
     });
     conn.addEventListener("close", (event) => {
       if (socket !== conn) return;
-      members([]);
+      $("members").classList.add("stale"); // until the server sends the list again
       if (event.code === 1008) status("Refused by the server: " + event.reason, "error");
-      else status("Reconnecting…");
+      else status("Reconnecting…", "wait");
     });
     // Keep-alive answered by the server's auto-response, without waking the room.
     pinger = setInterval(() => conn.readyState === 1 && conn.send(KEEPALIVE), 20000);

@@ -28,6 +28,8 @@ export interface BrowserPage {
   type(selector: string, text: string): Promise<void>;
   /** Clicks the element (`element.click()`). */
   click(selector: string): Promise<void>;
+  /** A PNG of the viewport (to look at a page while debugging a test). */
+  screenshot(): Promise<Uint8Array>;
 }
 
 /** A running Chromium. */
@@ -79,13 +81,17 @@ export async function launchBrowser(): Promise<Browser> {
   }).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let stderr = "";
+  // Bounded: a browser not listening 20 s after it started is killed (this PID only).
+  const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
   try {
     while (!LISTENING.test(stderr)) {
       const { value, done } = await reader.read();
       if (done) throw new Error(`Chromium exited before listening: ${stderr}`);
       stderr += value;
     }
+    clearTimeout(guard);
   } catch (error) {
+    clearTimeout(guard);
     child.kill("SIGKILL");
     await reader.cancel().catch(() => {});
     await child.status;
@@ -221,7 +227,15 @@ class Page implements BrowserPage {
     const loaded = new Promise<void>((resolve) => this.#loaded.push(resolve));
     const { errorText } = await this.#send("Page.navigate", { url });
     if (errorText) throw new Error(`Cannot open ${url}: ${errorText}`);
-    await loaded;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Timed out loading ${url}`)), 10_000);
+    });
+    try {
+      await Promise.race([loaded, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async evaluate<T>(expression: string): Promise<T> {
@@ -260,6 +274,11 @@ class Page implements BrowserPage {
 
   async click(selector: string): Promise<void> {
     await this.evaluate(`document.querySelector(${JSON.stringify(selector)}).click()`);
+  }
+
+  async screenshot(): Promise<Uint8Array> {
+    const { data } = await this.#send("Page.captureScreenshot", { format: "png" });
+    return Uint8Array.from(atob(data as string), (c) => c.charCodeAt(0));
   }
 
   #send(method: string, params: Json = {}): Promise<Json> {

@@ -46,7 +46,9 @@ async function say(page: BrowserPage, text: string) {
   await page.click("#sendButton");
 }
 
-Deno.test("chat in Chromium: two people see each other, their own lines marked, same nicknames told apart, announcements, and both reconnect by themselves after a server restart", async () => {
+const lineWith = (text: string) => `$lines().find((l) => l.text.includes(${JSON.stringify(text)}))`;
+
+Deno.test("chat in Chromium, two people in one room", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "dormant-chat-browser-" });
   const kvPath = `${dir}/chat.sqlite3`;
   try {
@@ -57,90 +59,93 @@ Deno.test("chat in Chromium: two people see each other, their own lines marked, 
       await using browser = await launchBrowser();
       const a = await browser.newPage(); // separate browser contexts: two people
       const b = await browser.newPage();
-      const joinAs = async (page: BrowserPage, name: string) => {
+      for (const page of [a, b]) {
         await page.goto(base);
         await page.evaluate(HELPERS);
         await page.type("#room", "garden");
-        await page.type("#name", name);
+        await page.type("#name", "sam");
         await page.click("#join button");
-        await page.waitFor(`$status().startsWith("Connected")`, `${name} to connect`);
-      };
-      await joinAs(a, "sam");
-      await joinAs(b, "sam");
-
-      // Both see both in the member list, told apart by their tags, each marked "(you)" once.
-      const lists = [];
-      for (const page of [a, b]) {
-        const members = await page.waitFor<string[]>(
-          `$members().length === 2 && $members()`,
-          "two members",
-        );
-        lists.push(members.map((m) => m.replace("(you)", "")));
-        assert.ok(members.every((m) => m.startsWith("sam#")), members.join(", "));
-        assert.notEqual(members[0], members[1], "two people named sam are told apart");
-        assert.equal(members.filter((m) => m.endsWith("(you)")).length, 1);
-      }
-      assert.deepEqual(lists[0], lists[1]);
-
-      // A's line reaches B with a timestamp, marked as own in A only.
-      await say(a, "hello from A");
-      for (const page of [a, b]) {
-        await page.waitFor(
-          `$lines().some((l) => l.text.includes("hello from A"))`,
-          "the line",
-        );
-      }
-      const lineIn = (page: BrowserPage) =>
-        page.evaluate<{ mine: boolean; at: string }>(
-          `$lines().find((l) => l.text.includes("hello from A"))`,
-        );
-      const inA = await lineIn(a);
-      const inB = await lineIn(b);
-      assert.equal(inA.mine, true);
-      assert.equal(inB.mine, false);
-      assert.ok(!Number.isNaN(Date.parse(inB.at)), `a timestamp: "${inB.at}"`);
-      assert.equal(inA.at, inB.at, "the server's time, the same on both pages");
-
-      // An announcement posted over HTTP is a notice on both pages.
-      const posted = await fetch(`${base}rooms/garden/announce`, {
-        method: "POST",
-        body: "tea at five",
-      });
-      assert.deepEqual(await posted.json(), { sent: 2 });
-      for (const page of [a, b]) {
-        await page.waitFor(
-          `$lines().some((l) => l.cls === "notice" && l.text.includes("tea at five"))`,
-          "the announcement",
-        );
+        await page.waitFor(`$status().startsWith("Connected")`, "the page to connect");
       }
 
-      // The server restarts (1012) on the same port and KV: both pages reconnect by themselves.
-      await server.stop(true);
-      for (const page of [a, b]) {
-        await page.waitFor(`$status().startsWith("Reconnecting")`, "the reconnecting status");
-      }
-      server = await serveChat(kvPath, port);
-      for (const page of [a, b]) {
-        await page.waitFor(`$status().startsWith("Connected")`, "the page to reconnect", 15_000);
-        await page.waitFor(`$members().length === 2`, "both members again");
-        const text = await page.evaluate<string>(`document.body.innerText`);
-        assert.ok(!text.includes("Join again"), "no 'Join again'");
-      }
-      await say(b, "back again");
-      for (const page of [a, b]) {
-        await page.waitFor(`$lines().some((l) => l.text.includes("back again"))`, "the new line");
-        // The line from before the restart is shown once, not again with the history.
-        const count = await page.evaluate<number>(
-          `$lines().filter((l) => l.text.includes("hello from A")).length`,
-        );
-        assert.equal(count, 1);
-      }
-      assert.equal((await lineIn(a)).mine, true, "still marked as own after reconnecting");
-      const back = await b.evaluate<{ mine: boolean }>(
-        `$lines().find((l) => l.text.includes("back again"))`,
+      await t.step(
+        "each page lists both members, two people named sam told apart, itself marked (you)",
+        async () => {
+          const lists = [];
+          for (const page of [a, b]) {
+            const members = await page.waitFor<string[]>(
+              `$members().length === 2 && $members()`,
+              "two members",
+            );
+            assert.ok(members.every((m) => m.startsWith("sam#")), members.join(", "));
+            assert.notEqual(members[0], members[1]);
+            assert.equal(members.filter((m) => m.endsWith("(you)")).length, 1);
+            lists.push(members.map((m) => m.replace("(you)", "")));
+          }
+          assert.deepEqual(lists[0], lists[1]);
+        },
       );
-      assert.equal(back.mine, true);
-      assert.deepEqual([...a.errors, ...b.errors], []);
+
+      await t.step(
+        "a line typed in A appears in B with the server's time, marked as own in A only",
+        async () => {
+          await say(a, "hello from A");
+          for (const page of [a, b]) await page.waitFor(lineWith("hello from A"), "the line");
+          const inA = await a.evaluate<{ mine: boolean; at: string }>(lineWith("hello from A"));
+          const inB = await b.evaluate<{ mine: boolean; at: string }>(lineWith("hello from A"));
+          assert.equal(inA.mine, true);
+          assert.equal(inB.mine, false);
+          assert.ok(!Number.isNaN(Date.parse(inB.at)), `a timestamp: "${inB.at}"`);
+          assert.equal(inA.at, inB.at, "one server time on both pages");
+        },
+      );
+
+      await t.step("POST /rooms/:room/announce is a notice on both pages", async () => {
+        const posted = await fetch(`${base}rooms/garden/announce`, {
+          method: "POST",
+          body: "tea at five",
+        });
+        assert.deepEqual(await posted.json(), { sent: 2 });
+        for (const page of [a, b]) {
+          const notice = await page.waitFor<{ cls: string }>(lineWith("tea at five"), "the notice");
+          assert.equal(notice.cls, "notice");
+        }
+      });
+
+      await t.step(
+        "after a server restart (1012) on the same port and KV, both pages reconnect by themselves and chat again",
+        async () => {
+          await server.stop(true);
+          for (const page of [a, b]) {
+            await page.waitFor(`$status().startsWith("Reconnecting")`, "the reconnecting status");
+          }
+          server = await serveChat(kvPath, port);
+          for (const page of [a, b]) {
+            await page.waitFor(
+              `$status().startsWith("Connected")`,
+              "the page to reconnect",
+              15_000,
+            );
+            await page.waitFor(`$members().length === 2`, "both members again");
+            const text = await page.evaluate<string>(`document.body.innerText`);
+            assert.ok(!text.includes("Join again"), "no 'Join again'");
+          }
+          await say(b, "back again");
+          for (const page of [a, b]) {
+            await page.waitFor(lineWith("back again"), "the new line");
+            // The line from before the restart is shown once, not again with the history.
+            const count = await page.evaluate<number>(
+              `$lines().filter((l) => l.text.includes("hello from A")).length`,
+            );
+            assert.equal(count, 1);
+          }
+          assert.equal((await a.evaluate<{ mine: boolean }>(lineWith("hello from A"))).mine, true);
+          assert.equal((await b.evaluate<{ mine: boolean }>(lineWith("back again"))).mine, true);
+          assert.equal((await a.evaluate<{ mine: boolean }>(lineWith("back again"))).mine, false);
+        },
+      );
+
+      assert.deepEqual([...a.errors, ...b.errors], [], "no error in the pages");
     } finally {
       await server.stop();
     }
