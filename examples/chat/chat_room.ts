@@ -106,7 +106,7 @@ export class ChatRoom extends DurableObject<ChatEnv> {
     ws.send(JSON.stringify({ type: "welcome", you: user }));
     ws.send(JSON.stringify({ type: "history", messages: [...stored.values()].reverse() }));
     this.#broadcast({ type: "joined", at: Date.now(), user });
-    this.#broadcast({ type: "presence", users: this.#members() });
+    this.ctx.broadcast(presenceEvent(this.#members()));
     await this.ctx.storage.deleteAlarm();
   }
 
@@ -137,7 +137,7 @@ export class ChatRoom extends DurableObject<ChatEnv> {
   async close(ws: WebSocket): Promise<void> {
     this.#broadcast({ type: "left", at: Date.now(), user: this.#userOf(ws) });
     const users = this.#members(ws);
-    this.#broadcast({ type: "presence", users });
+    this.ctx.broadcast(presenceEvent(users));
     if (users.length === 0) {
       await this.ctx.storage.setAlarm(Date.now() + this.env.HISTORY_TTL_MS);
     }
@@ -174,6 +174,11 @@ export class ChatRoom extends DurableObject<ChatEnv> {
   #broadcast(event: object): void {
     this.ctx.broadcast(JSON.stringify(event)); // encoded once for every member
   }
+}
+
+/** The member-list event, `{"type":"presence","users":[…]}`: its one definition. */
+export function presenceEvent(users: readonly ChatUser[]): string {
+  return JSON.stringify({ type: "presence", users });
 }
 
 /** Four base-36 characters from a connection id (FNV-1a): short enough to show. */
