@@ -145,6 +145,19 @@ Deno.test("chat in Chromium, two people in one room", async (t) => {
         },
       );
 
+      await t.step(
+        "a reloaded page rejoins by itself, its earlier lines still marked as own",
+        async () => {
+          await a.goto(base);
+          await a.evaluate(HELPERS);
+          await a.waitFor(`$status().startsWith("Connected")`, "the reloaded page to connect");
+          await a.waitFor(lineWith("back again"), "the history");
+          assert.equal((await a.evaluate<{ mine: boolean }>(lineWith("hello from A"))).mine, true);
+          assert.equal((await a.evaluate<{ mine: boolean }>(lineWith("back again"))).mine, false);
+          await a.waitFor(`$members().length === 2`, "both members after the reload");
+        },
+      );
+
       assert.deepEqual([...a.errors, ...b.errors], [], "no error in the pages");
     } finally {
       await server.stop();
