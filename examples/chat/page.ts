@@ -70,34 +70,51 @@ export const PAGE = `<!doctype html>
     message_empty: "Message not sent: it is empty.",
   };
 
-  // A WebSocket that reconnects by itself with jittered exponential backoff
-  // (0.25 s doubling to 5 s): "open" and "close" fire on every connection.
+  // A WebSocket that reconnects by itself with jittered exponential backoff (0.25 s
+  // doubling to 5 s): "open", "message" and "close" fire for every connection, and
+  // "statuschange" when status moves between connecting, open, reconnecting and closed.
+  // Close codes that mean "do not retry": the server ended it or refused for good.
+  const FINAL = new Set([1000, 1002, 1003, 1007, 1008, 1009, 1010]);
   class ReconnectingSocket extends EventTarget {
-    #url; #ws = null; #attempts = 0; #timer = 0; #stopped = false;
+    #url; #ws = null; #attempts = 0; #timer = 0; #status = "connecting";
     constructor(url) { super(); this.#url = url; this.#dial(); }
-    get readyState() { return this.#stopped ? 3 : this.#ws?.readyState === 1 ? 1 : 0; }
-    send(data) { this.#ws?.send(data); }
+    get status() { return this.#status; }
+    get readyState() { return this.#status === "open" ? 1 : this.#status === "closed" ? 3 : 0; }
+    send(data) { if (this.#status === "open") this.#ws.send(data); }
     close(code, reason) {
-      this.#stopped = true;
       clearTimeout(this.#timer);
       this.#ws?.close(code, reason);
+      this.#ws = null;
+      this.#set("closed");
+    }
+    #set(status) {
+      if (this.#status === status) return;
+      this.#status = status;
+      this.dispatchEvent(new Event("statuschange"));
     }
     #dial() {
       const ws = this.#ws = new WebSocket(this.#url);
-      ws.onopen = () => { this.#attempts = 0; this.dispatchEvent(new Event("open")); };
+      ws.onopen = () => {
+        this.#attempts = 0;
+        this.#set("open");
+        this.dispatchEvent(new Event("open"));
+      };
       ws.onmessage = (e) => this.dispatchEvent(new MessageEvent("message", { data: e.data }));
       ws.onclose = (e) => {
+        if (this.#ws !== ws) return;
         this.#ws = null;
-        this.dispatchEvent(new CloseEvent("close", { code: e.code, reason: e.reason }));
-        if (this.#stopped || e.code === 1008) return; // 1008: refused for good
+        const { code, reason, wasClean } = e;
+        this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+        if (FINAL.has(code) || (code >= 4400 && code < 4500)) return this.#set("closed");
+        this.#set("reconnecting");
         const delay = Math.min(5000, 250 * 2 ** this.#attempts++) * (0.5 + Math.random() / 2);
         this.#timer = setTimeout(() => this.#dial(), delay);
       };
     }
   }
 
-  // The one place the page opens its connection: a WebSocket-like object
-  // (send, close, readyState, open/message/close events) that reconnects by itself.
+  // The one place the page opens its connection: a WebSocket-like object (send, close,
+  // readyState, status; open/message/close/statuschange events) that reconnects by itself.
   function openSocket(url) {
     return new ReconnectingSocket(url);
   }
@@ -182,10 +199,18 @@ export const PAGE = `<!doctype html>
     );
     socket = conn;
     status("Connecting…");
-    conn.addEventListener("open", () => {
+    conn.addEventListener("open", () => socket === conn && $("text").focus());
+    let closing = null; // the last close event, to say why a closed connection ended
+    conn.addEventListener("close", (event) => { closing = event; });
+    conn.addEventListener("statuschange", () => {
       if (socket !== conn) return;
-      status("Connected to " + room + " as " + name + ".", "ok", true);
-      $("text").focus();
+      if (conn.status === "open") status("Connected to " + room + " as " + name + ".", "ok", true);
+      else if (conn.status === "connecting") status("Connecting…");
+      else {
+        $("members").classList.add("stale"); // until the server sends the list again
+        if (conn.status === "reconnecting") status("Reconnecting…", "wait");
+        else status("Disconnected" + (closing?.reason ? ": " + closing.reason : "") + ".", "error");
+      }
     });
     conn.addEventListener("message", (event) => {
       if (socket !== conn || event.data === "pong") return;
@@ -206,12 +231,6 @@ export const PAGE = `<!doctype html>
       else if (msg.type === "left") add(msg.at, [who(msg.user), " left"], "note");
       else if (msg.type === "announcement") add(msg.at, ["Announcement: " + msg.text], "notice");
       else if (msg.type === "error") add(undefined, [ERRORS[msg.code] ?? "Error: " + msg.code], "error");
-    });
-    conn.addEventListener("close", (event) => {
-      if (socket !== conn) return;
-      $("members").classList.add("stale"); // until the server sends the list again
-      if (event.code === 1008) status("Refused by the server: " + event.reason, "error");
-      else status("Reconnecting…", "wait");
     });
     // Keep-alive answered by the server's auto-response, without waking the room.
     pinger = setInterval(() => conn.readyState === 1 && conn.send(KEEPALIVE), 20000);
