@@ -50,7 +50,7 @@ export function createChatApp(options: ChatAppOptions = {}) {
   return app;
 }
 
-/** Sends `{"type":"announcement","text":…}` to the room's members; the room stays hibernated. */
+/** Sends `{"type":"announcement","at":…,"text":…}` to the room's members; the room stays hibernated. */
 async function announceTo(
   rooms: DurableObjectNamespace,
   room: string,
@@ -62,7 +62,7 @@ async function announceTo(
     const code = length < 1 ? "message_empty" : "message_too_long";
     return Response.json({ type: "error", code }, { status: 400 });
   }
-  const event = JSON.stringify({ type: "announcement", text });
+  const event = JSON.stringify({ type: "announcement", at: Date.now(), text });
   const sent = await rooms.broadcast(rooms.idFromName(decodeURIComponent(room)), event, {
     tag: "member",
   });

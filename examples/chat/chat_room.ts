@@ -3,11 +3,23 @@
  * attachment, the last 100 messages in `ctx.storage`, and a room that stays
  * empty for `HISTORY_TTL_MS` forgets its history through an alarm.
  *
- * Protocol: the client sends `{"type":"message","text":"hi"}`; the room sends
- * JSON events (`history`, `joined`, `message`, `left`, `error`, and
- * `announcement`, posted with `POST /rooms/:room/announce` without waking the room). The bare text
- * `ping` is the keep-alive, answered `pong` without waking the room: chat
- * lines are framed as JSON, so no text a person types is taken for it.
+ * Protocol (JSON text frames; `at` is the server's time in ms since the epoch):
+ *
+ * - client → room: `{"type":"message","text":"hi"}` (1 to 2,000 characters).
+ * - room → the joining client, first: `{"type":"welcome","you":{"id","name"}}`,
+ *   then `{"type":"history","messages":[line…]}` (the last 100 lines, oldest first).
+ * - room → everyone: `{"type":"message",…line}` where a line is
+ *   `{"seq","at","id","from","text"}` (`seq` grows by one per line, so a client that
+ *   joins again skips lines it already shows); `{"type":"joined"|"left","at","user"}`;
+ *   `{"type":"presence","users":[user…]}` on every join and leave (and so on join).
+ * - `{"type":"announcement","at","text"}`: posted with `POST /rooms/:room/announce`,
+ *   sent to every member without waking the room.
+ * - `{"type":"error","code"}`: `bad_message`, `message_empty`, `message_too_long`.
+ *
+ * A user is `{"id","name"}`: `id` is a short tag derived from the connection id,
+ * so two people with the same nickname are told apart. The bare text `ping` is
+ * the keep-alive, answered `pong` without waking the room: chat lines are
+ * framed as JSON, so no text a person types is taken for it.
  */
 import {
   DurableObject,
@@ -28,8 +40,17 @@ export interface ChatEnv {
   readonly HISTORY_TTL_MS: number;
 }
 
+/** Who is in the room: `id` tells apart two people with the same nickname. */
+export interface ChatUser {
+  id: string;
+  name: string;
+}
+
 /** A chat line as stored and sent. */
 export interface ChatLine {
+  seq: number;
+  at: number;
+  id: string;
   from: string;
   text: string;
 }
@@ -47,8 +68,8 @@ const key = (seq: number) => PREFIX + String(seq).padStart(12, "0");
 
 @durableObject({ name: "chat-room" })
 export class ChatRoom extends DurableObject<ChatEnv> {
-  // Nicknames decoded once per instance, not per message.
-  #names = new WeakMap<WebSocket, string>();
+  // Users decoded once per instance, not per message.
+  #users = new WeakMap<WebSocket, ChatUser>();
   #seq = 0;
 
   constructor(ctx: DurableObjectState, env: ChatEnv) {
@@ -78,11 +99,14 @@ export class ChatRoom extends DurableObject<ChatEnv> {
       reverse: true,
       limit: HISTORY,
     });
-    ws.serializeAttachment({ name });
     this.ctx.acceptWebSocket(ws, ["member"]);
+    const user: ChatUser = { id: shortTag(this.ctx.getConnectionId(ws)), name };
+    ws.serializeAttachment(user);
     // Queued until the upgrade completes, and sent before anything else.
+    ws.send(JSON.stringify({ type: "welcome", you: user }));
     ws.send(JSON.stringify({ type: "history", messages: [...stored.values()].reverse() }));
-    this.#broadcast({ type: "joined", name });
+    this.#broadcast({ type: "joined", at: Date.now(), user });
+    this.ctx.broadcast(presenceEvent(this.#members()));
     await this.ctx.storage.deleteAlarm();
   }
 
@@ -100,8 +124,9 @@ export class ChatRoom extends DurableObject<ChatEnv> {
       ws.send(JSON.stringify({ type: "error", code }));
       return;
     }
-    const line: ChatLine = { from: this.#nameOf(ws), text };
+    const { id, name } = this.#userOf(ws);
     const seq = ++this.#seq;
+    const line: ChatLine = { seq, at: Date.now(), id, from: name, text };
     // Not awaited together: both writes go out in one atomic commit.
     this.ctx.storage.put(key(seq), line);
     if (seq > HISTORY) this.ctx.storage.delete(key(seq - HISTORY));
@@ -110,8 +135,10 @@ export class ChatRoom extends DurableObject<ChatEnv> {
 
   @onClose
   async close(ws: WebSocket): Promise<void> {
-    this.#broadcast({ type: "left", name: this.#nameOf(ws) });
-    if (this.ctx.getWebSockets().length === 0) {
+    this.#broadcast({ type: "left", at: Date.now(), user: this.#userOf(ws) });
+    const users = this.#members(ws);
+    this.ctx.broadcast(presenceEvent(users));
+    if (users.length === 0) {
       await this.ctx.storage.setAlarm(Date.now() + this.env.HISTORY_TTL_MS);
     }
   }
@@ -123,18 +150,44 @@ export class ChatRoom extends DurableObject<ChatEnv> {
     this.#seq = 0;
   }
 
-  #nameOf(ws: WebSocket): string {
-    let name = this.#names.get(ws);
-    if (name === undefined) {
-      name = (ws.deserializeAttachment() as { name: string } | null)?.name ?? "?";
-      this.#names.set(ws, name);
+  /**
+   * Who is in the room, in joining order: the one place the member list is
+   * computed (from the sockets' attachments), `leaving` left out.
+   */
+  #members(leaving?: WebSocket): ChatUser[] {
+    const users: ChatUser[] = [];
+    for (const ws of this.ctx.getWebSockets("member")) {
+      if (ws !== leaving) users.push(this.#userOf(ws));
     }
-    return name;
+    return users;
+  }
+
+  #userOf(ws: WebSocket): ChatUser {
+    let user = this.#users.get(ws);
+    if (user === undefined) {
+      user = ws.deserializeAttachment() as ChatUser | null ?? { id: "?", name: "?" };
+      this.#users.set(ws, user);
+    }
+    return user;
   }
 
   #broadcast(event: object): void {
     this.ctx.broadcast(JSON.stringify(event)); // encoded once for every member
   }
+}
+
+/** The member-list event, `{"type":"presence","users":[…]}`: its one definition. */
+export function presenceEvent(users: readonly ChatUser[]): string {
+  return JSON.stringify({ type: "presence", users });
+}
+
+/** Four base-36 characters from a connection id (FNV-1a): short enough to show. */
+function shortTag(connectionId: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < connectionId.length; i++) {
+    hash = Math.imul(hash ^ connectionId.charCodeAt(i), 0x01000193);
+  }
+  return ((hash >>> 0) % 36 ** 4).toString(36).padStart(4, "0");
 }
 
 /** The text of a `{"type":"message","text":"..."}` frame, or `null` for anything else. */

@@ -4,6 +4,8 @@ import { startServerProcess } from "../_helpers.ts";
 
 const MAIN = new URL("../../examples/chat/main.ts", import.meta.url).pathname;
 
+type Line = { from: string; text: string };
+
 /** A chat line as the page sends it. */
 const say = (text: string) => JSON.stringify({ type: "message", text });
 
@@ -17,10 +19,12 @@ function startChat(env: Record<string, string>) {
 
 async function join(port: number, room: string, name: string) {
   const client = await testClient(`ws://127.0.0.1:${port}/rooms/${room}/ws?name=${name}`);
-  const history = await client.nextJson<{ type: string; messages: unknown[] }>();
+  assert.equal((await client.nextJson<{ type: string }>()).type, "welcome");
+  const history = await client.nextJson<{ type: string; messages: Line[] }>();
   assert.equal(history.type, "history");
-  await client.nextJson(); // joined
-  return { client, history: history.messages };
+  assert.equal((await client.nextJson<{ type: string }>()).type, "joined");
+  assert.equal((await client.nextJson<{ type: string }>()).type, "presence");
+  return { client, history: history.messages.map(({ from, text }) => ({ from, text })) };
 }
 
 Deno.test("chat process prints a URL a person can click, flushes and exits 0 on SIGTERM within 5 s", async () => {
@@ -81,10 +85,9 @@ Deno.test("chat survives kill -9: acknowledged history is complete and a pending
     // The alarm (due 1.5 s after the room emptied) fires in the new process. A
     // subprocess has no injectable clock, so this waits real time, once.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const probe = await testClient(`ws://127.0.0.1:${second.port}/rooms/k9-empty/ws?name=probe`);
-    const after = await probe.nextJson<{ messages: unknown[] }>();
-    await probe.close();
-    assert.deepEqual(after.messages, [], "history of the empty room was deleted by the alarm");
+    const probe = await join(second.port, "k9-empty", "probe");
+    await probe.client.close();
+    assert.deepEqual(probe.history, [], "history of the empty room was deleted by the alarm");
     await ben.close();
     second.child.kill("SIGTERM");
     assert.equal((await second.status).code, 0);

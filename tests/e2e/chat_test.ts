@@ -2,11 +2,26 @@ import assert from "node:assert/strict";
 import { createChatApp } from "../../examples/chat/app.ts";
 import { hibernateNow, ManualClock, objectStatus } from "../../src/testing/mod.ts";
 import { serveBuilt, UPGRADE_HEADERS } from "../_helpers.ts";
+import type { TestClient } from "../../src/testing/mod.ts";
 
 type Event = { type: string; [key: string]: unknown };
 
 /** A chat line as the page sends it. */
 const say = (text: string) => JSON.stringify({ type: "message", text });
+
+type User = { id: string; name: string };
+type Line = { seq: number; at: number; id: string; from: string; text: string };
+
+/** What a line says, without the fields that vary from run to run. */
+const said = ({ from, text }: Line) => ({ from, text });
+
+/** The next event of `type`, skipping others (joins, leaves, presence of other members). */
+async function nextOf<T = Event>(client: TestClient, type: string): Promise<T> {
+  for (;;) {
+    const event = await client.nextJson<Event>();
+    if (event.type === type) return event as T;
+  }
+}
 
 async function serveChat(options: { clock?: ManualClock; kv?: Deno.Kv } = {}) {
   const clock = options.clock ?? new ManualClock(Date.now());
@@ -20,6 +35,19 @@ async function serveChat(options: { clock?: ManualClock; kv?: Deno.Kv } = {}) {
     base: `127.0.0.1:${served.port}`,
     join(room: string, name: string) {
       return served.connect(`/rooms/${room}/ws?name=${encodeURIComponent(name)}`);
+    },
+    /** Joins and reads the events every joiner gets: welcome, history, joined, presence. */
+    async enter(room: string, name: string) {
+      const client = await served.connect(`/rooms/${room}/ws?name=${encodeURIComponent(name)}`);
+      const welcome = await client.nextJson<{ type: string; you: User }>();
+      assert.equal(welcome.type, "welcome");
+      const history = await client.nextJson<{ type: string; messages: Line[] }>();
+      assert.equal(history.type, "history");
+      const joined = await client.nextJson<{ type: string; user: User }>();
+      assert.deepEqual(joined.user, welcome.you);
+      const presence = await client.nextJson<{ type: string; users: User[] }>();
+      assert.equal(presence.type, "presence");
+      return { client, you: welcome.you, history: history.messages, users: presence.users };
     },
   };
 }
@@ -50,19 +78,37 @@ Deno.test("chat refuses bad nicknames with 400 and non-upgrades with 426", async
   await plain.body?.cancel();
 });
 
-Deno.test("chat sends history first, then joins, messages and leaves to everyone", async () => {
+Deno.test("chat welcomes a member, sends history, then joins, presence, messages and leaves to everyone", async () => {
   await using chat = await serveChat();
   const alice = await chat.join("r1", "alice");
+  const welcome = await alice.nextJson<{ type: string; you: User }>();
+  assert.equal(welcome.type, "welcome");
+  assert.equal(welcome.you.name, "alice");
+  assert.match(welcome.you.id, /^[0-9a-z]{4}$/);
+  const you = welcome.you;
   assert.deepEqual(await alice.nextJson(), { type: "history", messages: [] });
-  assert.deepEqual(await alice.nextJson(), { type: "joined", name: "alice" });
-  const bob = await chat.join("r1", "bob");
-  assert.deepEqual(await bob.nextJson(), { type: "history", messages: [] });
-  assert.deepEqual(await bob.nextJson(), { type: "joined", name: "bob" });
-  assert.deepEqual(await alice.nextJson(), { type: "joined", name: "bob" });
+  const joined = await alice.nextJson<Event>();
+  assert.equal(joined.type, "joined");
+  assert.deepEqual(joined.user, you);
+  assert.equal(typeof joined.at, "number");
+  assert.deepEqual(await alice.nextJson(), { type: "presence", users: [you] });
+  const bob = await chat.enter("r1", "bob");
+  assert.deepEqual(bob.users, [you, bob.you]);
+  assert.deepEqual((await nextOf(alice, "joined")).user, bob.you);
+  assert.deepEqual(await alice.nextJson(), { type: "presence", users: [you, bob.you] });
+  const before = Date.now();
   alice.socket.send(say("hello"));
-  const expected = { type: "message", from: "alice", text: "hello" };
-  assert.deepEqual(await alice.nextJson(), expected);
-  assert.deepEqual(await bob.nextJson(), expected);
+  const inAlice = await alice.nextJson<Line & { type: string }>();
+  assert.deepEqual(await bob.client.nextJson(), inAlice);
+  assert.deepEqual({ ...inAlice, at: 0 }, {
+    type: "message",
+    seq: 1,
+    at: 0,
+    id: you.id,
+    from: "alice",
+    text: "hello",
+  });
+  assert.ok(inAlice.at >= before && inAlice.at <= Date.now(), "the server's time");
   alice.socket.send(say("x".repeat(2001)));
   assert.deepEqual(await alice.nextJson(), { type: "error", code: "message_too_long" });
   alice.socket.send(new Uint8Array([1, 2])); // ignored
@@ -70,20 +116,29 @@ Deno.test("chat sends history first, then joins, messages and leaves to everyone
   assert.deepEqual(await alice.nextJson(), { type: "error", code: "bad_message" });
   alice.socket.send("ping");
   assert.equal(await alice.next(), "pong");
-  await bob.close();
-  assert.deepEqual(await alice.nextJson(), { type: "left", name: "bob" });
-  const carol = await chat.join("r1", "carol");
-  assert.deepEqual(await carol.nextJson(), {
-    type: "history",
-    messages: [{ from: "alice", text: "hello" }],
-  });
+  await bob.client.close();
+  assert.deepEqual((await alice.nextJson<Event>()).user, bob.you); // left
+  assert.deepEqual(await alice.nextJson(), { type: "presence", users: [you] });
+  const carol = await chat.enter("r1", "carol");
+  assert.deepEqual(carol.history.map(said), [{ from: "alice", text: "hello" }]);
+  const { type: _, ...stored } = inAlice;
+  assert.deepEqual(carol.history, [stored], "a line is stored as it was sent");
+});
+
+Deno.test("chat tells apart two members with the same nickname by their ids", async () => {
+  await using chat = await serveChat();
+  const first = await chat.enter("twins", "sam");
+  const second = await chat.enter("twins", "sam");
+  assert.notEqual(first.you.id, second.you.id);
+  assert.deepEqual(second.users, [first.you, second.you]);
+  second.client.socket.send(say("which sam?"));
+  const line = await nextOf<Line>(first.client, "message");
+  assert.equal(line.id, second.you.id);
 });
 
 Deno.test("chat keeps the nickname across hibernation and answers ping while hibernated", async () => {
   await using chat = await serveChat();
-  const alice = await chat.join("r2", "alice");
-  await alice.nextJson();
-  await alice.nextJson();
+  const { client: alice, you } = await chat.enter("r2", "alice");
   const id = chat.app.env.ROOM.idFromName("r2");
   await chat.clock.advance(10_000);
   assert.equal(objectStatus(chat.app, "ROOM", id), "hibernated");
@@ -91,49 +146,54 @@ Deno.test("chat keeps the nickname across hibernation and answers ping while hib
   assert.equal(await alice.next(), "pong");
   assert.equal(objectStatus(chat.app, "ROOM", id), "hibernated");
   alice.socket.send(say("still me"));
-  assert.deepEqual(await alice.nextJson(), { type: "message", from: "alice", text: "still me" });
+  const line = await alice.nextJson<Line>();
+  assert.deepEqual(said(line), { from: "alice", text: "still me" });
+  assert.equal(line.id, you.id);
+});
+
+Deno.test("chat sends the member list to the others when a member of a hibernated room leaves", async () => {
+  await using chat = await serveChat();
+  const ann = await chat.enter("r6", "ann");
+  const ben = await chat.enter("r6", "ben");
+  await nextOf(ann.client, "presence"); // ben joined
+  await hibernateNow(chat.app, "ROOM", chat.app.env.ROOM.idFromName("r6"));
+  await ben.client.close();
+  assert.deepEqual(await nextOf(ann.client, "presence"), { type: "presence", users: [ann.you] });
 });
 
 Deno.test("chat keeps the last 100 messages", async () => {
   await using chat = await serveChat();
-  const alice = await chat.join("r3", "alice");
-  await alice.nextJson();
-  await alice.nextJson();
+  const { client: alice } = await chat.enter("r3", "alice");
   for (let i = 1; i <= 105; i++) alice.socket.send(say(`m${i}`));
   for (let i = 1; i <= 105; i++) {
     assert.equal((await alice.nextJson<{ text: string }>()).text, `m${i}`);
   }
   const id = chat.app.env.ROOM.idFromName("r3");
   await hibernateNow(chat.app, "ROOM", id);
-  const bob = await chat.join("r3", "bob");
-  const history = await bob.nextJson<{ messages: Array<{ text: string }> }>();
-  assert.equal(history.messages.length, 100);
-  assert.equal(history.messages[0]!.text, "m6");
-  assert.equal(history.messages[99]!.text, "m105");
+  const bob = await chat.enter("r3", "bob");
+  assert.equal(bob.history.length, 100);
+  assert.equal(bob.history[0]!.text, "m6");
+  assert.equal(bob.history[0]!.seq, 6);
+  assert.equal(bob.history[99]!.text, "m105");
+  assert.equal(bob.history[99]!.seq, 105);
 });
 
 Deno.test("chat deletes the history of a room left empty past the TTL", async () => {
   await using chat = await serveChat();
-  const alice = await chat.join("r4", "alice");
-  await alice.nextJson();
-  await alice.nextJson();
+  const { client: alice } = await chat.enter("r4", "alice");
   alice.socket.send(say("remember me"));
   await alice.nextJson();
   await alice.close();
   await chat.clock.advance(61_000);
-  const bob = await chat.join("r4", "bob");
-  assert.deepEqual(await bob.nextJson(), { type: "history", messages: [] });
+  const bob = await chat.enter("r4", "bob");
+  assert.deepEqual(bob.history, []);
 });
 
 Deno.test("chat broadcasts the text ping sent as a chat line, while the keep-alive ping is answered without waking the room", async () => {
   await using chat = await serveChat();
-  const alice = await chat.join("r5", "alice");
-  const bob = await chat.join("r5", "bob");
-  await alice.nextJson(); // history
-  await alice.nextJson(); // alice joined
-  await alice.nextJson(); // bob joined
-  await bob.nextJson(); // history
-  await bob.nextJson(); // bob joined
+  const { client: alice } = await chat.enter("r5", "alice");
+  const { client: bob } = await chat.enter("r5", "bob");
+  await nextOf(alice, "presence"); // bob joined
   const id = chat.app.env.ROOM.idFromName("r5");
   await hibernateNow(chat.app, "ROOM", id);
   const before = chat.app.stats().objects.find((o) => o.id === id.toString())!;
@@ -146,23 +206,18 @@ Deno.test("chat broadcasts the text ping sent as a chat line, while the keep-ali
   assert.equal(after.events, before.events);
 
   alice.socket.send(say("ping")); // the word typed into the page
-  const line = { type: "message", from: "alice", text: "ping" };
-  assert.deepEqual(await alice.nextJson(), line);
-  assert.deepEqual(await bob.nextJson(), line);
-  const carol = await chat.join("r5", "carol");
-  assert.deepEqual(await carol.nextJson(), {
-    type: "history",
-    messages: [{ from: "alice", text: "ping" }],
-  });
+  const line = { from: "alice", text: "ping" };
+  assert.deepEqual(said(await alice.nextJson<Line>()), line);
+  assert.deepEqual(said(await bob.nextJson<Line>()), line);
+  const carol = await chat.enter("r5", "carol");
+  assert.deepEqual(carol.history.map(said), [line]);
 });
 
 Deno.test("chat's POST /rooms/:room/announce reaches every member of a hibernated room without waking it, and refuses an empty text with 400", async () => {
   await using chat = await serveChat();
-  const alice = await chat.join("news", "alice");
-  const bob = await chat.join("news", "bob");
-  for (const client of [alice, bob]) {
-    while ((await client.nextJson<Event>()).name !== "bob"); // history and joins
-  }
+  const { client: alice } = await chat.enter("news", "alice");
+  const { client: bob } = await chat.enter("news", "bob");
+  await nextOf(alice, "presence"); // bob joined
   const id = chat.app.env.ROOM.idFromName("news");
   await hibernateNow(chat.app, "ROOM", id);
   const wakes = () => chat.app.stats().objects.find((o) => o.id === id.toString())!.wakes;
@@ -173,10 +228,13 @@ Deno.test("chat's POST /rooms/:room/announce reaches every member of a hibernate
   });
   assert.deepEqual(await response.json(), { sent: 2 });
   for (const client of [alice, bob]) {
-    assert.deepEqual(await client.nextJson(), {
+    const notice = await client.nextJson<Event>();
+    assert.deepEqual({ ...notice, at: 0 }, {
       type: "announcement",
+      at: 0,
       text: "maintenance at noon",
     });
+    assert.equal(typeof notice.at, "number");
   }
   assert.equal(objectStatus(chat.app, "ROOM", id), "hibernated");
   assert.equal(wakes(), before, "the room was not woken");
