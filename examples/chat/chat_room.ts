@@ -66,7 +66,12 @@ export const HISTORY = 100;
 const PREFIX = "msg:";
 const key = (seq: number) => PREFIX + String(seq).padStart(12, "0");
 
-@durableObject({ name: "chat-room" })
+@durableObject({
+  name: "chat-room",
+  // The member list is the sockets' attachments, kept by the framework: every join and leave
+  // sends it to the room without building an instance (a leave from a hibernated room included).
+  presence: { from: (user) => user, message: (list) => presenceEvent(list.map((m) => m.value)) },
+})
 export class ChatRoom extends DurableObject<ChatEnv> {
   // Users decoded once per instance, not per message.
   #users = new WeakMap<WebSocket, ChatUser>();
@@ -106,7 +111,6 @@ export class ChatRoom extends DurableObject<ChatEnv> {
     ws.send(JSON.stringify({ type: "welcome", you: user }));
     ws.send(JSON.stringify({ type: "history", messages: [...stored.values()].reverse() }));
     this.#broadcast({ type: "joined", at: Date.now(), user });
-    this.ctx.broadcast(presenceEvent(this.#members()));
     await this.ctx.storage.deleteAlarm();
   }
 
@@ -136,9 +140,7 @@ export class ChatRoom extends DurableObject<ChatEnv> {
   @onClose
   async close(ws: WebSocket): Promise<void> {
     this.#broadcast({ type: "left", at: Date.now(), user: this.#userOf(ws) });
-    const users = this.#members(ws);
-    this.ctx.broadcast(presenceEvent(users));
-    if (users.length === 0) {
+    if (this.ctx.getWebSockets().every((other) => other === ws)) {
       await this.ctx.storage.setAlarm(Date.now() + this.env.HISTORY_TTL_MS);
     }
   }
@@ -148,18 +150,6 @@ export class ChatRoom extends DurableObject<ChatEnv> {
     if (this.ctx.getWebSockets().length > 0) return;
     await this.ctx.storage.deleteAll();
     this.#seq = 0;
-  }
-
-  /**
-   * Who is in the room, in joining order: the one place the member list is
-   * computed (from the sockets' attachments), `leaving` left out.
-   */
-  #members(leaving?: WebSocket): ChatUser[] {
-    const users: ChatUser[] = [];
-    for (const ws of this.ctx.getWebSockets("member")) {
-      if (ws !== leaving) users.push(this.#userOf(ws));
-    }
-    return users;
   }
 
   #userOf(ws: WebSocket): ChatUser {
@@ -177,7 +167,7 @@ export class ChatRoom extends DurableObject<ChatEnv> {
 }
 
 /** The member-list event, `{"type":"presence","users":[…]}`: its one definition. */
-export function presenceEvent(users: readonly ChatUser[]): string {
+export function presenceEvent(users: readonly unknown[]): string {
   return JSON.stringify({ type: "presence", users });
 }
 
