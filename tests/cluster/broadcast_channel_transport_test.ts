@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { BroadcastChannelTransport } from "../../src/cluster/broadcast_channel_transport.ts";
+import { Inbox, transportConformance } from "./_transport_conformance.ts";
+import { NodeProcess } from "./_node_process.ts";
+
+let run = 0;
+transportConformance("BroadcastChannelTransport", () => {
+  // A cluster name per test, so a test never hears the previous one.
+  const cluster = `t${run++}`;
+  return Promise.resolve({
+    create: (onError) => new BroadcastChannelTransport({ cluster, onError }),
+    maxMessage: 1024 * 1024,
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  });
+});
+
+Deno.test("BroadcastChannelTransport: clusters with different names do not hear each other", async () => {
+  const a = new BroadcastChannelTransport({ cluster: "left" });
+  const b = new BroadcastChannelTransport({ cluster: "right" });
+  const c = new BroadcastChannelTransport({ cluster: "right" });
+  const inB = new Inbox();
+  await a.listen("a", () => {});
+  await b.listen("b", inB.onMessage);
+  await c.listen("c", () => {});
+  a.send("b", new TextEncoder().encode("other cluster"));
+  c.send("b", new TextEncoder().encode("same cluster"));
+  await inB.until(1);
+  c.send("b", new TextEncoder().encode("again"));
+  await inB.until(2);
+  assert.deepEqual(inB.texts(), ["same cluster", "again"]);
+  for (const t of [a, b, c]) await t.close();
+});
+
+Deno.test("BroadcastChannelTransport: a cluster name must be a non-empty string", () => {
+  assert.throws(() => new BroadcastChannelTransport({ cluster: "" }), TypeError);
+});
+
+Deno.test("BroadcastChannelTransport: the two isolates of `deno serve --parallel` exchange messages", async () => {
+  await using proc = NodeProcess.parallel(2, { TRANSPORT: "bc" });
+  await proc.until(() => new Set(proc.received.map((m) => m.to)).size === 2);
+  const [x, y] = proc.ready;
+  assert.ok(x !== undefined && y !== undefined && x !== y);
+  for (const m of proc.received) {
+    assert.equal(m.text, `hello from ${m.from}`);
+    assert.notEqual(m.from, m.to);
+  }
+  assert.deepEqual(
+    proc.received.map((m) => `${m.from}>${m.to}`).sort(),
+    [`${x}>${y}`, `${y}>${x}`].sort(),
+  );
+});
