@@ -53,8 +53,18 @@ function randomBytes(size: number): Uint8Array {
   return out;
 }
 
-/** Runs the transport conformance suite; `setup` is called once per test. */
-export function transportConformance(name: string, setup: () => Promise<TransportFixture>): void {
+/**
+ * Runs the transport conformance suite; `setup` is called once per test.
+ * `largeMessagesLeaveTimer`: receiving a large message starts a timer of the
+ * transport's client library that outlives `close()` for a while (ioredis'
+ * parser shrinks its buffer pool on a module-level interval that stops itself
+ * about 2 s later), so that one test runs without the op and resource sanitizers.
+ */
+export function transportConformance(
+  name: string,
+  setup: () => Promise<TransportFixture>,
+  largeMessagesLeaveTimer = false,
+): void {
   async function nodes(fx: TransportFixture, ids: string[]) {
     const out: Array<{ id: string; t: Transport; inbox: Inbox }> = [];
     for (const id of ids) {
@@ -92,7 +102,12 @@ export function transportConformance(name: string, setup: () => Promise<Transpor
     await closeAll(list);
   });
 
-  Deno.test(`${name}: every byte value and large messages arrive intact`, async () => {
+  Deno.test({
+    name: `${name}: every byte value and large messages arrive intact`,
+    // Deno counts a pending interval as a leaked resource and op.
+    sanitizeOps: !largeMessagesLeaveTimer,
+    sanitizeResources: !largeMessagesLeaveTimer,
+  }, async () => {
     await using fx = await setup();
     const [a, b] = await nodes(fx, ["a", "b"]);
     const all = Uint8Array.from({ length: 256 }, (_, i) => i);
