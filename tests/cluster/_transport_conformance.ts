@@ -150,9 +150,12 @@ export function transportConformance(
 
   Deno.test(`${name}: messages to a node nobody listens on vanish without an error`, async () => {
     await using fx = await setup();
-    const [a] = await nodes(fx, ["a"]);
+    const [a, b] = await nodes(fx, ["a", "b"]);
     a!.t.send("ghost", text("lost 1"));
     a!.t.send("ghost", text("lost 2"));
+    // Once `b` has the next message from `a`, the ones before it have left `a`.
+    a!.t.send("b", text("sync"));
+    await b!.inbox.until(1);
     const ghost = fx.create();
     const inbox = new Inbox();
     await ghost.listen("ghost", inbox.onMessage);
@@ -161,7 +164,7 @@ export function transportConformance(
     // FIFO per pair: had the earlier messages been kept, they would have come first.
     assert.deepEqual(inbox.texts(), ["heard"]);
     await ghost.close();
-    await closeAll([a!]);
+    await closeAll([a!, b!]);
   });
 
   Deno.test(`${name}: status is down before listen, up while listening, down after close`, async () => {
