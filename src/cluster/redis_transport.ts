@@ -45,11 +45,13 @@ export interface RedisTransportOptions {
    */
   readonly maxReconnectDelayMs?: number;
   /**
-   * Further `ioredis` options (TLS, timeouts, …). The transport overrides the
-   * ones its guarantees rest on: `enableOfflineQueue`, `autoResubscribe`,
-   * `autoResendUnfulfilledCommands`, `lazyConnect`, `retryStrategy`.
+   * Further options for the `ioredis` client (its `RedisOptions`: `tls`,
+   * `password`, `connectTimeout`, …), passed as they are. The transport
+   * overrides the ones its guarantees rest on: `enableOfflineQueue`,
+   * `autoResubscribe`, `autoResendUnfulfilledCommands`, `lazyConnect`,
+   * `maxRetriesPerRequest`, `retryStrategy`, `disconnectTimeout`.
    */
-  readonly redis?: RedisOptions;
+  readonly redis?: Readonly<Record<string, unknown>>;
   /**
    * Receives what `onMessage` throws (a throwing listener must not take the
    * process down).
@@ -112,7 +114,7 @@ export class RedisTransport implements Transport {
     this.#cluster = cluster;
     this.#onError = options.onError ?? console.error;
     this.#options = {
-      ...options.redis,
+      ...(options.redis as RedisOptions | undefined),
       lazyConnect: true,
       // Nothing waits for a lost connection: a message sent while down is dropped, not replayed later.
       enableOfflineQueue: false,
