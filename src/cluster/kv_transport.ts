@@ -48,6 +48,13 @@ export interface KvTransportOptions {
   readonly onError?: (error: unknown) => void;
 }
 
+interface Message {
+  readonly from: string;
+  readonly bytes: Uint8Array;
+}
+
+type InboxKey = [string, string, string, string, number, number, number];
+
 interface Outgoing {
   readonly to: string;
   readonly seq: number;
@@ -106,6 +113,8 @@ export class KvTransport implements Transport {
   #watch: ReadableStreamDefaultReader<unknown> | null = null;
   #watching: Promise<void> | null = null;
   #poll: ClockTimer | null = null;
+  // The last sequence number delivered from each sender (they only grow, per sender).
+  readonly #delivered = new Map<string, number>();
 
   /** A transport over `kv` (not closed by the transport). */
   constructor(kv: Deno.Kv, options: KvTransportOptions = {}) {
@@ -146,7 +155,11 @@ export class KvTransport implements Transport {
     }
     this.#node = node;
     // Messages sent before the node listened are not for this incarnation: they vanish.
-    while ((await this.#take()).length > 0);
+    for (let read = 1; read > 0;) {
+      const taken = await this.#take();
+      await taken.deleted;
+      read = taken.read;
+    }
     this.#onMessage = onMessage;
     this.#seq = this.#clock.now() * 1000; // later incarnations of a sender sort after earlier ones
     const stream = this.#kv.watch([bellKey(node)]);
@@ -246,15 +259,18 @@ export class KvTransport implements Transport {
     try {
       do {
         this.#drainAgain = false;
-        let batch: Array<{ from: string; bytes: Uint8Array }>;
-        while ((batch = await this.#take()).length > 0 && !this.#closed) {
-          for (const { from, bytes } of batch) {
+        for (;;) {
+          const { messages, read, deleted } = await this.#take();
+          for (const { from, bytes } of messages) {
+            if (this.#closed) break;
             try {
               this.#onMessage(from, bytes);
             } catch (error) {
               this.#onError(error);
             }
           }
+          await deleted;
+          if (read === 0 || this.#closed) break;
         }
       } while (this.#drainAgain && !this.#closed);
     } catch (error) {
@@ -264,38 +280,41 @@ export class KvTransport implements Transport {
     }
   }
 
-  /** Reads one consistent snapshot of the inbox, deletes the complete messages in it, returns them. */
-  async #take(): Promise<Array<{ from: string; bytes: Uint8Array }>> {
+  /**
+   * Reads one consistent snapshot of the inbox (one list call), starts deleting
+   * the complete messages in it, and returns the ones not delivered before.
+   * Delivery does not wait for the delete: the last sequence number delivered
+   * per sender filters out anything read again (a delete still in flight, or
+   * one that failed), so each message is handed over at most once.
+   */
+  async #take(): Promise<{ messages: Message[]; read: number; deleted: Promise<void> }> {
     const entries: Deno.KvEntry<Uint8Array>[] = [];
     const list = this.#kv.list<Uint8Array>({ prefix: inboxPrefix(this.#node!) }, {
       limit: DRAIN_BATCH,
       batchSize: DRAIN_BATCH,
     });
     for await (const entry of list) entries.push(entry);
-    const out: Array<{ from: string; bytes: Uint8Array }> = [];
+    const messages: Message[] = [];
     const done: Deno.KvKey[] = [];
     for (let i = 0; i < entries.length;) {
-      const [, , , from, , , chunks] = entries[i]!.key as [
-        string,
-        string,
-        string,
-        string,
-        number,
-        number,
-        number,
-      ];
+      const [, , , from, seq, , chunks] = entries[i]!.key as InboxKey;
       if (i + chunks > entries.length) break; // cut by the snapshot limit: read again next time
       const parts = entries.slice(i, i + chunks);
-      const bytes = chunks === 1 ? parts[0]!.value : concat(parts.map((e) => e.value));
-      out.push({ from, bytes });
       for (const e of parts) done.push(e.key);
       i += chunks;
+      if (seq <= (this.#delivered.get(from) ?? -1)) continue;
+      this.#delivered.set(from, seq);
+      messages.push({
+        from,
+        bytes: chunks === 1 ? parts[0]!.value : concat(parts.map((e) => e.value)),
+      });
     }
-    // Delete before delivering: a message is handed over at most once.
     const atomic = this.#kv.atomic();
     for (const key of done) atomic.delete(key);
-    if (done.length > 0) await retryTransient(() => atomic.commit());
-    return out;
+    const deleted = done.length === 0
+      ? Promise.resolve()
+      : retryTransient(() => atomic.commit()).then(() => {}, this.#onError);
+    return { messages, read: done.length, deleted };
   }
 
   #armPoll(): void {
