@@ -62,6 +62,14 @@ export class NodeProcess implements AsyncDisposable {
     }
   }
 
+  /** The numbered messages ("<id>#<i>") `to` received from `from`, in arrival order. */
+  numbered(from: string, to: string): number[] {
+    return this.received.filter((m) =>
+      m.from === from && m.to === to && m.text.startsWith(`${from}#`)
+    )
+      .map((m) => Number(m.text.slice(from.length + 1)));
+  }
+
   /** Resolves once `done()` holds, re-checked after every line printed. */
   async until(done: () => boolean): Promise<void> {
     while (!done()) {

@@ -35,17 +35,14 @@ Deno.test("BroadcastChannelTransport: a cluster name must be a non-empty string"
   assert.throws(() => new BroadcastChannelTransport({ cluster: "" }), TypeError);
 });
 
-Deno.test("BroadcastChannelTransport: the two isolates of `deno serve --parallel` exchange messages", async () => {
-  await using proc = NodeProcess.parallel(2, { TRANSPORT: "bc" });
-  await proc.until(() => new Set(proc.received.map((m) => m.to)).size === 2);
+Deno.test("BroadcastChannelTransport: the two isolates of `deno serve --parallel` exchange messages in order", async () => {
+  const count = 300;
+  await using proc = NodeProcess.parallel(2, { TRANSPORT: "bc", COUNT: String(count) });
+  await proc.until(() => proc.received.length === 2 * (count + 1));
   const [x, y] = proc.ready;
   assert.ok(x !== undefined && y !== undefined && x !== y);
-  for (const m of proc.received) {
-    assert.equal(m.text, `hello from ${m.from}`);
-    assert.notEqual(m.from, m.to);
-  }
-  assert.deepEqual(
-    proc.received.map((m) => `${m.from}>${m.to}`).sort(),
-    [`${x}>${y}`, `${y}>${x}`].sort(),
-  );
+  const expected = Array.from({ length: count }, (_, i) => i);
+  assert.deepEqual(proc.numbered(x, y), expected);
+  assert.deepEqual(proc.numbered(y, x), expected);
+  for (const m of proc.received) assert.notEqual(m.from, m.to);
 });

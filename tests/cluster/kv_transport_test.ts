@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KV_TRANSPORT_MAX_MESSAGE, KvTransport } from "../../src/cluster/kv_transport.ts";
-import { Inbox, transportConformance } from "./_transport_conformance.ts";
+import { transportConformance } from "./_transport_conformance.ts";
 import { NodeProcess } from "./_node_process.ts";
 
 transportConformance("KvTransport (one Kv handle)", async () => {
@@ -53,9 +53,13 @@ Deno.test("KvTransport: the isolates of `deno serve --parallel` on one KV file a
       TRANSPORT: "kv",
       KV_PATH: `${dir}/kv.sqlite3`,
       POLL_MS: "3600000",
+      COUNT: "100",
     });
-    await proc.until(() => new Set(proc.received.map((m) => m.to)).size === 2);
-    for (const m of proc.received) assert.equal(m.text, `hello from ${m.from}`);
+    await proc.until(() => proc.received.length === 2 * 101);
+    const [x, y] = proc.ready;
+    const expected = Array.from({ length: 100 }, (_, i) => i);
+    assert.deepEqual(proc.numbered(x!, y!), expected);
+    assert.deepEqual(proc.numbered(y!, x!), expected);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
