@@ -46,3 +46,20 @@ Deno.test("BroadcastChannelTransport: the two isolates of `deno serve --parallel
   assert.deepEqual(proc.numbered(y, x), expected);
   for (const m of proc.received) assert.notEqual(m.from, m.to);
 });
+
+Deno.test("BroadcastChannelTransport: a batch the runtime dropped is reported to onError, later ones still arrive", async () => {
+  const errors: unknown[] = [];
+  const b = new BroadcastChannelTransport({ cluster: "gaps", onError: (e) => errors.push(e) });
+  const inB = new Inbox();
+  await b.listen("b", inB.onMessage);
+  // Batches as a sender posts them, with batch 1 missing.
+  const raw = new BroadcastChannel("dormant:gaps:b");
+  raw.postMessage(["a", 0, [new TextEncoder().encode("first")]]);
+  raw.postMessage(["a", 2, [new TextEncoder().encode("third")]]);
+  await inB.until(2);
+  assert.deepEqual(inB.texts(), ["first", "third"]);
+  assert.equal(errors.length, 1);
+  assert.match((errors[0] as Error).message, /lost 1 batch.*node a/);
+  raw.close();
+  await b.close();
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KV_TRANSPORT_MAX_MESSAGE, KvTransport } from "../../src/cluster/kv_transport.ts";
-import { transportConformance } from "./_transport_conformance.ts";
+import { Inbox, transportConformance } from "./_transport_conformance.ts";
 import { NodeProcess } from "./_node_process.ts";
 
 transportConformance("KvTransport (one Kv handle)", async () => {
@@ -78,4 +78,26 @@ Deno.test("KvTransport: two processes on one KV file exchange messages through t
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("KvTransport: a backlog larger than one inbox read arrives complete and in order, chunked messages included", async () => {
+  await using kv = await Deno.openKv(":memory:");
+  const a = new KvTransport(kv);
+  const b = new KvTransport(kv);
+  const inB = new Inbox();
+  await a.listen("a", () => {});
+  await b.listen("b", inB.onMessage);
+  // 1,200 messages, every 100th one two KV values long: more entries than one read of 500.
+  const sent: Uint8Array[] = [];
+  for (let i = 0; i < 1200; i++) {
+    const bytes = new Uint8Array(i % 100 === 0 ? 70_000 : 8).fill(i % 251);
+    new DataView(bytes.buffer).setUint32(0, i);
+    sent.push(bytes);
+    a.send("b", bytes);
+  }
+  await inB.until(1200);
+  assert.equal(inB.got.length, 1200);
+  inB.got.forEach((m, i) => assert.deepEqual(m.bytes, sent[i], `message ${i}`));
+  await a.close();
+  await b.close();
 });
