@@ -30,6 +30,15 @@ export { App, type AppEnv, type AppStats, type ObjectStats } from "./src/app.ts"
 export type { AppOptions, ObjectClass } from "./src/options.ts";
 export type { ClusterOptions } from "./src/cluster/cluster_options.ts";
 export type { Transport, TransportStatus } from "./src/cluster/transport.ts";
+export {
+  BroadcastChannelTransport,
+  type BroadcastChannelTransportOptions,
+} from "./src/cluster/broadcast_channel_transport.ts";
+export {
+  KV_TRANSPORT_MAX_MESSAGE,
+  KvTransport,
+  type KvTransportOptions,
+} from "./src/cluster/kv_transport.ts";
 export type { ServeOptions, Server } from "./src/http/serve.ts";
 export type {
   BeforeHook,

@@ -10,6 +10,8 @@
  * - `["dormant", "h", storageName, id, "ws", boot, sid]`: a socket record (tags, attachment)
  * - `["dormant", "h", storageName, id, "ts", boot, sid]`: a socket's last auto-response time
  * - `["dormant", "boot", boot]`: the lease of a running process
+ * - `["dormant", "inbox", node, from, seq, chunk, chunks]`: a transport message waiting for `node`
+ * - `["dormant", "bell", node]`: the doorbell `node` watches for new inbox messages
  *
  * Storage names and ids, which every object key contains, are checked once
  * here: {@linkcode isStorageName}, {@linkcode isObjectId}.
@@ -236,4 +238,27 @@ export function bootLeaseKey(boot: string): Deno.KvKey {
 /** The boot a lease key names. */
 export function bootOfLeaseKey(key: Deno.KvKey): Deno.KvKeyPart | undefined {
   return key[2];
+}
+
+// ---- the KV transport ---------------------------------------------------------------------------
+
+/** `["dormant", "inbox", node]`: the messages waiting for a node. */
+export function inboxPrefix(node: string): Deno.KvKey {
+  return ["dormant", "inbox", node];
+}
+
+/** `["dormant", "inbox", node, from, seq, chunk, chunks]`: one chunk of a message to `node`. */
+export function inboxKey(
+  node: string,
+  from: string,
+  seq: number,
+  chunk: number,
+  chunks: number,
+): Deno.KvKey {
+  return ["dormant", "inbox", node, from, seq, chunk, chunks];
+}
+
+/** `["dormant", "bell", node]`: bumped with every message to `node`, which watches it. */
+export function bellKey(node: string): Deno.KvKey {
+  return ["dormant", "bell", node];
 }

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import {
   alarmIndexKey,
+  bellKey,
   bootLeaseKey,
   bootOfLeaseKey,
   hibernationRoot,
+  inboxKey,
+  inboxPrefix,
   isObjectId,
   isStorageName,
   KV_MAX_KEY,
@@ -77,4 +80,10 @@ Deno.test("storage names and ids are checked by one rule each", () => {
   assert.ok(isObjectId("0a".repeat(32)));
   assert.ok(!isObjectId("A".repeat(64)));
   assert.ok(!isObjectId("ab"));
+});
+
+Deno.test("transport inbox keys sort under the node's prefix by sender, sequence and chunk", () => {
+  assert.deepEqual(inboxPrefix("n1"), ["dormant", "inbox", "n1"]);
+  assert.deepEqual(inboxKey("n1", "n2", 7, 0, 2), ["dormant", "inbox", "n1", "n2", 7, 0, 2]);
+  assert.deepEqual(bellKey("n1"), ["dormant", "bell", "n1"]);
 });
