@@ -23,6 +23,11 @@ export interface DurableObjectOptions {
    * a crash loses).
    */
   readonly outputGate?: boolean;
+  /**
+   * Resumable sessions for every route to this class (a route may say
+   * otherwise); Cloudflare-style classes say `static resumable = true`.
+   */
+  readonly resumable?: boolean;
 }
 
 interface Record {

@@ -10,6 +10,8 @@
  * - `["dormant", "h", storageName, id, "ws", boot, sid]`: a socket record (tags, attachment)
  * - `["dormant", "h", storageName, id, "ts", boot, sid]`: a socket's last auto-response time
  * - `["dormant", "boot", boot]`: the lease of a running process
+ * - `["dormant", "rs", storageName, id, n]`: resumable session `n` of an object (token hash, tags, …)
+ * - `["dormant", "rl", storageName, id, pos]`: an object's replay log entry (`[…, pos, i]`: its parts)
  *
  * Storage names and ids, which every object key contains, are checked once
  * here: {@linkcode isStorageName}, {@linkcode isObjectId}.
@@ -236,4 +238,19 @@ export function bootLeaseKey(boot: string): Deno.KvKey {
 /** The boot a lease key names. */
 export function bootOfLeaseKey(key: Deno.KvKey): Deno.KvKeyPart | undefined {
   return key[2];
+}
+
+// ---- resumable sessions -------------------------------------------------------------------------
+
+/** `["dormant", "rs"]`: every object's session records (listed once at start). */
+export const SESSION_RECORDS: Deno.KvKey = ["dormant", "rs"];
+
+/** `["dormant", "rs", storageName, id, n]`: session `n` of an object. */
+export function sessionRecordKey(storageName: string, id: string, n: number): Deno.KvKey {
+  return ["dormant", "rs", storageName, id, n];
+}
+
+/** `["dormant", "rl", storageName, id]`: an object's replay log. */
+export function sessionLogRoot(storageName: string, id: string): Deno.KvKey {
+  return ["dormant", "rl", storageName, id];
 }

@@ -17,6 +17,8 @@ export interface ClassRuntime {
   readonly hibernateAfterMs: number;
   /** Hold outgoing messages until pending storage writes are durable. */
   readonly outputGate: boolean;
+  /** Resumable sessions for its routes (unless a route says otherwise). */
+  readonly resumable: boolean;
   readonly app: AppRuntime;
 }
 

@@ -13,6 +13,7 @@ import {
   LOAD_ATTACHMENT,
   OWNER,
   PLAIN,
+  SESSION,
   SID,
   TAGS,
   UNLOAD_ATTACHMENT,
@@ -73,6 +74,7 @@ export class Connection extends ServerSocket implements WebSocket {
     this.#attachment = bytes;
     // An accept()ed socket does not survive hibernation: its attachment lives in memory only.
     if (this.#mode === HIBERNATABLE) owner?.onDirty(this, RECORD);
+    this[SESSION]?.changed();
   }
 
   /** A fresh copy of the attachment, or `null` when none was set; `T` types it (no check). */
