@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { durableObject, type DurableObjectState, onMessage, type WebSocket } from "../../mod.ts";
 import { connect, type ReconnectingWebSocket } from "../../src/client/connect.js";
-import { serveApp, until } from "../_helpers.ts";
+import { type ServerProcess, serveApp, startServerProcess, until } from "../_helpers.ts";
 import { TcpRelay } from "../_tcp_relay.ts";
 
 @durableObject({ name: "sroom", resumable: true })
@@ -60,5 +60,56 @@ Deno.test("a client behind a relay that is cut while another sends 20 messages g
     await closeClient(ann.ws);
     await closeClient(ben.ws);
     await relay.close();
+  }
+});
+
+const SERVER = new URL("./_session_server.ts", import.meta.url).pathname;
+
+function startServer(kvPath: string) {
+  return startServerProcess(["run", "-A", SERVER], { KV_PATH: kvPath, PORT: "0" });
+}
+
+async function stopped(server: ServerProcess): Promise<Deno.CommandStatus> {
+  const [status] = await Promise.all([server.status, server.stdout, server.stderr]);
+  return status;
+}
+
+Deno.test("a client away while the server is killed with SIGKILL and restarted on the same KV gets every message sent before and after the restart", async () => {
+  const dir = await Deno.makeTempDir();
+  const kvPath = `${dir}/kv.sqlite3`;
+  let server = await startServer(kvPath);
+  const annRelay = new TcpRelay(server.port);
+  const benRelay = new TcpRelay(server.port);
+  const ann = recorder(`ws://127.0.0.1:${annRelay.port}/rooms/k9`);
+  const ben = recorder(`ws://127.0.0.1:${benRelay.port}/rooms/k9`);
+  try {
+    await until(() => ann.ws.status === "open" && ben.ws.status === "open", "both open");
+    await annRelay.cut();
+    const before = Array.from({ length: 10 }, (_, i) => `before ${i + 1}`);
+    for (const text of before) ben.ws.send(text);
+    await until(() => ben.received.length === 10, "ben's first 10");
+    server.child.kill("SIGKILL");
+    assert.equal((await stopped(server)).signal, "SIGKILL");
+    server = await startServer(kvPath);
+    annRelay.retarget(server.port);
+    benRelay.retarget(server.port);
+    await until(() => ben.ws.status === "open" && ben.opens.length === 2, "ben back", 2000);
+    assert.equal(ben.opens[1], "resumed");
+    const after = Array.from({ length: 10 }, (_, i) => `after ${i + 1}`);
+    for (const text of after) ben.ws.send(text);
+    await until(() => ben.received.length === 20, "ben's last 10");
+    annRelay.restore();
+    await until(() => ann.received.length >= 20 && ann.ws.status === "open", "ann's replay", 2000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(ann.received, [...before, ...after]);
+    assert.deepEqual(ann.opens, ["new", "resumed"]);
+  } finally {
+    await closeClient(ann.ws);
+    await closeClient(ben.ws);
+    await annRelay.close();
+    await benRelay.close();
+    server.child.kill("SIGTERM");
+    await stopped(server);
+    await Deno.remove(dir, { recursive: true });
   }
 });
