@@ -69,6 +69,16 @@ function startServer(kvPath: string) {
   return startServerProcess(["run", "-A", SERVER], { KV_PATH: kvPath, PORT: "0" });
 }
 
+/** Stops the server if it still runs. */
+async function stop(server: ServerProcess): Promise<void> {
+  try {
+    server.child.kill("SIGTERM");
+  } catch {
+    // already exited
+  }
+  await stopped(server);
+}
+
 async function stopped(server: ServerProcess): Promise<Deno.CommandStatus> {
   const [status] = await Promise.all([server.status, server.stdout, server.stderr]);
   return status;
@@ -108,8 +118,43 @@ Deno.test("a client away while the server is killed with SIGKILL and restarted o
     await closeClient(ben.ws);
     await annRelay.close();
     await benRelay.close();
+    await stop(server);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a graceful deploy (SIGTERM, then a new process on the same KV) resumes every session: nothing is lost or repeated", async () => {
+  const dir = await Deno.makeTempDir();
+  const kvPath = `${dir}/kv.sqlite3`;
+  let server = await startServer(kvPath);
+  const annRelay = new TcpRelay(server.port);
+  const benRelay = new TcpRelay(server.port);
+  const ann = recorder(`ws://127.0.0.1:${annRelay.port}/rooms/deploy`);
+  const ben = recorder(`ws://127.0.0.1:${benRelay.port}/rooms/deploy`);
+  const codes: number[] = [];
+  ann.ws.addEventListener("close", (event) => codes.push(event.code));
+  try {
+    await until(() => ann.ws.status === "open" && ben.ws.status === "open", "both open");
+    for (const text of ["a", "b", "c"]) ben.ws.send(text);
+    await until(() => ann.received.length === 3, "ann's first 3");
     server.child.kill("SIGTERM");
-    await stopped(server);
+    assert.equal((await stopped(server)).code, 0);
+    assert.equal(codes[0], 1001); // then failed attempts while no server listens
+    server = await startServer(kvPath);
+    annRelay.retarget(server.port);
+    benRelay.retarget(server.port);
+    await until(() => ben.opens.length === 2 && ann.opens.length === 2, "both back", 2000);
+    for (const text of ["d", "e"]) ben.ws.send(text);
+    await until(() => ann.received.length === 5, "ann's last 2");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(ann.received, ["a", "b", "c", "d", "e"]);
+    assert.deepEqual([ann.opens, ben.opens], [["new", "resumed"], ["new", "resumed"]]);
+  } finally {
+    await closeClient(ann.ws);
+    await closeClient(ben.ws);
+    await annRelay.close();
+    await benRelay.close();
+    await stop(server);
     await Deno.remove(dir, { recursive: true });
   }
 });
