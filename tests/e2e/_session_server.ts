@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { App, durableObject, type DurableObjectState, onMessage, type WebSocket } from "../../mod.ts";
+import {
+  App,
+  durableObject,
+  type DurableObjectState,
+  onMessage,
+  type WebSocket,
+} from "../../mod.ts";
 
 @durableObject({ name: "sroom", resumable: true })
 class Room {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { durableObject, type DurableObjectState, onMessage, type WebSocket } from "../../mod.ts";
 import { connect, type ReconnectingWebSocket } from "../../src/client/connect.js";
-import { type ServerProcess, serveApp, startServerProcess, until } from "../_helpers.ts";
+import { serveApp, type ServerProcess, startServerProcess, until } from "../_helpers.ts";
 import { TcpRelay } from "../_tcp_relay.ts";
 
 @durableObject({ name: "sroom", resumable: true })
