@@ -182,8 +182,9 @@ export class SessionManager {
     if (this.#scheduled || this.#running || this.#stopped) return;
     this.#scheduled = true;
     const delay = this.settings.commitDelayMs;
-    if (delay > 0) this.#timer = this.clock.setTimeout(() => this.#run(), delay);
-    else queueMicrotask(() => this.#run());
+    const run = () => void this.#run().catch((error) => this.#report(error, "session.log"));
+    if (delay > 0) this.#timer = this.clock.setTimeout(run, delay);
+    else queueMicrotask(run);
   }
 
   async #run(): Promise<void> {
