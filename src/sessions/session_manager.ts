@@ -59,7 +59,8 @@ export class SessionManager {
   #onCommit: (mutations: number) => void = () => {};
   readonly #report: (error: unknown, operation: string) => void;
   #kv: Deno.Kv | null = null;
-  readonly #logs = new Map<SessionObject, SessionLog>();
+  // By `storageName/hex`, not by host: a host made again for the object finds the same log.
+  readonly #logs = new Map<string, SessionLog>();
   #dirty = new Set<SessionLog>();
   #scheduled = false;
   #running = false;
@@ -84,10 +85,11 @@ export class SessionManager {
   }
 
   #logOf(host: SessionObject): SessionLog {
-    let log = this.#logs.get(host);
+    const key = `${host.runtime.storageName}/${host.hex}`;
+    let log = this.#logs.get(key);
     if (log === undefined) {
       log = new SessionLog(this, host.runtime.storageName, host.hex, host.id.name ?? null);
-      this.#logs.set(host, log);
+      this.#logs.set(key, log);
     }
     return log;
   }
@@ -124,7 +126,7 @@ export class SessionManager {
     token: string,
     seq: number,
   ): Promise<Resumed | "unknown" | "too_old" | "busy"> {
-    const log = this.#logs.get(host);
+    const log = this.#logs.get(`${host.runtime.storageName}/${host.hex}`);
     const session = log?.byHash.get(hashToken(token));
     if (log === undefined || session === undefined || session.state === ENDED) return "unknown";
     if (session.state === RESUMING) return "busy";
@@ -229,7 +231,7 @@ export class SessionManager {
   }
 
   #forget(log: SessionLog): void {
-    for (const [host, value] of this.#logs) if (value === log) this.#logs.delete(host);
+    this.#logs.delete(`${log.storageName}/${log.hex}`);
   }
 
   // Packs the mutations into atomics within KV's limits, committed in order. Transient errors are

@@ -1,7 +1,20 @@
 import assert from "node:assert/strict";
-import { durableObject, type DurableObjectState, onMessage, type WebSocket } from "../../mod.ts";
+import {
+  App,
+  durableObject,
+  type DurableObjectState,
+  onMessage,
+  type WebSocket,
+} from "../../mod.ts";
+import { ManualClock } from "../../src/testing/mod.ts";
 import { connect, type ReconnectingWebSocket } from "../../src/client/connect.js";
-import { serveApp, type ServerProcess, startServerProcess, until } from "../_helpers.ts";
+import {
+  serveApp,
+  serveBuilt,
+  type ServerProcess,
+  startServerProcess,
+  until,
+} from "../_helpers.ts";
 import { TcpRelay } from "../_tcp_relay.ts";
 
 @durableObject({ name: "sroom", resumable: true })
@@ -156,5 +169,39 @@ Deno.test("a graceful deploy (SIGTERM, then a new process on the same KV) resume
     await benRelay.close();
     await stop(server);
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("after app.shutdown({ restart: true }) (close 1012) a new app on the same KV resumes the session with what was sent while no server ran", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const routes = [{ pattern: "/rooms/:name", object: "ROOM" }];
+  try {
+    const first = await serveBuilt(
+      new App({ objects: { ROOM: Room }, routes, kv, clock: new ManualClock() }),
+    );
+    const relay = new TcpRelay(first.port);
+    const ann = recorder(`ws://127.0.0.1:${relay.port}/rooms/restart`);
+    const codes: number[] = [];
+    ann.ws.addEventListener("close", (event) => codes.push(event.code));
+    await until(() => ann.ws.status === "open", "open");
+    ann.ws.send("before");
+    await until(() => ann.received.length === 1, "before");
+    await first.app.shutdown({ restart: true });
+    await until(() => codes.length > 0, "the close");
+    assert.equal(codes[0], 1012);
+    await first[Symbol.asyncDispose]();
+    const second = await serveBuilt(
+      new App({ objects: { ROOM: Room }, routes, kv, clock: new ManualClock() }),
+    );
+    await second.app.env.ROOM.broadcast(second.app.env.ROOM.idFromName("restart"), "while away");
+    relay.retarget(second.port);
+    await until(() => ann.received.length === 2 && ann.ws.status === "open", "resumed");
+    assert.deepEqual(ann.received, ["before", "while away"]);
+    assert.deepEqual(ann.opens, ["new", "resumed"]);
+    await closeClient(ann.ws);
+    await relay.close();
+    await second[Symbol.asyncDispose]();
+  } finally {
+    kv.close();
   }
 });
