@@ -185,3 +185,38 @@ Deno.test("a plain WebSocket that asks for no session on a resumable route gets 
   plain.close();
   await closed;
 });
+
+Deno.test("the protocol with a plain WebSocket: hello, counting, and a resume of a still-attached session closes the old connection with 4409", async () => {
+  await using r = await room("raw");
+  const url = `ws://127.0.0.1:${r.served.port}/rooms/raw`;
+  const first = new WebSocket(url, ["dormant.session.v1"]);
+  const frames: string[] = [];
+  first.onmessage = (event) => frames.push(String(event.data));
+  await until(() => frames.length === 1, "hello");
+  assert.equal(first.protocol, "dormant.session.v1");
+  const hello = JSON.parse(frames[0]!);
+  assert.deepEqual({ ...hello, token: typeof hello.token }, {
+    dormant: "session",
+    code: "new",
+    token: "string",
+    seq: 0,
+  });
+  await r.say("a", "b", "c");
+  await until(() => frames.length === 4, "three messages");
+  const closed = new Promise<CloseEvent>((resolve) => (first.onclose = resolve));
+  const second = new WebSocket(url, ["dormant.session.v1", `dormant.resume.${hello.token}.1`]);
+  const again: string[] = [];
+  second.onmessage = (event) => again.push(String(event.data));
+  assert.equal((await closed).code, 4409);
+  await until(() => again.length === 3, "hello and the two missed");
+  assert.deepEqual(JSON.parse(again[0]!), {
+    dormant: "session",
+    code: "resumed",
+    token: hello.token,
+    seq: 1,
+  });
+  assert.deepEqual(again.slice(1), ["b", "c"]);
+  const done = new Promise((resolve) => (second.onclose = resolve));
+  second.close();
+  await done;
+});
