@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import {
+  DurableObject,
   durableObject,
   type DurableObjectState,
   onClose,
   onMessage,
   type SessionOptions,
   type WebSocket,
+  WebSocketPair,
+  webSocketResponse,
 } from "../../mod.ts";
 import { connect } from "../../src/client/connect.js";
 import { hibernateNow, objectStatus } from "../../src/testing/mod.ts";
@@ -219,4 +222,50 @@ Deno.test("the protocol with a plain WebSocket: hello, counting, and a resume of
   const done = new Promise((resolve) => (second.onclose = resolve));
   second.close();
   await done;
+});
+
+/** A Cloudflare-style class: sessions with `static resumable = true`, sockets from fetch(). */
+class CfRoom extends DurableObject {
+  static resumable = true;
+
+  fetch(_request: Request): Response {
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server!);
+    server!.send("welcome"); // before the upgrade: logged as message 1
+    return webSocketResponse(client!);
+  }
+
+  webSocketMessage(_ws: WebSocket, message: string | ArrayBuffer): void {
+    for (const ws of this.ctx.getWebSockets()) ws.send(message);
+  }
+}
+
+Deno.test("a Cloudflare-style class with static resumable = true gives sessions to the sockets its fetch() returns; what it sent before the upgrade is message 1", async () => {
+  await using served = await serveApp({
+    objects: { CF: CfRoom },
+    routes: [{ pattern: "/cf/:name", object: "CF" }],
+  });
+  const relay = new TcpRelay(served.port);
+  const got: string[] = [];
+  const opens: (string | undefined)[] = [];
+  const ann = connect(`ws://127.0.0.1:${relay.port}/cf/x`, { minDelayMs: 20 });
+  ann.onmessage = (event) => got.push(String(event.data));
+  ann.onopen = (event) => opens.push(event.code);
+  const ben = connect(`ws://127.0.0.1:${served.port}/cf/x`);
+  try {
+    await until(() => got.length === 1 && ben.status === "open", "welcome");
+    assert.equal(ann.session?.seq, 1);
+    await relay.cut();
+    await until(() => served.app.stats().connections === 1, "ann away");
+    ben.send("missed");
+    relay.restore();
+    await until(() => got.length === 2, "replay");
+    assert.deepEqual(got, ["welcome", "missed"]);
+    assert.deepEqual(opens, ["new", "resumed"]);
+  } finally {
+    ann.close();
+    ben.close();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await relay.close();
+  }
 });
