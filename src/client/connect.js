@@ -102,6 +102,13 @@ export class ReconnectingWebSocket extends EventTarget {
   #session = false; // the current connection has a session
   #hello = false; // waiting for the session's hello
   #binaryType;
+  // A browser back online: skip the rest of the backoff wait.
+  #online = () => {
+    if (this.#status === "reconnecting" && this.#timer !== null) {
+      this.#attempt = 0;
+      this.#open();
+    }
+  };
 
   /**
    * @param {string | URL} url
@@ -112,6 +119,7 @@ export class ReconnectingWebSocket extends EventTarget {
     this.#url = String(url);
     this.#options = { ...DEFAULTS, ...options };
     this.#binaryType = this.#options.binaryType;
+    globalThis.addEventListener?.("online", this.#online);
     this.#open();
   }
 
@@ -317,6 +325,7 @@ export class ReconnectingWebSocket extends EventTarget {
   #setStatus(status) {
     if (this.#status === status) return;
     this.#status = status;
+    if (status === "closed") globalThis.removeEventListener?.("online", this.#online);
     this.#emit(namedEvent("statuschange", { status }));
   }
 

@@ -136,3 +136,18 @@ Deno.test("maxRetries bounds the attempts in a row; then the status is closed", 
   await until(() => ws.status === "closed", "gave up");
   assert.deepEqual(seen, ["connecting", "reconnecting", "closed"]);
 });
+
+Deno.test("an online event while waiting to reconnect connects at once instead of waiting out the backoff", async () => {
+  await using server = plainServer();
+  const relay = new TcpRelay(server.port);
+  const ws = connect(`ws://127.0.0.1:${relay.port}/echo`, { minDelayMs: 60_000 });
+  await until(() => ws.status === "open", "open");
+  await relay.cut();
+  await until(() => ws.status === "reconnecting", "reconnecting");
+  relay.restore();
+  globalThis.dispatchEvent(new Event("online"));
+  await until(() => ws.status === "open", "open again without the 60 s wait");
+  ws.close();
+  await settle();
+  await relay.close();
+});
