@@ -151,3 +151,10 @@ Deno.test("an online event while waiting to reconnect connects at once instead o
   await settle();
   await relay.close();
 });
+
+Deno.test("the client module imports nothing, so a page can load the file as it is", async () => {
+  const source = await Deno.readTextFile(new URL("../../src/client/connect.js", import.meta.url));
+  assert.doesNotMatch(source, /^\s*import\s/m);
+  assert.doesNotMatch(source, /\bDeno\./);
+  assert.match(source, /^\/\/ @ts-self-types="\.\/connect\.d\.ts"/);
+});
