@@ -102,8 +102,7 @@ export class ServerSocket
     else this[SESSION].send(message);
   }
 
-  /** The socket's own send path (a session releases its logged messages on it). */
-  [RELEASE](message: string | ArrayBuffer | ArrayBufferView): void {
+  [RELEASE](message: string | ArrayBuffer | ArrayBufferView): void { // the path without session
     const live = this.#live;
     if (live !== null && this.#outbox === null && this.#state === OPEN) {
       const owner = this.#owner!;
@@ -235,7 +234,8 @@ export class ServerSocket
    * (shutdown, over-limit). The descriptor stays counted until really gone.
    */
   [TERMINATE](code: number, reason: string): void {
-    if (this[SESSION] !== null && this.#state === OPEN) return this[DETACH](code, reason);
+    const keep = this.#state === OPEN && (this.#live !== null || this.#listener === null); // not mid-upgrade
+    if (keep && this[SESSION]?.dropped(1006)) return this[DETACH](code, reason); // stays open, detached
     this.#delivered = true;
     this.#leave();
     if (this.#state === CLOSED) return;
@@ -329,7 +329,7 @@ export class ServerSocket
   }
 
   #overBuffered(owner: ConnectionOwner): void {
-    if (owner.backpressure === "drop") return;
+    if (owner.backpressure === "drop" && this[SESSION] === null) return; // a session cannot skip one
     this[TERMINATE](1013, "Send buffer full");
   }
 
