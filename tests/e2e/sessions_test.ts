@@ -205,3 +205,32 @@ Deno.test("after app.shutdown({ restart: true }) (close 1012) a new app on the s
     kv.close();
   }
 });
+
+Deno.test("a client already away when the server shuts down gracefully resumes from the next app on the same KV", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const routes = [{ pattern: "/rooms/:name", object: "ROOM" }];
+  const build = () => new App({ objects: { ROOM: Room }, routes, kv, clock: new ManualClock() });
+  try {
+    const first = await serveBuilt(build());
+    const relay = new TcpRelay(first.port);
+    const ann = recorder(`ws://127.0.0.1:${relay.port}/rooms/away`);
+    await until(() => ann.ws.status === "open", "open");
+    await relay.cut();
+    await until(() => first.app.stats().connections === 0, "ann away");
+    await first.app.env.ROOM.broadcast(first.app.env.ROOM.idFromName("away"), "one");
+    await first.app.shutdown({ restart: true });
+    await first[Symbol.asyncDispose]();
+    const second = await serveBuilt(build());
+    await second.app.env.ROOM.broadcast(second.app.env.ROOM.idFromName("away"), "two");
+    relay.retarget(second.port);
+    relay.restore();
+    await until(() => ann.received.length === 2 && ann.ws.status === "open", "resumed");
+    assert.deepEqual(ann.received, ["one", "two"]);
+    assert.deepEqual(ann.opens, ["new", "resumed"]);
+    await closeClient(ann.ws);
+    await relay.close();
+    await second[Symbol.asyncDispose]();
+  } finally {
+    kv.close();
+  }
+});
