@@ -28,6 +28,7 @@
 // The application, routing and serving.
 export { App, type AppEnv, type AppStats, type ObjectStats } from "./src/app.ts";
 export type { AppOptions, ObjectClass } from "./src/options.ts";
+export type { SessionOptions } from "./src/sessions/session_options.ts";
 export type { ClusterOptions } from "./src/cluster/cluster_options.ts";
 export type { Transport, TransportStatus } from "./src/cluster/transport.ts";
 export {

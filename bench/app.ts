@@ -9,6 +9,9 @@
  *   /echo/<room>   @onMessage → ws.send(message)
  *   /bcast/<room>  @onMessage → send to every ctx.getWebSockets()
  *   /idle/<room>   accept and hold; messages are echoed
+ *   /secho/<room>, /sbcast/<room>   the same rooms with resumable sessions for clients that
+ *                  ask for one (subprotocol `dormant.session.v1`; the first frame is the session's
+ *                  hello, see docs/sessions.md); plain clients get plain sockets there
  *   /stats         app.stats() summary (connections, kvCommits, …) + Deno.memoryUsage()
  *   /gc            forces a V8 GC (needs --v8-flags=--expose-gc), then Deno.memoryUsage()
  *
@@ -88,6 +91,8 @@ const app = new App({
     { pattern: "/echo/:name", object: "ECHO" },
     { pattern: "/idle/:name", object: "ECHO" },
     { pattern: "/bcast/:name", object: "BCAST" },
+    { pattern: "/secho/:name", object: "ECHO", resumable: true },
+    { pattern: "/sbcast/:name", object: "BCAST", resumable: true },
   ],
   kvPath: `${kvDir}/kv.sqlite3`,
   fallback(request: Request): Response {

@@ -27,6 +27,8 @@ import type { AppRuntime } from "./objects/class_runtime.ts";
 import type { Blocker, HostStatus } from "./objects/object_host.ts";
 import type { Connection } from "./sockets/connection.ts";
 import { MemorySocketRegistry } from "./sockets/socket_registry.ts";
+import { SessionManager } from "./sessions/session_manager.ts";
+import { resolveSessionOptions } from "./sessions/session_options.ts";
 
 /** `env` as objects see it: the user's values plus one namespace per registered class. */
 export type AppEnv<O extends Record<string, ObjectClass>, E extends object = Record<never, never>> =
@@ -129,7 +131,17 @@ export class App<
       maxConnectionsPerIp: options.maxConnectionsPerIp,
       allowedOrigins: options.allowedOrigins,
     });
+    const sessions = new SessionManager({
+      settings: resolveSessionOptions(options.sessions),
+      clock: settings.clock,
+      objects: { // the bindings exist by the time KV opens
+        host: (storageName, hex, name) => this.#bindings.sessionHost(storageName, hex, name),
+        restoreSocket: (host, ws, tags, at) => this.#bindings.restoreSocket(host, ws, tags, at),
+      },
+      report: (error, operation) => report(error, { namespace: "*", operation }),
+    });
     const lifecycle = this.#lifecycle = new Lifecycle({
+      sessions,
       options,
       clock: settings.clock,
       admission,
@@ -172,6 +184,7 @@ export class App<
       env: this.env,
       start: lifecycle,
       report,
+      sessions,
     });
     bindings.warnUnnamed(); // once every check passed
     appInternals.set(this, {

@@ -76,6 +76,8 @@ export class Bindings {
         hibernate: definition.options?.hibernate ?? true,
         outputGate: definition.options?.outputGate ?? true,
         presence: presenceConfig(ctor, binding, definition.options?.presence),
+        resumable: definition.options?.resumable ??
+          (ctor as { resumable?: unknown }).resumable === true,
         hibernateAfterMs: positive(
           `${binding} hibernateAfterMs`,
           definition.options?.hibernateAfterMs,
@@ -149,6 +151,21 @@ export class Bindings {
     const named = name === undefined ? undefined : namespace.idFromName(name);
     const target = named?.toString() === id ? named : namespace.idFromString(id);
     return this.directory.locate(namespace.binding, target).alarm(info);
+  }
+
+  /** The host of a stored resumable session's object (made if needed), if its class is registered. */
+  sessionHost(storageName: string, hex: string, name: string | null): ObjectHost | undefined {
+    const namespace = this.#byStorageName.get(storageName);
+    if (!namespace) return undefined;
+    const named = name === null ? undefined : namespace.idFromName(name);
+    const id = named?.toString() === hex ? named : namespace.idFromString(hex);
+    return this.#tables.get(namespace.binding)!.host(id);
+  }
+
+  /** Lists a restored session's socket in its object, as accepted then (nothing of the object runs). */
+  restoreSocket(host: object, ws: Connection, tags: readonly string[], at: number): void {
+    const owner = host as ObjectHost;
+    owner.sockets.accept(owner, ws, tags, Infinity, at);
   }
 
   /** Drops a host from its table. */

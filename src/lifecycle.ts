@@ -38,6 +38,11 @@ export interface LifecycleParts {
   objects(): Bindings;
   /** Pending `ctx.waitUntil()` promises of the worker. */
   workerWaits(): number;
+  /** Resumable sessions: restored once KV is open, their log written before it closes. */
+  readonly sessions?: {
+    start(kv: Deno.Kv, onCommit: (mutations: number) => void): Promise<void>;
+    stop(): Promise<void>;
+  };
 }
 
 /** KV, the boot lease, the hibernation store and the alarm scheduler of one app. */
@@ -157,6 +162,7 @@ export class Lifecycle {
         }),
     });
     await this.#alarms.start();
+    await this.#parts.sessions?.start(this.#kv, onCommit);
   }
 
   /** Renews the boot lease every 30 s; every third beat also cleans dead boots' records. */
@@ -238,6 +244,11 @@ export class Lifecycle {
     const closing = Date.now() + 1_000;
     while (admission.connections > 0 && Date.now() < closing) await delay(5);
     await delay(0); // Deno's close() schedules a zero-delay timer once its frame is sent
+    try {
+      await this.#parts.sessions?.stop(); // sessions stay in KV: the next start restores them
+    } catch (error) {
+      this.#parts.report(error, { namespace: "*", operation: "shutdown sessions" });
+    }
     if (this.#beatTimer !== null) this.#clock.clearTimeout(this.#beatTimer);
     this.#beatTimer = null;
     // No flush may start or still run once KV is released ("Bad resource ID").

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { SessionOptions } from "./sessions/session_options.ts";
 import type { BeforeHook, ExportedHandler } from "./http/hooks.ts";
 import type { RouteInit } from "./http/router.ts";
 import { denoUpgrade, type Upgrader } from "./http/upgrade.ts";
@@ -103,7 +104,11 @@ export interface AppOptions<
   readonly handleSignals?: boolean;
   /** Ownership, fencing and the transport between the nodes sharing this KV database. */
   readonly cluster?: ClusterOptions;
+  /** Replay-log bounds and resume window of resumable sessions (docs/sessions.md). */
+  readonly sessions?: SessionOptions;
 }
+
+export type { SessionOptions };
 
 /** {@linkcode AppOptions} checked, with every default applied. */
 export interface Settings {

@@ -39,6 +39,11 @@ export interface DurableObjectOptions {
    * without decorators set a static `presence` member instead.
    */
   readonly presence?: string | PresenceOptions;
+  /**
+   * Resumable sessions for every route to this class (a route may say
+   * otherwise); Cloudflare-style classes say `static resumable = true`.
+   */
+  readonly resumable?: boolean;
 }
 
 interface Record {

@@ -39,6 +39,8 @@ import type {
 } from "./hooks.ts";
 import type { RouteMatch, Router } from "./router.ts";
 import { checkUpgrade, type Upgrader } from "./upgrade.ts";
+import type { SessionManager } from "../sessions/session_manager.ts";
+import { type HelloCode, SESSION_PROTOCOL, sessionOffer } from "../sessions/resume_protocol.ts";
 
 /** The app options the gateway reads on each request (see `AppOptions` for each). */
 export interface GatewayOptions {
@@ -70,6 +72,8 @@ export interface GatewayParts {
   /** Opens KV and the rest on first use (`ready()` is awaited by every request). */
   readonly start: { ready(): Promise<void> };
   readonly report: Report;
+  /** Resumable sessions. */
+  readonly sessions: SessionManager;
 }
 
 /** The HTTP entry of the app: one request in, one response out. */
@@ -83,6 +87,7 @@ export class Gateway {
   readonly #env: unknown;
   readonly #start: { ready(): Promise<void> };
   readonly #report: Report;
+  readonly #sessions: SessionManager;
   /** Pending `ctx.waitUntil()` promises of the worker: shutdown waits for them. */
   #workerWaits = 0;
 
@@ -97,6 +102,7 @@ export class Gateway {
     this.#env = parts.env;
     this.#start = parts.start;
     this.#report = parts.report;
+    this.#sessions = parts.sessions;
   }
 
   /** Pending `ctx.waitUntil()` promises of the worker. */
@@ -159,7 +165,8 @@ export class Gateway {
       const early = await this.#options.onBeforeConnect?.(request, target);
       if (early) return early;
       const host = this.#directory.locate(match.route.object, target.id);
-      return await this.#connectTo(host, request, slot, scope);
+      const resumable = match.route.resumable ?? host.runtime.resumable;
+      return await this.#connectTo(host, request, slot, scope, resumable);
     } finally {
       if (!slot.bound) this.#admission.release(slot.ip);
     }
@@ -224,8 +231,22 @@ export class Gateway {
     request: Request,
     slot: Slot,
     scope: BindingScope,
+    resumable: boolean,
   ): Promise<Response> {
     const handlers = host.runtime.handlers;
+    // A client that asks for a session (and only then) gets one, or resumes its own.
+    const offer = resumable ? sessionOffer(request) : null;
+    let code: HelloCode | null = offer === null ? null : "new";
+    if (offer?.token) {
+      const resumed = await this.#sessions.resume(host, offer.token, offer.seq);
+      if (resumed === "busy") return new Response("Session is being resumed", { status: 409 });
+      if (typeof resumed === "object") {
+        const response = this.#bind(request, resumed.ws, host, slot, SESSION_PROTOCOL, undefined);
+        resumed.start(); // hello, missed messages, then live (a no-op if the upgrade failed)
+        return response;
+      }
+      code = resumed;
+    }
     let result: Connection | Response;
     try {
       result = await host.connect(request);
@@ -235,9 +256,10 @@ export class Gateway {
       host.report(error, handlers.connect ? "onConnect" : "fetch");
       return new Response("Internal Server Error", { status: 500 });
     }
-    if (result instanceof Response) return this.#answer(request, result, slot, scope, host);
+    if (result instanceof Response) return this.#answer(request, result, slot, scope, host, code);
     scope.take(result);
-    return this.#bind(request, result, host, slot, "", undefined);
+    const session = code !== null && this.#sessions.open(host, result, code);
+    return this.#bind(request, result, host, slot, session ? SESSION_PROTOCOL : "", undefined);
   }
 
   /**
@@ -251,6 +273,7 @@ export class Gateway {
     slot: Slot | null,
     scope: BindingScope,
     from: ObjectHost | "worker" | "fallback",
+    session: HelloCode | null = null,
   ): Response {
     const report = (error: unknown) =>
       typeof from === "object"
@@ -289,12 +312,14 @@ export class Gateway {
         ? new Response("Internal Server Error", { status: 500 })
         : checkUpgrade(request, false)!;
     }
+    const resumable = session !== null && typeof from === "object" &&
+      this.#sessions.open(from, server, session);
     return this.#bind(
       request,
       server,
       owner,
       slot,
-      target.init.protocol ?? "",
+      resumable ? SESSION_PROTOCOL : target.init.protocol ?? "",
       target.init.headers,
     );
   }

@@ -25,6 +25,11 @@ export interface RouteInit {
    * `false`: plain HTTP goes to the object's `fetch`/`@onRequest` too.
    */
   readonly websocket?: boolean;
+  /**
+   * Resumable sessions for the sockets of this route (a client that asks for
+   * one: see docs/sessions.md). Default: the class's `resumable` option.
+   */
+  readonly resumable?: boolean;
 }
 
 /** A matched route. */

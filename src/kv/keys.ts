@@ -12,6 +12,8 @@
  * - `["dormant", "boot", boot]`: the lease of a running process
  * - `["dormant", "inbox", node, from, seq, chunk, chunks]`: a transport message waiting for `node`
  * - `["dormant", "bell", node]`: the doorbell `node` watches for new inbox messages
+ * - `["dormant", "rs", storageName, id, n]`: resumable session `n` of an object (token hash, tags, …)
+ * - `["dormant", "rl", storageName, id, pos]`: an object's replay log entry (`[…, pos, i]`: its parts)
  *
  * Storage names and ids, which every object key contains, are checked once
  * here: {@linkcode isStorageName}, {@linkcode isObjectId}.
@@ -261,4 +263,19 @@ export function inboxKey(
 /** `["dormant", "bell", node]`: bumped with every message to `node`, which watches it. */
 export function bellKey(node: string): Deno.KvKey {
   return ["dormant", "bell", node];
+}
+
+// ---- resumable sessions -------------------------------------------------------------------------
+
+/** `["dormant", "rs"]`: every object's session records (listed once at start). */
+export const SESSION_RECORDS: Deno.KvKey = ["dormant", "rs"];
+
+/** `["dormant", "rs", storageName, id, n]`: session `n` of an object. */
+export function sessionRecordKey(storageName: string, id: string, n: number): Deno.KvKey {
+  return ["dormant", "rs", storageName, id, n];
+}
+
+/** `["dormant", "rl", storageName, id]`: an object's replay log. */
+export function sessionLogRoot(storageName: string, id: string): Deno.KvKey {
+  return ["dormant", "rl", storageName, id];
 }

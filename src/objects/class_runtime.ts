@@ -20,6 +20,8 @@ export interface ClassRuntime {
   readonly outputGate: boolean;
   /** The class's presence option, or `null`. */
   readonly presence?: PresenceConfig | null;
+  /** Resumable sessions for its routes (unless a route says otherwise). */
+  readonly resumable: boolean;
   readonly app: AppRuntime;
 }
 

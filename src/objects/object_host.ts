@@ -3,7 +3,7 @@ import { hibernationRoot } from "../kv/keys.ts";
 import type { BroadcastPayload } from "../sockets/broadcast.ts";
 import type { Connection } from "../sockets/connection.ts";
 import type { ConnectionOwner } from "../sockets/connection_owner.ts";
-import { OWNER, PLAIN } from "../sockets/connection_internals.ts";
+import { OWNER, PLAIN, SESSION } from "../sockets/connection_internals.ts";
 import type { ObjectSocketList } from "../sockets/socket_registry.ts";
 import type { ObjectStorage } from "../storage/object_storage.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
@@ -187,8 +187,10 @@ export class ObjectHost
     this.queue.arrive({ kind: "error", ws, error });
   }
   onLeave(ws: Connection): void {
+    ws[SESSION]?.end();
     this.sockets.leave(ws);
   }
+  onDetach = (ws: Connection): void => this.#app.socketGone(ws);
   onGone(ws: Connection): void {
     const changed = this.sockets.gone(ws);
     this.#app.socketGone(ws);

@@ -9,6 +9,7 @@ import {
   DIRTY,
   OWNER,
   PLAIN,
+  SESSION,
   TAGS,
   TERMINATE,
   UNLOAD_ATTACHMENT,
@@ -102,6 +103,7 @@ export class ObjectSockets {
     if (tags.length === ws[TAGS].length && tags.every((tag, i) => ws[TAGS][i] === tag)) return;
     ws[TAGS] = tags;
     this.#list.retag(ws, tags);
+    ws[SESSION]?.changed();
     this.#store.markSocket(this.#object, ws, RECORD);
   }
 

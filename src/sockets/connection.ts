@@ -14,6 +14,7 @@ import {
   OWNER,
   PLAIN,
   PRESENCE,
+  SESSION,
   SID,
   TAGS,
   UNLOAD_ATTACHMENT,
@@ -80,6 +81,7 @@ export class Connection extends ServerSocket implements WebSocket {
     // An accept()ed socket does not survive hibernation: its attachment lives in memory only.
     if (this.#mode === HIBERNATABLE) owner?.onDirty(this, RECORD);
     if (derived !== undefined) presences!.set(this, derived);
+    this[SESSION]?.changed();
   }
 
   /** A fresh copy of the attachment, or `null` when none was set; `T` types it (no check). */

@@ -55,3 +55,11 @@ export const SOCKET_MESSAGE: unique symbol = Symbol("dormant.socketMessage");
 export const SOCKET_ERROR: unique symbol = Symbol("dormant.socketError");
 /** The bound runtime socket closed, code already mapped: `(code, reason, wasClean)`. */
 export const SOCKET_CLOSE: unique symbol = Symbol("dormant.socketClose");
+/** The session of a resumable socket (`SessionHook`), or `null`. */
+export const SESSION: unique symbol = Symbol("dormant.session");
+/** Sends on the socket's own path, bypassing its session: `(message)`. */
+export const RELEASE: unique symbol = Symbol("dormant.release");
+/** Ends the connection but keeps the socket open and listed (a detached session): `(code, reason)`. */
+export const DETACH: unique symbol = Symbol("dormant.detach");
+/** Takes the messages queued before the upgrade (a session logs them): `() => unknown[]`. */
+export const TAKE_QUEUED: unique symbol = Symbol("dormant.takeQueued");

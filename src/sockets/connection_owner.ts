@@ -25,6 +25,8 @@ export interface ConnectionOwner {
   onError(ws: ServerSocket, error: Error): void;
   /** The socket stopped being open (close begun by either side): drop it from the lists. */
   onLeave(ws: ServerSocket): void;
+  /** A resumable socket lost its connection but stays open (detached): its slot is free. */
+  onDetach(ws: ServerSocket): void;
   /** The descriptor is really gone. */
   onGone(ws: ServerSocket): void;
   /** The socket's persisted record changed (`RECORD`) or only its timestamp (`TIMESTAMP`). */

@@ -40,6 +40,11 @@ export class Outbox {
     this.#items.push(new CloseRequest(code, reason));
   }
 
+  /** The queued messages (not a queued close), in order. */
+  messages(): unknown[] {
+    return this.#items.filter((item) => !(item instanceof CloseRequest));
+  }
+
   /** Hands everything to the open runtime socket, in order. */
   writeTo(live: globalThis.WebSocket): void {
     for (const item of this.#items) {

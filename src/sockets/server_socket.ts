@@ -7,15 +7,20 @@ import {
   AUTO_RESPONSE_AT,
   BIND,
   BOUND,
+  DETACH,
   DIRTY,
   FAIL_UPGRADE,
   OWNER,
+  RELEASE,
+  SESSION,
   SOCKET_CLOSE,
   SOCKET_ERROR,
   SOCKET_MESSAGE,
   SOCKET_OPEN,
+  TAKE_QUEUED,
   TERMINATE,
 } from "./connection_internals.ts";
+import type { SessionHook } from "./session_hook.ts";
 import { Outbox, sizeBound } from "./outbox.ts";
 import { checkCloseArguments, SocketListener } from "./socket_events.ts";
 
@@ -60,13 +65,13 @@ export class ServerSocket
   #outbox: Outbox | null = null;
   // Waiting for a pending storage write before the outbox may go out.
   #gated = false;
-  // Bytes send() may still queue before bufferedAmount plus the outbox could pass the cap;
-  // < 0: read them again.
+  // Bytes send() may queue before bufferedAmount + the outbox could pass the cap; < 0: read again.
   #sendBudget = -1;
   #url: string | null = null;
   #protocol = "";
   #delivered = false;
   #gone = false;
+  [SESSION]: SessionHook | null = null;
 
   /** 1 while open (also between accept and upgrade), 2 while closing, 3 when closed. */
   get readyState(): number {
@@ -93,6 +98,11 @@ export class ServerSocket
    * storage writes are durable. Throws after the object's own `close()`.
    */
   send(message: string | ArrayBuffer | ArrayBufferView): void {
+    if (this[SESSION] === null || this.#state !== OPEN) this[RELEASE](message);
+    else this[SESSION].send(message);
+  }
+
+  [RELEASE](message: string | ArrayBuffer | ArrayBufferView): void { // the path without session
     const live = this.#live;
     if (live !== null && this.#outbox === null && this.#state === OPEN) {
       const owner = this.#owner!;
@@ -173,6 +183,7 @@ export class ServerSocket
         "Cannot close a WebSocket that was not accepted: call ctx.acceptWebSocket() first",
       );
     }
+    if (this[SESSION] !== null && this.#listener === null) return this[FAIL_UPGRADE](); // detached
     this.#leave();
     this.#closeCalled = true;
     if (this.#outbox !== null) this.#outbox.close(code, reason); // after the queue
@@ -223,6 +234,8 @@ export class ServerSocket
    * (shutdown, over-limit). The descriptor stays counted until really gone.
    */
   [TERMINATE](code: number, reason: string): void {
+    const keep = this.#state === OPEN && (this.#live !== null || this.#listener === null); // not mid-upgrade
+    if (keep && this[SESSION]?.dropped(1006)) return this[DETACH](code, reason); // stays open, detached
     this.#delivered = true;
     this.#leave();
     if (this.#state === CLOSED) return;
@@ -281,6 +294,7 @@ export class ServerSocket
 
   /** The runtime socket closed (again after an idle timeout: delivered once). */
   [SOCKET_CLOSE](code: number, reason: string, wasClean: boolean): void {
+    if (this.#state === OPEN && this[SESSION]?.dropped(code)) return this[DETACH]();
     if (this.#state !== CLOSED) {
       if (this.#state === OPEN) this.#owner?.onLeave(this);
       this.#state = CLOSED;
@@ -291,6 +305,22 @@ export class ServerSocket
     this.#markGone();
   }
 
+  /** The messages queued before the upgrade, taken out (a new session logs them). */
+  [TAKE_QUEUED](): unknown[] {
+    const messages = this.#outbox?.messages() ?? [];
+    this.#outbox = null;
+    return messages;
+  }
+
+  /** Ends the connection (with `code` if still connected); the socket stays open, detached. */
+  [DETACH](code?: number, reason?: string): void {
+    if (this.#listener === null) return;
+    this.#owner?.onDetach(this); // while still bound: frees the connection's slot
+    this.#listener.stop();
+    if (code !== undefined) this.#live?.close(code, reason);
+    this.#listener = this.#live = this.#outbox = null;
+  }
+
   // OPEN → CLOSING, and off the object's lists.
   #leave(): void {
     if (this.#state !== OPEN) return;
@@ -299,7 +329,7 @@ export class ServerSocket
   }
 
   #overBuffered(owner: ConnectionOwner): void {
-    if (owner.backpressure === "drop") return;
+    if (owner.backpressure === "drop" && this[SESSION] === null) return; // a session cannot skip one
     this[TERMINATE](1013, "Send buffer full");
   }
 

@@ -49,6 +49,7 @@ export function stubRuntime(binding: string, storageName = binding): ClassRuntim
     hibernate: true,
     hibernateAfterMs: 10_000,
     outputGate: true,
+    resumable: false,
     app: stubApp(),
   };
 }

@@ -27,6 +27,7 @@ const owner: ConnectionOwner = {
   onError: () => {},
   onLeave: () => {},
   onGone: () => {},
+  onDetach: () => {},
   onDirty: () => {},
 };
 
