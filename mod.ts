@@ -104,6 +104,8 @@ export {
   EventTimeoutError,
   isDormantError,
   KvError,
+  ObjectElsewhereError,
   ObjectFullError,
+  ObjectMovedError,
   ObjectResetError,
 } from "./src/errors.ts";

@@ -148,6 +148,7 @@ export class App<
       store: lifecycle.store,
       report,
       createStorage: (host, hooks) => lifecycle.createStorage(host, hooks),
+      claim: (host) => lifecycle.claim(host),
       socketGone: (ws) => admission.socketGone(ws),
       forget: (host) => this.#bindings.forget(host),
     };

@@ -8,6 +8,7 @@
 
 import { ALARM_INDEX_PREFIX, alarmIndexKey, alarmKey, parseAlarmIndexKey } from "../kv/keys.ts";
 import { withRetry } from "../kv/retry.ts";
+import { commitFenced, type Fence } from "../kv/fence.ts";
 
 /** One object's alarm. */
 export interface AlarmRecord {
@@ -65,10 +66,13 @@ function isRecord(value: unknown): value is AlarmRecord {
 export class KvAlarmStore implements AlarmStore {
   readonly #kv: Deno.Kv;
   readonly #onCommit: (mutations: number) => void;
+  readonly #fence: Fence | undefined;
 
-  constructor(kv: Deno.Kv, onCommit: (mutations: number) => void) {
+  /** With a `fence`, every write also checks the object's ownership (`ObjectMovedError` if lost). */
+  constructor(kv: Deno.Kv, onCommit: (mutations: number) => void, fence?: Fence) {
     this.#kv = kv;
     this.#onCommit = onCommit;
+    this.#fence = fence;
   }
 
   async read(storageName: string, id: string): Promise<StoredAlarm | null> {
@@ -93,7 +97,7 @@ export class KvAlarmStore implements AlarmStore {
     const key = alarmKey(storageName, id);
     const index = (dueTime: number) => alarmIndexKey(dueTime, storageName, id);
     let mutations = 0;
-    const result = await withRetry("alarm write", () => {
+    const result = await commitFenced(this.#fence, storageName, id, "alarm write", () => {
       mutations = 0;
       const atomic = this.#kv.atomic().check({ key, versionstamp: expected?.version ?? null });
       if (expected && expected.record.dueTime !== next?.dueTime) {
@@ -107,7 +111,7 @@ export class KvAlarmStore implements AlarmStore {
         atomic.delete(key);
         mutations++;
       }
-      return atomic.commit();
+      return atomic;
     });
     if (!result.ok) return false;
     if (mutations > 0) this.#onCommit(mutations);

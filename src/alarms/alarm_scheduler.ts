@@ -77,6 +77,8 @@ export class AlarmScheduler {
   readonly #deliver: AlarmSchedulerOptions["deliver"];
   readonly #nameOf: NonNullable<AlarmSchedulerOptions["nameOf"]>;
   readonly #onException: AlarmSchedulerOptions["onException"];
+  readonly #owns: AlarmSchedulerOptions["owns"];
+  readonly #ownerHoldMs: number;
   #started = false;
   #closed = false;
   #timer: ClockTimer | null = null;
@@ -97,7 +99,11 @@ export class AlarmScheduler {
    */
   constructor(options: AlarmSchedulerOptions) {
     const onCommit = options.onCommit ?? (() => {});
-    this.#store = options.kv ? new KvAlarmStore(options.kv, onCommit) : new MemoryAlarmStore();
+    this.#store = options.kv
+      ? new KvAlarmStore(options.kv, onCommit, options.fence)
+      : new MemoryAlarmStore();
+    this.#owns = options.owns;
+    this.#ownerHoldMs = options.ownerHoldMs ?? HOLD_MS;
     this.#clock = options.clock;
     this.#deliver = options.deliver;
     this.#nameOf = options.nameOf ?? (() => undefined);
@@ -316,6 +322,8 @@ export class AlarmScheduler {
       // (An index entry without a record is held, so it cannot spin.)
       if (!stored) this.#held.set(key, this.#clock.now() + HOLD_MS);
       if (!stored || stored.record.dueTime > this.#clock.now() || this.#closed) return;
+      // Only the owner delivers (at least once): claimed here if its owner is gone.
+      if (this.#owns !== undefined && !(await this.#ownsNow(storageName, id, key))) return;
       this.#delivering.set(key, stored.version);
       const { scheduledTime, retryCount, name } = stored.record;
       const info: AlarmInvocationInfo = Object.freeze({
@@ -335,6 +343,18 @@ export class AlarmScheduler {
       this.#delivering.delete(key);
       this.#kick();
     }
+  }
+
+  /** Whether this node owns the object; else the alarm is held (left to its owner). */
+  async #ownsNow(storageName: string, id: string, key: string): Promise<boolean> {
+    let owns = false;
+    try {
+      owns = await this.#owns!(storageName, id);
+    } catch (error) {
+      this.#report(error, { namespace: storageName, id, operation: "alarm bookkeeping" });
+    }
+    if (!owns) this.#held.set(key, this.#clock.now() + this.#ownerHoldMs);
+    return owns && !this.#closed;
   }
 
   /** Records the outcome of a delivery: done, retry later, or give up. */

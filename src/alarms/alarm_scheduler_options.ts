@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Fence } from "../kv/fence.ts";
 import type { Clock } from "../clock.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 
@@ -42,4 +43,14 @@ export interface AlarmSchedulerOptions {
   onException: (error: unknown, context: AlarmExceptionContext) => void;
   /** Called after every KV commit with its mutation count. */
   onCommit?: (mutations: number) => void;
+  /** Checks the object's ownership in every KV write of its alarm (none: unfenced). */
+  fence?: Fence;
+  /**
+   * Whether this node owns the object now (claiming it when no live node
+   * does). An alarm of an object another node owns is left to that node and
+   * looked at again after `ownerHoldMs`. Without it every alarm is delivered here.
+   */
+  owns?: (storageName: string, id: string) => Promise<boolean>;
+  /** How long an alarm owned elsewhere is left alone before it is checked again (default 2 s). */
+  ownerHoldMs?: number;
 }

@@ -20,7 +20,10 @@ import {
   socketRecordKey,
   timestampKey,
 } from "../kv/keys.ts";
-import { commitWithRetry } from "../kv/retry.ts";
+import type { Fence } from "../kv/fence.ts";
+import { retryTransient } from "../kv/retry.ts";
+import { FENCE_CHECKS, KV_MAX_CHECKS } from "../kv/keys.ts";
+import { ObjectMovedError } from "../errors.ts";
 import { BootLeases } from "./boot_leases.ts";
 import {
   type ObjectSettings,
@@ -30,7 +33,7 @@ import {
   storedSocket,
 } from "./socket_records.ts";
 
-export { LEASE_BEAT_MS, LEASE_TTL_MS } from "./boot_leases.ts";
+export { LEASE_BEAT_MS } from "./boot_leases.ts";
 
 /** Data waiting to be written keeps the process alive until it is (other timers do not). */
 const KEEP_ALIVE = { keepAlive: true } as const;
@@ -65,7 +68,12 @@ export interface HibernationStoreOptions {
   flushDelayMs: number;
   onCommit(mutations: number): void;
   report(error: unknown, operation: string): void;
+  /** Checks each object's ownership in every commit that writes its records (none: unfenced). */
+  fence?: Fence;
 }
+
+// Objects per flush atomic: each costs one fence check.
+const FLUSH_MAX_OBJECTS = Math.floor(KV_MAX_CHECKS / FENCE_CHECKS);
 
 /**
  * Write-behind persistence of socket records (tags, attachment, accept time),
@@ -77,7 +85,8 @@ export interface HibernationStoreOptions {
 export class HibernationStore {
   readonly #kv: Deno.Kv;
   readonly #clock: Clock;
-  readonly #boot: string;
+  #boot: string;
+  readonly #fence: Fence | undefined;
   readonly #delay: number;
   readonly #onCommit: (mutations: number) => void;
   readonly #report: (error: unknown, operation: string) => void;
@@ -97,6 +106,7 @@ export class HibernationStore {
     this.#kv = options.kv;
     this.#clock = options.clock;
     this.#boot = options.boot;
+    this.#fence = options.fence;
     this.#delay = options.flushDelayMs;
     this.#onCommit = options.onCommit;
     this.#report = options.report;
@@ -276,29 +286,69 @@ export class HibernationStore {
       let end = start;
       let bytes = 0;
       let keys = 0;
+      const hosts = new Set<HibernatingObject>();
       while (
         end < mutations.length && end - start < FLUSH_MAX_MUTATIONS &&
         bytes + mutations[end]!.bytes < FLUSH_MAX_PAYLOAD &&
-        keys + kvKeySize(mutations[end]!.key) < FLUSH_MAX_KEY_TOTAL
+        keys + kvKeySize(mutations[end]!.key) < FLUSH_MAX_KEY_TOTAL &&
+        (hosts.has(mutations[end]!.host) || hosts.size < FLUSH_MAX_OBJECTS)
       ) {
         bytes += mutations[end]!.bytes;
         keys += kvKeySize(mutations[end]!.key);
+        hosts.add(mutations[end]!.host);
         end++;
       }
-      const batch = mutations.slice(start, end);
-      await commitWithRetry(() => {
-        const op = this.#kv.atomic();
-        for (const m of batch) {
-          if (m.value === undefined) op.delete(m.key);
-          else op.set(m.key, m.value);
-        }
-        return op;
-      });
-      this.#onCommit(batch.length);
-      const hosts = new Set<HibernatingObject>();
-      for (const m of batch) hosts.add(m.host);
-      for (const host of hosts) host.countCommit();
+      await this.#commitBatch(mutations.slice(start, end), hosts);
       start = end;
+    }
+  }
+
+  /**
+   * One atomic of several objects' records, each object's ownership checked.
+   * The records of an object this node no longer owns are dropped (it has
+   * stepped down: its sockets are closed) and the others committed again.
+   */
+  async #commitBatch(batch: Mutation[], hosts: Set<HibernatingObject>): Promise<void> {
+    while (batch.length > 0) {
+      const fence = this.#fence;
+      const checks = new Map<HibernatingObject, Deno.AtomicCheck>();
+      const moved = new Set<HibernatingObject>();
+      if (fence !== undefined) {
+        for (const host of hosts) {
+          try {
+            checks.set(host, fence.check(host.keyBase[2] as string, host.keyBase[3] as string));
+          } catch (error) {
+            if (!(error instanceof ObjectMovedError)) throw error;
+            moved.add(host);
+          }
+        }
+      }
+      if (moved.size === 0) {
+        const result = await retryTransient(() => {
+          const op = this.#kv.atomic();
+          for (const check of checks.values()) op.check(check);
+          for (const m of batch) {
+            if (m.value === undefined) op.delete(m.key);
+            else op.set(m.key, m.value);
+          }
+          return op.commit();
+        });
+        if (result.ok) {
+          this.#onCommit(batch.length);
+          for (const host of hosts) host.countCommit();
+          return;
+        }
+        // Only fence checks are in this atomic: find the objects that moved.
+        const rejected = await Promise.all(
+          [...checks].map(([host, check]) =>
+            fence!.rejected(host.keyBase[2] as string, host.keyBase[3] as string, check)
+          ),
+        );
+        [...checks.keys()].forEach((host, i) => rejected[i] && moved.add(host));
+        if (moved.size === 0) throw new Error("atomic commit was rejected");
+      }
+      batch = batch.filter((m) => !moved.has(m.host));
+      for (const host of moved) hosts.delete(host);
     }
   }
 
@@ -324,14 +374,10 @@ export class HibernationStore {
     }
   }
 
-  /** Writes (or renews) this process's boot lease. */
-  renewLease(): Promise<void> {
-    return this.#leases.renew();
-  }
-
-  /** Removes this process's lease (graceful shutdown): its records become stale at once. */
-  dropLease(): Promise<void> {
-    return this.#leases.drop();
+  /** This node joined again under a new id: records are written under it from now on. */
+  rejoin(boot: string): void {
+    this.#boot = boot;
+    this.#leases.rejoin(boot);
   }
 
   /** Deletes the records of dead boots (see {@linkcode BootLeases.cleanup}). */

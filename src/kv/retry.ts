@@ -17,14 +17,28 @@ export function isTransientKvError(error: unknown): boolean {
   return error instanceof Error && /database is (locked|busy)|SQLITE_BUSY/i.test(error.message);
 }
 
-/** Runs `fn`, retrying transient KV errors up to 3 times; rethrows the last error as it is. */
-export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
+let transientRetries = 0;
+
+/** How many transient KV errors ("database is locked") this process retried so far. */
+export function transientRetryCount(): number {
+  return transientRetries;
+}
+
+/**
+ * Runs `fn`, retrying transient KV errors (by default up to 3 times, after
+ * `delays` ms each); rethrows the last error as it is.
+ */
+export async function retryTransient<T>(
+  fn: () => Promise<T>,
+  delays: readonly number[] = RETRY_DELAYS,
+): Promise<T> {
   for (let attempt = 0;; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      const wait = RETRY_DELAYS[attempt];
+      const wait = delays[attempt];
       if (wait === undefined || !isTransientKvError(error)) throw error;
+      transientRetries++;
       await delay(wait);
     }
   }

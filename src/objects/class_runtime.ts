@@ -33,6 +33,12 @@ export interface AppRuntime {
   readonly store: HostStore;
   report(error: unknown, context: ExceptionContext): void;
   createStorage(host: ObjectHost, hooks: StorageHooks): ObjectStorage;
+  /**
+   * Resolves once this node owns the object (claimed if no live node does);
+   * rejects with `ObjectElsewhereError` if another live node owns it. Absent:
+   * every object is local.
+   */
+  claim?(host: ObjectHost): Promise<void>;
   socketGone(ws: Connection): void;
   forget(host: ObjectHost): void;
 }

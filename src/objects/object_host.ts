@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.ts";
+import { ObjectElsewhereError } from "../errors.ts";
 import { hibernationRoot } from "../kv/keys.ts";
 import type { BroadcastPayload } from "../sockets/broadcast.ts";
 import type { Connection } from "../sockets/connection.ts";
@@ -261,6 +262,8 @@ export class ObjectHost
     this.#gen.end(this.clock); // already ended, unless it is the first: only the current one is live
     this.#gen = gen;
     try {
+      // Only the owner builds an instance (and only it may load and write the object's state).
+      if (this.#app.claim !== undefined) await this.#app.claim(this);
       if (this.settings.needsLoad) {
         await this.#app.store.load(this);
         this.settings.needsLoad = false;
@@ -274,7 +277,8 @@ export class ObjectHost
       if (start) await start.call(this.#instance);
     } catch (error) {
       this.#drop();
-      this.report(error, "start");
+      // Owned elsewhere: the caller gets the error (the gateway answers 503 and reports it).
+      if (!(error instanceof ObjectElsewhereError)) this.report(error, "start");
       this.queue.failAll(error);
       return this.checkIdle();
     }
