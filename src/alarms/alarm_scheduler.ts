@@ -79,6 +79,7 @@ export class AlarmScheduler {
   readonly #onException: AlarmSchedulerOptions["onException"];
   readonly #owns: AlarmSchedulerOptions["owns"];
   readonly #ownerHoldMs: number;
+  readonly #rescanMs: number;
   #started = false;
   #closed = false;
   #timer: ClockTimer | null = null;
@@ -104,6 +105,7 @@ export class AlarmScheduler {
       : new MemoryAlarmStore();
     this.#owns = options.owns;
     this.#ownerHoldMs = options.ownerHoldMs ?? HOLD_MS;
+    this.#rescanMs = options.rescanMs ?? Infinity;
     this.#clock = options.clock;
     this.#deliver = options.deliver;
     this.#nameOf = options.nameOf ?? (() => undefined);
@@ -289,7 +291,8 @@ export class AlarmScheduler {
     this.#arm(next);
   }
 
-  #arm(due: number): void {
+  #arm(next: number): void {
+    const due = Math.min(next, this.#clock.now() + this.#rescanMs);
     if (this.#closed || (this.#timer && due === this.#timerDue)) return;
     if (this.#timer) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;

@@ -53,4 +53,9 @@ export interface AlarmSchedulerOptions {
   owns?: (storageName: string, id: string) => Promise<boolean>;
   /** How long an alarm owned elsewhere is left alone before it is checked again (default 2 s). */
   ownerHoldMs?: number;
+  /**
+   * Scans the alarm index at least this often, to find alarms other nodes set
+   * (whose owner may die). Default: only when an alarm here is due or changes.
+   */
+  rescanMs?: number;
 }
