@@ -12,7 +12,7 @@ import { KvError, ObjectMovedError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import type { Fence } from "../kv/fence.ts";
 import { BOOT_LEASE_PREFIX, bootLeaseKey, KV_MAX_CHECKS, ownerKey } from "../kv/keys.ts";
-import { retryTransient } from "../kv/retry.ts";
+import { CONTENDED_RETRY_DELAYS, retryTransient } from "../kv/retry.ts";
 import { leaseDead, type LeaseValue, NodeLease, skewMarginMs } from "./node_lease.ts";
 import type { Location, LossReason, Placement } from "./placement.ts";
 
@@ -46,7 +46,7 @@ interface Owned {
 const LOCAL: Location = Object.freeze({ local: true });
 const LOCAL_PROMISE: Promise<Location> = Promise.resolve(LOCAL);
 // A contended claim on a shared SQLite file meets "database is locked" often: retry longer.
-const CLAIM_RETRY_DELAYS = [2, 5, 10, 20, 40, 80, 160, 320, 640, 1_000];
+const CLAIM_RETRY_DELAYS = CONTENDED_RETRY_DELAYS;
 const MAX_CLAIM_ATTEMPTS = 20;
 // Release commits: one check per object, within KV's checks per atomic.
 const RELEASE_BATCH = KV_MAX_CHECKS;
@@ -166,7 +166,7 @@ export class KvPlacement implements Placement, Fence {
   }
 
   async rejected(storageName: string, id: string, check: Deno.AtomicCheck): Promise<boolean> {
-    const entry = await retryTransient(() => this.#kv.get(check.key));
+    const entry = await retryTransient(() => this.#kv.get(check.key), CLAIM_RETRY_DELAYS);
     if (entry.versionstamp === check.versionstamp) return false;
     const owned = this.#owned.get(`${storageName}/${id}`);
     if (owned !== undefined && owned.check.versionstamp === check.versionstamp) {
@@ -326,7 +326,7 @@ export class KvPlacement implements Placement, Fence {
       const out: Deno.KvEntry<unknown>[] = [];
       for await (const entry of this.#kv.list({ prefix: BOOT_LEASE_PREFIX })) out.push(entry);
       return out;
-    });
+    }, CLAIM_RETRY_DELAYS);
     for (const entry of leases) {
       const node = entry.key[2];
       if (typeof node !== "string" || node === this.#lease.node) continue;

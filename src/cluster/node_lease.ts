@@ -11,7 +11,7 @@
 import type { Clock } from "../clock.ts";
 import { bootLeaseKey } from "../kv/keys.ts";
 import { currentPid, machineId, processAlive } from "../kv/process_info.ts";
-import { retryTransient } from "../kv/retry.ts";
+import { CONTENDED_RETRY_DELAYS, retryTransient } from "../kv/retry.ts";
 
 /** What a node lease holds. */
 export interface LeaseValue {
@@ -143,8 +143,10 @@ export class NodeLease {
       machine: this.#machine,
     };
     const key = bootLeaseKey(this.node);
-    const result = await retryTransient(() =>
-      this.#kv.atomic().check({ key, versionstamp: this.#versionstamp }).set(key, value).commit()
+    const result = await retryTransient(
+      () =>
+        this.#kv.atomic().check({ key, versionstamp: this.#versionstamp }).set(key, value).commit(),
+      CONTENDED_RETRY_DELAYS,
     );
     if (!result.ok) return "lost";
     this.#onCommit(1);
@@ -156,8 +158,9 @@ export class NodeLease {
   /** Deletes the lease if it is still this node's (graceful stop, or giving up a lost one). */
   async leave(): Promise<void> {
     const key = bootLeaseKey(this.node);
-    const result = await retryTransient(() =>
-      this.#kv.atomic().check({ key, versionstamp: this.#versionstamp }).delete(key).commit()
+    const result = await retryTransient(
+      () => this.#kv.atomic().check({ key, versionstamp: this.#versionstamp }).delete(key).commit(),
+      CONTENDED_RETRY_DELAYS,
     );
     if (result.ok) this.#onCommit(1);
     this.#versionstamp = null;
