@@ -186,7 +186,6 @@ export class Lifecycle {
       fence: placement,
       // Only the owner delivers: an alarm of an object another live node owns is left to it.
       owns: async (storageName, id) => (await placement.locate(storageName, id)).local,
-      ownerHoldMs: this.#ttl,
       // Alarms other nodes set are found here too, should their owner die.
       rescanMs: this.#ttl,
       // The scheduler knows storage names; the hook documents binding names.

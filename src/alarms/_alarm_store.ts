@@ -129,6 +129,24 @@ export class KvAlarmStore implements AlarmStore {
   }
 }
 
+/**
+ * Alarms as one node of a cluster sees them: the alarm of an object another
+ * live node owns reads as absent (the scheduler holds it and looks again
+ * later), so only the owner delivers; `owns` claims an object whose owner is
+ * gone, so its alarm still fires.
+ */
+export function ownedOnly(
+  store: AlarmStore,
+  owns: (storageName: string, id: string) => Promise<boolean>,
+): AlarmStore {
+  return {
+    read: async (storageName, id) =>
+      await owns(storageName, id) ? await store.read(storageName, id) : null,
+    write: (storageName, id, expected, next) => store.write(storageName, id, expected, next),
+    scan: () => store.scan(),
+  };
+}
+
 /** Alarms in memory (an app without KV, or a `Storage` in memory with a scheduler). */
 export class MemoryAlarmStore implements AlarmStore {
   readonly #records = new Map<string, { storageName: string; id: string; stored: StoredAlarm }>();

@@ -14,6 +14,7 @@ import {
   type DueAlarm,
   KvAlarmStore,
   MemoryAlarmStore,
+  ownedOnly,
   type StoredAlarm,
 } from "./_alarm_store.ts";
 import {
@@ -77,8 +78,6 @@ export class AlarmScheduler {
   readonly #deliver: AlarmSchedulerOptions["deliver"];
   readonly #nameOf: NonNullable<AlarmSchedulerOptions["nameOf"]>;
   readonly #onException: AlarmSchedulerOptions["onException"];
-  readonly #owns: AlarmSchedulerOptions["owns"];
-  readonly #ownerHoldMs: number;
   readonly #rescanMs: number;
   #started = false;
   #closed = false;
@@ -99,12 +98,7 @@ export class AlarmScheduler {
    * @param options The KV handle (optional), clock, delivery callback and failure hook.
    */
   constructor(options: AlarmSchedulerOptions) {
-    const onCommit = options.onCommit ?? (() => {});
-    this.#store = options.kv
-      ? new KvAlarmStore(options.kv, onCommit, options.fence)
-      : new MemoryAlarmStore();
-    this.#owns = options.owns;
-    this.#ownerHoldMs = options.ownerHoldMs ?? HOLD_MS;
+    this.#store = alarmStore(options);
     this.#rescanMs = options.rescanMs ?? Infinity;
     this.#clock = options.clock;
     this.#deliver = options.deliver;
@@ -325,8 +319,6 @@ export class AlarmScheduler {
       // (An index entry without a record is held, so it cannot spin.)
       if (!stored) this.#held.set(key, this.#clock.now() + HOLD_MS);
       if (!stored || stored.record.dueTime > this.#clock.now() || this.#closed) return;
-      // Only the owner delivers (at least once): claimed here if its owner is gone.
-      if (this.#owns !== undefined && !(await this.#ownsNow(storageName, id, key))) return;
       this.#delivering.set(key, stored.version);
       const { scheduledTime, retryCount, name } = stored.record;
       const info: AlarmInvocationInfo = Object.freeze({
@@ -346,18 +338,6 @@ export class AlarmScheduler {
       this.#delivering.delete(key);
       this.#kick();
     }
-  }
-
-  /** Whether this node owns the object; else the alarm is held (left to its owner). */
-  async #ownsNow(storageName: string, id: string, key: string): Promise<boolean> {
-    let owns = false;
-    try {
-      owns = await this.#owns!(storageName, id);
-    } catch (error) {
-      this.#report(error, { namespace: storageName, id, operation: "alarm bookkeeping" });
-    }
-    if (!owns) this.#held.set(key, this.#clock.now() + this.#ownerHoldMs);
-    return owns && !this.#closed;
   }
 
   /** Records the outcome of a delivery: done, retry later, or give up. */
@@ -391,4 +371,12 @@ export class AlarmScheduler {
       this.#report(error, { namespace: storageName, id, operation: "alarm bookkeeping" });
     }
   }
+}
+
+/** KV (fenced when a fence is given) or memory; only this node's objects when `owns` is given. */
+function alarmStore(options: AlarmSchedulerOptions): AlarmStore {
+  const store = options.kv
+    ? new KvAlarmStore(options.kv, options.onCommit ?? (() => {}), options.fence)
+    : new MemoryAlarmStore();
+  return options.owns ? ownedOnly(store, options.owns) : store;
 }

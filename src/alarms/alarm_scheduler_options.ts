@@ -48,11 +48,9 @@ export interface AlarmSchedulerOptions {
   /**
    * Whether this node owns the object now (claiming it when no live node
    * does). An alarm of an object another node owns is left to that node and
-   * looked at again after `ownerHoldMs`. Without it every alarm is delivered here.
+   * looked at again 2 s later. Without it every alarm is delivered here.
    */
   owns?: (storageName: string, id: string) => Promise<boolean>;
-  /** How long an alarm owned elsewhere is left alone before it is checked again (default 2 s). */
-  ownerHoldMs?: number;
   /**
    * Scans the alarm index at least this often, to find alarms other nodes set
    * (whose owner may die). Default: only when an alarm here is due or changes.

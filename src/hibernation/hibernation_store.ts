@@ -21,9 +21,8 @@ import {
   timestampKey,
 } from "../kv/keys.ts";
 import type { Fence } from "../kv/fence.ts";
-import { retryTransient } from "../kv/retry.ts";
 import { FENCE_CHECKS, KV_MAX_CHECKS } from "../kv/keys.ts";
-import { ObjectMovedError } from "../errors.ts";
+import { commitObjects } from "./_fenced_flush.ts";
 import { BootLeases } from "./boot_leases.ts";
 import {
   type ObjectSettings,
@@ -298,57 +297,17 @@ export class HibernationStore {
         hosts.add(mutations[end]!.host);
         end++;
       }
-      await this.#commitBatch(mutations.slice(start, end), hosts);
+      const written = await commitObjects(
+        this.#kv,
+        this.#fence,
+        mutations.slice(start, end),
+        hosts,
+      );
+      if (written > 0) {
+        this.#onCommit(written);
+        for (const host of hosts) host.countCommit();
+      }
       start = end;
-    }
-  }
-
-  /**
-   * One atomic of several objects' records, each object's ownership checked.
-   * The records of an object this node no longer owns are dropped (it has
-   * stepped down: its sockets are closed) and the others committed again.
-   */
-  async #commitBatch(batch: Mutation[], hosts: Set<HibernatingObject>): Promise<void> {
-    while (batch.length > 0) {
-      const fence = this.#fence;
-      const checks = new Map<HibernatingObject, Deno.AtomicCheck>();
-      const moved = new Set<HibernatingObject>();
-      if (fence !== undefined) {
-        for (const host of hosts) {
-          try {
-            checks.set(host, fence.check(host.keyBase[2] as string, host.keyBase[3] as string));
-          } catch (error) {
-            if (!(error instanceof ObjectMovedError)) throw error;
-            moved.add(host);
-          }
-        }
-      }
-      if (moved.size === 0) {
-        const result = await retryTransient(() => {
-          const op = this.#kv.atomic();
-          for (const check of checks.values()) op.check(check);
-          for (const m of batch) {
-            if (m.value === undefined) op.delete(m.key);
-            else op.set(m.key, m.value);
-          }
-          return op.commit();
-        });
-        if (result.ok) {
-          this.#onCommit(batch.length);
-          for (const host of hosts) host.countCommit();
-          return;
-        }
-        // Only fence checks are in this atomic: find the objects that moved.
-        const rejected = await Promise.all(
-          [...checks].map(([host, check]) =>
-            fence!.rejected(host.keyBase[2] as string, host.keyBase[3] as string, check)
-          ),
-        );
-        [...checks.keys()].forEach((host, i) => rejected[i] && moved.add(host));
-        if (moved.size === 0) throw new Error("atomic commit was rejected");
-      }
-      batch = batch.filter((m) => !moved.has(m.host));
-      for (const host of moved) hosts.delete(host);
     }
   }
 

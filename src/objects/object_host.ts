@@ -277,8 +277,7 @@ export class ObjectHost
       if (start) await start.call(this.#instance);
     } catch (error) {
       this.#drop();
-      // Owned elsewhere: the caller gets the error (the gateway answers 503 and reports it).
-      if (!(error instanceof ObjectElsewhereError)) this.report(error, "start");
+      if (!(error instanceof ObjectElsewhereError)) this.report(error, "start"); // else: a 503
       this.queue.failAll(error);
       return this.checkIdle();
     }

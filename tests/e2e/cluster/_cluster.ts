@@ -1,6 +1,6 @@
 /** Starting, stopping and talking to node processes (`_node.ts`) on one shared KV file. */
 import assert from "node:assert/strict";
-import { type ServerProcess, startServerProcess } from "../_helpers.ts";
+import { type ServerProcess, startServerProcess } from "../../_helpers.ts";
 
 export const NODE = new URL("./_node.ts", import.meta.url).pathname;
 export const CLAIMER = new URL("./_claimer.ts", import.meta.url).pathname;

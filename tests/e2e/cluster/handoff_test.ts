@@ -4,7 +4,7 @@
  * Durations are printed, never asserted.
  */
 import assert from "node:assert/strict";
-import { testClient } from "../../src/testing/mod.ts";
+import { testClient } from "../../../src/testing/mod.ts";
 import { post, withCluster } from "./_cluster.ts";
 
 Deno.test("SIGTERM hands the objects over at once: sockets close 1012 and another node claims without waiting for the TTL", async () => {
