@@ -15,6 +15,7 @@ import { BOOT_LEASE_PREFIX, bootLeaseKey, KV_MAX_CHECKS, ownerKey } from "../kv/
 import { CONTENDED_RETRY_DELAYS, retryTransient } from "../kv/retry.ts";
 import { leaseDead, type LeaseValue, NodeLease, skewMarginMs } from "./node_lease.ts";
 import type { Location, LossReason, Placement } from "./placement.ts";
+import { ClaimBatch } from "./_claim_batch.ts";
 
 /** An owner record as stored. */
 export interface OwnerRecord {
@@ -74,6 +75,7 @@ export class KvPlacement implements Placement, Fence {
   readonly #owned = new Map<string, Owned>();
   readonly #remote = new Map<string, { node: string; until: number }>();
   readonly #claims = new Map<string, Promise<Location>>();
+  readonly #batch: ClaimBatch;
   readonly #listeners: ((storageName: string, id: string, reason: LossReason) => void)[] = [];
   #fencing: Promise<void> | null = null;
   #closed = false;
@@ -91,6 +93,7 @@ export class KvPlacement implements Placement, Fence {
       onCommit: this.#onCommit,
     });
     this.#skew = skewMarginMs(options.leaseTtlMs);
+    this.#batch = new ClaimBatch(options.kv, () => this.#lease);
   }
 
   get node(): string {
@@ -102,9 +105,9 @@ export class KvPlacement implements Placement, Fence {
     return this.#owned.size;
   }
 
-  /** Successful claim commits so far. */
+  /** Successful claim commits so far (one may claim many objects). */
   get claims(): number {
-    return this.#claimCommits;
+    return this.#claimCommits + this.#batch.commits;
   }
 
   /** The epoch of an object this node owns, else `undefined`. */
@@ -180,11 +183,23 @@ export class KvPlacement implements Placement, Fence {
   async #resolve(storageName: string, id: string, key: string): Promise<Location> {
     if (this.#lease.lapsed(this.#clock.now())) await this.#verifyLease();
     const oKey = ownerKey(storageName, id);
+    // Most first claims find no record: those are coalesced with concurrent ones.
+    let read: Deno.KvEntryMaybe<unknown> | null = null;
+    if (!this.#closed) {
+      const first = await this.#batch.claimIfAbsent(oKey);
+      if (first.claimed) {
+        this.#remote.delete(key);
+        this.#owned.set(key, { check: { key: oKey, versionstamp: first.versionstamp }, epoch: 1 });
+        return LOCAL;
+      }
+      read = first.entry;
+    }
     for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
       if (this.#closed) {
         throw new KvError("claim", new Error(`the app is shutting down (${storageName}/${id})`));
       }
-      const entry = await retryTransient(() => this.#kv.get(oKey), CLAIM_RETRY_DELAYS);
+      const entry = read ?? await retryTransient(() => this.#kv.get(oKey), CLAIM_RETRY_DELAYS);
+      read = null;
       const record = isOwnerRecord(entry.value) ? entry.value : null;
       const node = this.#lease.node;
       if (record !== null && record.node === node && !record.released) {
