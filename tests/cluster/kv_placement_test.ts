@@ -69,6 +69,18 @@ Deno.test("concurrent first locates of one object make one claim", async () => {
   assert.equal(a.placement.claims, 1);
 });
 
+Deno.test("concurrent first claims of many objects share reads and commits", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const a = await node(kv);
+  const ids = Array.from({ length: 150 }, (_, i) => i.toString(16).padStart(64, "0"));
+  const all = await Promise.all(ids.map((id) => a.placement.locate("ROOM", id)));
+  assert.ok(all.every((where) => where.local));
+  assert.ok(a.placement.claims <= 3, `${a.placement.claims} commits for 150 objects`);
+  for (const id of ids) {
+    assert.deepEqual(await record(kv, id), { node: a.placement.node, epoch: 1 });
+  }
+});
+
 Deno.test("a live owner that renews keeps its objects: no other node takes them over", async () => {
   using kv = await Deno.openKv(":memory:");
   const clock = new ManualClock(1_000_000);
