@@ -8,7 +8,11 @@
  */
 import { KvPlacement } from "../../../src/cluster/kv_placement.ts";
 import { systemClock } from "../../../src/clock.ts";
-import { CONTENDED_RETRY_DELAYS, retryTransient, transientRetryCount } from "../../../src/kv/retry.ts";
+import {
+  CONTENDED_RETRY_DELAYS,
+  retryTransient,
+  transientRetryCount,
+} from "../../../src/kv/retry.ts";
 
 const [path, count, ttl] = Deno.args;
 // Opening a SQLite file that siblings are writing can itself meet "database is locked".

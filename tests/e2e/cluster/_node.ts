@@ -13,7 +13,13 @@
  * - `GET fired`: the pids of the processes whose alarm handler ran.
  * `/ws/:name` accepts a WebSocket for the same object.
  */
-import { App, DurableObject, durableObject, WebSocketPair, webSocketResponse } from "../../../mod.ts";
+import {
+  App,
+  DurableObject,
+  durableObject,
+  WebSocketPair,
+  webSocketResponse,
+} from "../../../mod.ts";
 
 @durableObject({ name: "fault" })
 class O extends DurableObject {
