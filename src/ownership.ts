@@ -52,7 +52,11 @@ export class Ownership {
    * node is live to take the clients over.
    */
   async release(): Promise<boolean> {
-    await this.placement.release();
+    // Objects in memory first: their clients reconnect at once.
+    const inMemory = new Set(
+      this.#objects().hosts().map((host) => `${host.runtime.storageName}/${host.hex}`),
+    );
+    await this.placement.release(inMemory);
     return (await this.placement.liveNodes()).length > 0;
   }
 

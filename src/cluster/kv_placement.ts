@@ -303,15 +303,18 @@ export class KvPlacement implements Placement, Fence {
   }
 
   /**
-   * Graceful stop: releases every owned record by compare and swap (another
-   * node may claim it at once), firing `onLost` with `"released"`. No claim
+   * Graceful stop: releases owned records by compare and swap (another node
+   * may claim them at once), firing `onLost` with `"released"`; the objects
+   * `first` names (`storageName/id`: those in memory) go first. Stops after
+   * `budgetMs` (what is left is taken over once the lease expires). No claim
    * succeeds after this. Resolves to the number of records released.
    */
-  async release(): Promise<number> {
+  async release(first: ReadonlySet<string> = new Set(), budgetMs = 1_000): Promise<number> {
     this.#closed = true;
-    const owned = [...this.#owned];
+    const deadline = performance.now() + budgetMs;
+    const owned = [...this.#owned].sort(([a], [b]) => Number(first.has(b)) - Number(first.has(a)));
     let released = 0;
-    for (let i = 0; i < owned.length; i += RELEASE_BATCH) {
+    for (let i = 0; i < owned.length && performance.now() < deadline; i += RELEASE_BATCH) {
       const batch = owned.slice(i, i + RELEASE_BATCH);
       const node = this.#lease.node;
       const commit = (items: typeof batch) =>

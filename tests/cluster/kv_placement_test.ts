@@ -143,6 +143,15 @@ Deno.test("a graceful release lets another node claim at once, with the epoch ra
   console.log(`release of 1 object: ${releaseMs.toFixed(2)} ms`);
 });
 
+Deno.test("a release stops at its time budget: what is left is taken over once the lease expires", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const a = await node(kv);
+  await a.placement.locate("ROOM", ID);
+  assert.equal(await a.placement.release(new Set(), 0), 0);
+  assert.deepEqual(await record(kv), { node: a.placement.node, epoch: 1 });
+  assert.deepEqual(a.lost, [["ROOM", ID, "released"]], "it stopped acting as owner anyway");
+});
+
 Deno.test("epochs rise by one per change of node and never go back, over many takeovers", async () => {
   using kv = await Deno.openKv(":memory:");
   const nodes = [await node(kv), await node(kv), await node(kv)];
