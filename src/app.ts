@@ -149,6 +149,7 @@ export class App<
       report,
       createStorage: (host, hooks) => lifecycle.createStorage(host, hooks),
       claim: (host) => lifecycle.claim(host),
+      stale: () => lifecycle.stale(),
       socketGone: (ws) => admission.socketGone(ws),
       forget: (host) => this.#bindings.forget(host),
     };

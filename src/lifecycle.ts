@@ -114,6 +114,11 @@ export class Lifecycle {
     await this.#ownership!.claim(host);
   }
 
+  /** Whether this node's lease may have lapsed (its event loop stalled): check before running. */
+  stale(): boolean {
+    return this.#ownership?.placement.stale() ?? false;
+  }
+
   /** Opens KV, cleans records of earlier runs and starts alarms; idempotent. */
   ready(): Promise<void> {
     // A failed start is not cached: the next request tries again.

@@ -17,12 +17,14 @@ import {
 import { KvPlacement, type OwnerRecord } from "../src/cluster/kv_placement.ts";
 import { alarmIndexKey, alarmKey, ownerKey } from "../src/kv/keys.ts";
 import { flushNow, ManualClock } from "../src/testing/mod.ts";
+import { interceptKv } from "./_intercept_kv.ts";
 import { serveApp, until, UPGRADE_HEADERS } from "./_helpers.ts";
 
 const TTL = 2_000;
 const SKEW = 500;
 const STORAGE = "fenced";
 const alarms: string[] = [];
+let hits = 0;
 
 @durableObject({ name: STORAGE })
 class Counter extends DurableObject {
@@ -30,6 +32,11 @@ class Counter extends DurableObject {
     const [client, server] = Object.values(new WebSocketPair());
     this.ctx.acceptWebSocket(server);
     return webSocketResponse(client);
+  }
+
+  /** RPC: counts the calls that ran. */
+  hit(): number {
+    return ++hits;
   }
 
   async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
@@ -212,4 +219,59 @@ Deno.test("an alarm of an object another live node owns is left to it; once that
   await until(() => alarms.length === 1, "the alarm to fire");
   assert.deepEqual(alarms, [id]);
   assert.equal(await nodeOf(kv, id) !== b.placement.node, true);
+});
+
+Deno.test("after a stall past its lease, a call to an awake object waits for the lease check: if the object was taken over meanwhile it never runs here", async () => {
+  using real = await Deno.openKv(":memory:");
+  const hold = { on: false, waiting: [] as Array<() => void> };
+  // The node's renewals can be held: its lease lapses by the clock while it thinks it is fine.
+  const kv = interceptKv(real, {
+    ownership: true,
+    async commit(commit, calls) {
+      const renewal = calls.some((c) => c.method === "set" && (c.first as string[])[1] === "boot");
+      if (renewal && hold.on) await new Promise<void>((resolve) => hold.waiting.push(resolve));
+      return commit();
+    },
+  });
+  await using a = await app(kv);
+  const stub = a.app.env.C.get(a.app.env.C.idFromName("x"));
+  hits = 0;
+  assert.equal(await stub.hit(), 1);
+  const client = await a.connect("/c/x");
+  hold.on = true;
+  await a.clock.advance(TTL + SKEW); // the renewal started at TTL/3 is stuck: the lease lapsed
+  assert.equal(hold.waiting.length, 1);
+  // Meanwhile another node found the lease expired and took the object over.
+  const b = await otherNode(real, a.clock.now() + SKEW + 1);
+  assert.deepEqual(await b.placement.locate(STORAGE, hex(a, "x")), { local: true });
+  const call = stub.hit();
+  hold.on = false;
+  for (const resolve of hold.waiting.splice(0)) resolve();
+  await assert.rejects(call);
+  assert.equal(hits, 1, "the call never ran on the superseded node");
+  assert.equal((await client.closed).code, 1012);
+});
+
+Deno.test("after a stall past its lease that nobody used, a call renews the lease and runs", async () => {
+  using real = await Deno.openKv(":memory:");
+  const hold = { on: false, waiting: [] as Array<() => void> };
+  const kv = interceptKv(real, {
+    ownership: true,
+    async commit(commit, calls) {
+      const renewal = calls.some((c) => c.method === "set" && (c.first as string[])[1] === "boot");
+      if (renewal && hold.on) await new Promise<void>((resolve) => hold.waiting.push(resolve));
+      return commit();
+    },
+  });
+  await using a = await app(kv);
+  const stub = a.app.env.C.get(a.app.env.C.idFromName("x"));
+  hits = 0;
+  assert.equal(await stub.hit(), 1);
+  hold.on = true;
+  await a.clock.advance(TTL + SKEW);
+  const call = stub.hit();
+  hold.on = false;
+  for (const resolve of hold.waiting.splice(0)) resolve();
+  assert.equal(await call, 2);
+  assert.deepEqual(a.exceptions, []);
 });

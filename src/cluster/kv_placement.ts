@@ -100,6 +100,11 @@ export class KvPlacement implements Placement, Fence {
     return this.#lease.node;
   }
 
+  /** Whether this node's lease may have lapsed by the clock (its event loop stalled, say). */
+  stale(): boolean {
+    return this.#lease.lapsed(this.#clock.now());
+  }
+
   /** Objects this node owns now. */
   get ownedCount(): number {
     return this.#owned.size;

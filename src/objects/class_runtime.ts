@@ -39,6 +39,8 @@ export interface AppRuntime {
    * every object is local.
    */
   claim?(host: ObjectHost): Promise<void>;
+  /** Whether this node's lease may have lapsed (a stalled event loop): calls `claim` first. */
+  stale?(): boolean;
   socketGone(ws: Connection): void;
   forget(host: ObjectHost): void;
 }

@@ -243,6 +243,7 @@ export class ObjectHost
   get disposed(): boolean {
     return this.#disposed;
   }
+  beforeCall = (): Promise<void> | null => this.#app.stale?.() ? this.#app.claim!(this) : null;
 
   // ---- lifecycle ------------------------------------------------------------------------------
 
@@ -262,8 +263,7 @@ export class ObjectHost
     this.#gen.end(this.clock); // already ended, unless it is the first: only the current one is live
     this.#gen = gen;
     try {
-      // Only the owner builds an instance (and only it may load and write the object's state).
-      if (this.#app.claim !== undefined) await this.#app.claim(this);
+      if (this.#app.claim !== undefined) await this.#app.claim(this); // only the owner runs it
       if (this.settings.needsLoad) {
         await this.#app.store.load(this);
         this.settings.needsLoad = false;
