@@ -314,7 +314,7 @@ export class KvPlacement implements Placement, Fence {
    * `budgetMs` (what is left is taken over once the lease expires). No claim
    * succeeds after this. Resolves to the number of records released.
    */
-  async release(first: ReadonlySet<string> = new Set(), budgetMs = 1_000): Promise<number> {
+  async release(first: ReadonlySet<string> = new Set(), budgetMs = 400): Promise<number> {
     this.#closed = true;
     const deadline = performance.now() + budgetMs;
     const owned = [...this.#owned].sort(([a], [b]) => Number(first.has(b)) - Number(first.has(a)));
