@@ -137,6 +137,9 @@ export class Lifecycle {
       this.#store = null;
       this.#alarms?.close();
       this.#alarms = null;
+      // A start that failed after joining leaves no live-looking lease behind.
+      await this.#ownership?.placement.leave().catch(() => {});
+      this.#ownership = null;
       this.#lease?.release();
       this.#lease = null;
       this.#kv = null;
@@ -296,7 +299,7 @@ export class Lifecycle {
       // Nothing may deliver once the objects are released (its bookkeeping would be fenced).
       this.#alarms?.close();
       try {
-        handedOver = await this.#ownership!.release();
+        if (this.#ownership) handedOver = await this.#ownership.release();
       } catch (error) {
         this.#parts.report(error, { namespace: "*", operation: "shutdown release" });
       }
