@@ -121,6 +121,8 @@ export {
   EventTimeoutError,
   isDormantError,
   KvError,
+  ObjectElsewhereError,
   ObjectFullError,
+  ObjectMovedError,
   ObjectResetError,
 } from "./src/errors.ts";

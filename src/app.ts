@@ -160,6 +160,8 @@ export class App<
       store: lifecycle.store,
       report,
       createStorage: (host, hooks) => lifecycle.createStorage(host, hooks),
+      claim: (host) => lifecycle.claim(host),
+      stale: () => lifecycle.stale(),
       socketGone: (ws) => admission.socketGone(ws),
       forget: (host) => this.#bindings.forget(host),
     };

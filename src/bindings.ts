@@ -135,6 +135,11 @@ export class Bindings {
   }
 
   /** The name an in-memory object's id was derived from. */
+  /** The host of object `id` of storage `storageName`, if it is in memory. */
+  hostByStorageName(storageName: string, id: string): ObjectHost | undefined {
+    return this.#tablesByStorageName.get(storageName)?.peek(id);
+  }
+
   nameOf(storageName: string, id: string): string | undefined {
     return this.#tablesByStorageName.get(storageName)?.peek(id)?.id.name;
   }

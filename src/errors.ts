@@ -156,6 +156,73 @@ export class KvError extends DormantError {
 }
 
 /**
+ * A commit was refused because this node no longer owns the object (its
+ * owner record moved to another node, or this node's lease lapsed): the
+ * write was fenced and nothing of it was stored. The node steps down for the
+ * object: its instance is dropped and its sockets are closed with 1012.
+ *
+ * @example Usage
+ * ```ts
+ * import { ObjectMovedError } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ObjectMovedError("ROOM", "a".repeat(64));
+ * assert.equal(error.code, "object_moved");
+ * assert.match(error.message, /no longer owns/);
+ * ```
+ */
+export class ObjectMovedError extends DormantError {
+  /**
+   * Creates the instance.
+   *
+   * @param storageName The object's storage name.
+   * @param id The object's id (hex).
+   */
+  constructor(storageName: string, id: string) {
+    super(
+      `Cannot commit to object ${storageName}/${id} as this node no longer owns it: the write was fenced (another node took the object over); the object runs there now`,
+      "object_moved",
+    );
+  }
+}
+
+/**
+ * An event reached a node that does not own the object while another live
+ * node does, and no transport is configured to route it there. The gateway
+ * answers 503. Fix: give every node the same `cluster.transport`, or route
+ * each object's requests to one process.
+ *
+ * @example Usage
+ * ```ts
+ * import { ObjectElsewhereError } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ObjectElsewhereError("ROOM", "a".repeat(64), "n1");
+ * assert.equal(error.code, "owned_elsewhere");
+ * assert.equal(error.node, "n1");
+ * ```
+ */
+export class ObjectElsewhereError extends DormantError {
+  /** The node that owns the object. */
+  readonly node: string;
+
+  /**
+   * Creates the instance.
+   *
+   * @param storageName The object's storage name.
+   * @param id The object's id (hex).
+   * @param node The node that owns it.
+   */
+  constructor(storageName: string, id: string, node: string) {
+    super(
+      `Cannot run object ${storageName}/${id} here as it is owned by another node and no transport is configured: owner is node ${node}; set cluster.transport on every node so events reach the owner`,
+      "owned_elsewhere",
+    );
+    this.node = node;
+  }
+}
+
+/**
  * Tells whether `value` is one of the package's errors, also across module copies.
  *
  * @param value Anything caught.
@@ -173,6 +240,13 @@ export class KvError extends DormantError {
 export function isDormantError(value: unknown): value is DormantError {
   if (value instanceof DormantError) return true;
   return value instanceof Error && typeof (value as { code?: unknown }).code === "string" &&
-    ["DormantError", "ObjectResetError", "EventTimeoutError", "ObjectFullError", "KvError"]
-      .includes(value.name);
+    [
+      "DormantError",
+      "ObjectResetError",
+      "EventTimeoutError",
+      "ObjectFullError",
+      "KvError",
+      "ObjectMovedError",
+      "ObjectElsewhereError",
+    ].includes(value.name);
 }

@@ -14,6 +14,9 @@ import { KvError } from "./errors.ts";
 import type { Report } from "./exception_sink.ts";
 import type { Admission } from "./http/admission.ts";
 import { HibernationStore, LEASE_BEAT_MS } from "./hibernation/hibernation_store.ts";
+import { KvPlacement } from "./cluster/kv_placement.ts";
+import type { ClusterOptions } from "./cluster/cluster_options.ts";
+import { Ownership } from "./ownership.ts";
 import { TERMINATE } from "./sockets/connection_internals.ts";
 import { defaultKvPath, type KvLease, openKv } from "./kv/open_kv.ts";
 import { positive } from "./options.ts";
@@ -30,6 +33,7 @@ export interface LifecycleParts {
     readonly kv?: Deno.Kv;
     readonly kvPath?: string;
     readonly flushDelayMs?: number;
+    readonly cluster?: ClusterOptions;
   };
   readonly clock: Clock;
   readonly admission: Admission;
@@ -51,13 +55,15 @@ export class Lifecycle {
   readonly store: HostStore;
   readonly #parts: LifecycleParts;
   readonly #clock: Clock;
-  readonly #boot = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+  readonly #ttl: number;
+  #ownership: Ownership | null = null;
   #ready: Promise<void> | null = null;
   #lease: KvLease | null = null;
   #kv: Deno.Kv | null = null;
   #store: HibernationStore | null = null;
   #alarms: AlarmScheduler | null = null;
   #beatTimer: ClockTimer | null = null;
+  #renewTimer: ClockTimer | null = null;
   #kvCommits = 0;
   #kvMutations = 0;
 
@@ -65,6 +71,7 @@ export class Lifecycle {
   constructor(parts: LifecycleParts) {
     this.#parts = parts;
     this.#clock = parts.clock;
+    this.#ttl = leaseTtl(parts.options.cluster?.leaseTtlMs);
     this.store = {
       markSocket: (host, ws, what) => this.#store?.markSocket(host, ws, what),
       markConfig: (host) => this.#store?.markConfig(host),
@@ -95,6 +102,28 @@ export class Lifecycle {
     return this.#store?.pending ?? 0;
   }
 
+  /** Who owns which object (after {@linkcode Lifecycle.ready}). */
+  get placement(): KvPlacement {
+    if (!this.#ownership) throw new Error("Cannot use placement before the app is ready");
+    return this.#ownership.placement;
+  }
+
+  /**
+   * Makes sure this node owns the object before an instance of it is built:
+   * claims it if no live node does. Resolves at once for an object it owns.
+   *
+   * @throws {ObjectElsewhereError} If another live node owns it.
+   */
+  async claim(host: ObjectHost): Promise<void> {
+    if (this.#ownership === null) await this.ready();
+    await this.#ownership!.claim(host);
+  }
+
+  /** Whether this node's lease may have lapsed (its event loop stalled): check before running. */
+  stale(): boolean {
+    return this.#ownership?.placement.stale() ?? false;
+  }
+
   /** Opens KV, cleans records of earlier runs and starts alarms; idempotent. */
   ready(): Promise<void> {
     // A failed start is not cached: the next request tries again.
@@ -108,12 +137,14 @@ export class Lifecycle {
     try {
       await this.#start();
     } catch (error) {
-      if (this.#beatTimer !== null) this.#clock.clearTimeout(this.#beatTimer);
-      this.#beatTimer = null;
+      this.#stopTimers();
       this.#store?.close();
       this.#store = null;
       this.#alarms?.close();
       this.#alarms = null;
+      // A start that failed after joining leaves no live-looking lease behind.
+      await this.#ownership?.placement.leave().catch(() => {});
+      this.#ownership = null;
       this.#lease?.release();
       this.#lease = null;
       this.#kv = null;
@@ -134,18 +165,29 @@ export class Lifecycle {
       this.#kvCommits++;
       this.#kvMutations += mutations;
     };
+    const placement = new KvPlacement({
+      kv: this.#kv,
+      clock: this.#clock,
+      leaseTtlMs: this.#ttl,
+      // Claims and lease renewals are ownership bookkeeping: not counted in kvCommits.
+      // Every socket of the old node id was closed: records are written under the new one.
+      onRejoin: (node) => this.#store?.rejoin(node),
+    });
+    // The lease tells other apps on this database that our records and objects are live.
+    await placement.join();
+    this.#ownership = new Ownership(placement, this.#parts.objects, this.#parts.report);
     this.#store = new HibernationStore({
       kv: this.#kv,
       clock: this.#clock,
-      boot: this.#boot,
+      boot: placement.node,
+      fence: placement,
       flushDelayMs: positive("flushDelayMs", options.flushDelayMs, 250, true),
       onCommit,
       report: (error, operation) => this.#parts.report(error, { namespace: "*", operation }),
     });
-    // The lease tells other apps on this database that our records are live.
-    await this.#store.renewLease();
     await this.#store.cleanup();
     this.#scheduleBeat(0);
+    this.#scheduleRenew();
     const objects = this.#parts.objects();
     this.#alarms = new AlarmScheduler({
       kv: this.#kv,
@@ -154,6 +196,11 @@ export class Lifecycle {
       // Stored with the alarm: after a restart it is the only place the object's name is known.
       nameOf: (storageName, id) => objects.nameOf(storageName, id),
       deliver: (storageName, id, info, name) => objects.alarm(storageName, id, info, name),
+      fence: placement,
+      // Only the owner delivers: an alarm of an object another live node owns is left to it.
+      owns: async (storageName, id) => (await placement.locate(storageName, id)).local,
+      // Alarms other nodes set are found here too, should their owner die.
+      rescanMs: this.#ttl,
       // The scheduler knows storage names; the hook documents binding names.
       onException: (error, context) =>
         this.#parts.report(error, {
@@ -165,13 +212,31 @@ export class Lifecycle {
     await this.#parts.sessions?.start(this.#kv, onCommit);
   }
 
-  /** Renews the boot lease every 30 s; every third beat also cleans dead boots' records. */
+  /** Renews the node lease every third of its TTL (a lost lease makes the node step down and rejoin). */
+  #scheduleRenew(): void {
+    if (this.#parts.admission.draining) return;
+    this.#renewTimer = this.#clock.setTimeout(async () => {
+      this.#renewTimer = null;
+      try {
+        await this.#ownership!.placement.renew();
+      } catch (error) {
+        if (!this.#parts.admission.draining) {
+          this.#parts.report(new KvError("lease", error), {
+            namespace: "*",
+            operation: "kv.lease",
+          });
+        }
+      }
+      this.#scheduleRenew();
+    }, Math.floor(this.#ttl / 3));
+  }
+
+  /** Every third 30 s beat cleans the records of dead nodes. */
   #scheduleBeat(beat: number): void {
     if (this.#parts.admission.draining) return;
     this.#beatTimer = this.#clock.setTimeout(async () => {
       this.#beatTimer = null;
       try {
-        await this.#store!.renewLease();
         if (beat % 3 === 2) await this.#store!.cleanup();
       } catch (error) {
         if (!this.#parts.admission.draining) {
@@ -190,7 +255,12 @@ export class Lifecycle {
     if (!this.#kv || !this.#alarms) throw new Error("Cannot use storage before the app is ready");
     const onCommit = hooks.onCommit;
     return new Storage({
-      backend: new KvBackend(this.#kv, host.runtime.storageName, host.hex),
+      backend: new KvBackend(
+        this.#kv,
+        host.runtime.storageName,
+        host.hex,
+        this.#ownership!.placement,
+      ),
       alarms: this.#alarms,
       hooks: {
         ...hooks,
@@ -205,8 +275,10 @@ export class Lifecycle {
 
   /**
    * Refuses new work, waits for running handlers (up to `timeoutMs`), flushes
-   * settings, closes every socket with 1001 (1012 when `restart`), then
-   * releases the lease and KV.
+   * settings, releases the objects this node owns (another node may take
+   * them over at once), closes every socket with 1001 (1012 when `restart`,
+   * or when another node is live to take the clients over), then releases
+   * the lease and KV.
    */
   async shutdown(restart: boolean, timeoutMs: number): Promise<void> {
     const admission = this.#parts.admission;
@@ -222,6 +294,7 @@ export class Lifecycle {
     ) {
       await delay(10);
     }
+    let handedOver = false;
     if (this.#ready) {
       try {
         await this.#ready;
@@ -229,12 +302,20 @@ export class Lifecycle {
       } catch (error) {
         this.#parts.report(error, { namespace: "*", operation: "shutdown flush" });
       }
+      // Nothing may deliver once the objects are released (its bookkeeping would be fenced).
+      this.#alarms?.close();
+      try {
+        if (this.#ownership) handedOver = await this.#ownership.release();
+      } catch (error) {
+        this.#parts.report(error, { namespace: "*", operation: "shutdown release" });
+      }
     }
+    const reconnect = restart || handedOver;
     for (const host of objects.hosts()) {
       for (const ws of [...host.list(), ...host.sockets.unlisted()]) {
         ws[TERMINATE](
-          restart ? 1012 : 1001,
-          restart ? "Server restarting" : "Server shutting down",
+          reconnect ? 1012 : 1001,
+          reconnect ? "Server restarting" : "Server shutting down",
         );
       }
       host.dispose();
@@ -249,18 +330,35 @@ export class Lifecycle {
     } catch (error) {
       this.#parts.report(error, { namespace: "*", operation: "shutdown sessions" });
     }
-    if (this.#beatTimer !== null) this.#clock.clearTimeout(this.#beatTimer);
-    this.#beatTimer = null;
+    this.#stopTimers();
     // No flush may start or still run once KV is released ("Bad resource ID").
     this.#store?.close();
     try {
       await this.#store?.idle();
       // Our sockets are closed: their records are stale for whoever starts next.
-      await this.#store?.dropLease();
+      await this.#ownership?.placement.leave();
     } catch (error) {
       this.#parts.report(error, { namespace: "*", operation: "shutdown lease" });
     }
     this.#alarms?.close();
     this.#lease?.release();
   }
+
+  #stopTimers(): void {
+    if (this.#beatTimer !== null) this.#clock.clearTimeout(this.#beatTimer);
+    if (this.#renewTimer !== null) this.#clock.clearTimeout(this.#renewTimer);
+    this.#beatTimer = null;
+    this.#renewTimer = null;
+  }
+}
+
+/** `cluster.leaseTtlMs`, checked: at least 300 ms (renewed every third of it). */
+function leaseTtl(value: number | undefined): number {
+  const ttl = positive("cluster.leaseTtlMs", value, 10_000);
+  if (ttl < 300) {
+    throw new RangeError(
+      `Cannot create App as cluster.leaseTtlMs must be at least 300 ms: current value is ${ttl}`,
+    );
+  }
+  return ttl;
 }

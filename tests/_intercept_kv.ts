@@ -29,6 +29,24 @@ export interface KvInterceptors {
   ): Promise<unknown>;
   /** Called for every `list()` (the iterator is the real one). */
   list?(args: readonly unknown[]): void;
+  /**
+   * Also intercept ownership bookkeeping: reads and commits that only touch
+   * node leases and owner records (`["dormant", "boot" | "own", …]`). Off by
+   * default, so a test that holds or fails storage I/O still lets objects be claimed.
+   */
+  ownership?: boolean;
+}
+
+function isOwnershipKey(key: unknown): boolean {
+  return Array.isArray(key) && key[0] === "dormant" && (key[1] === "own" || key[1] === "boot");
+}
+
+function onlyOwnership(calls: readonly AtomicCall[]): boolean {
+  return calls.length > 0 && calls.every((call) =>
+    isOwnershipKey(
+      call.method === "check" ? (call.first as { key?: unknown } | undefined)?.key : call.first,
+    )
+  );
 }
 
 /** A `Deno.Kv` whose commits and reads go through `hooks`. */
@@ -43,8 +61,15 @@ export function interceptKv(kv: Deno.Kv, hooks: KvInterceptors): Deno.Kv {
       }
       if ((prop === "get" || prop === "getMany") && hooks.read) {
         const method = prop;
-        return (...args: unknown[]) =>
-          hooks.read!(
+        return (...args: unknown[]) => {
+          const keys = method === "get" ? [args[0]] : args[0] as unknown[];
+          if (!hooks.ownership && keys.every(isOwnershipKey)) {
+            return (Reflect.get(target, method) as (...a: unknown[]) => Promise<unknown>).apply(
+              target,
+              args,
+            );
+          }
+          return hooks.read!(
             method,
             args,
             () =>
@@ -53,6 +78,7 @@ export function interceptKv(kv: Deno.Kv, hooks: KvInterceptors): Deno.Kv {
                 args,
               ),
           );
+        };
       }
       if (prop === "list" && hooks.list) {
         return (...args: unknown[]) => {
@@ -74,7 +100,10 @@ function interceptAtomic(op: Deno.AtomicOperation, hooks: KvInterceptors): Deno.
   const proxy: Deno.AtomicOperation = new Proxy(op, {
     get(target, prop) {
       if (prop === "commit") {
-        return () => hooks.commit ? hooks.commit(() => target.commit(), calls) : target.commit();
+        return () =>
+          hooks.commit && (hooks.ownership || !onlyOwnership(calls))
+            ? hooks.commit(() => target.commit(), calls)
+            : target.commit();
       }
       const value = Reflect.get(target, prop, target);
       if (typeof value !== "function") return value;

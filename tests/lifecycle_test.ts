@@ -7,6 +7,7 @@ Deno.test("a failed app start is not cached: the next call starts the app again"
   const real = await Deno.openKv(":memory:");
   let failures = 1;
   const kv = interceptKv(real, {
+    ownership: true, // an outage: the node lease cannot be written either
     commit(commit) {
       if (failures-- > 0) return Promise.reject(new Error("injected KV outage"));
       return commit();

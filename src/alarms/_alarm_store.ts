@@ -8,6 +8,7 @@
 
 import { ALARM_INDEX_PREFIX, alarmIndexKey, alarmKey, parseAlarmIndexKey } from "../kv/keys.ts";
 import { withRetry } from "../kv/retry.ts";
+import { commitFenced, type Fence } from "../kv/fence.ts";
 
 /** One object's alarm. */
 export interface AlarmRecord {
@@ -65,10 +66,13 @@ function isRecord(value: unknown): value is AlarmRecord {
 export class KvAlarmStore implements AlarmStore {
   readonly #kv: Deno.Kv;
   readonly #onCommit: (mutations: number) => void;
+  readonly #fence: Fence | undefined;
 
-  constructor(kv: Deno.Kv, onCommit: (mutations: number) => void) {
+  /** With a `fence`, every write also checks the object's ownership (`ObjectMovedError` if lost). */
+  constructor(kv: Deno.Kv, onCommit: (mutations: number) => void, fence?: Fence) {
     this.#kv = kv;
     this.#onCommit = onCommit;
+    this.#fence = fence;
   }
 
   async read(storageName: string, id: string): Promise<StoredAlarm | null> {
@@ -93,7 +97,7 @@ export class KvAlarmStore implements AlarmStore {
     const key = alarmKey(storageName, id);
     const index = (dueTime: number) => alarmIndexKey(dueTime, storageName, id);
     let mutations = 0;
-    const result = await withRetry("alarm write", () => {
+    const result = await commitFenced(this.#fence, storageName, id, "alarm write", () => {
       mutations = 0;
       const atomic = this.#kv.atomic().check({ key, versionstamp: expected?.version ?? null });
       if (expected && expected.record.dueTime !== next?.dueTime) {
@@ -107,7 +111,7 @@ export class KvAlarmStore implements AlarmStore {
         atomic.delete(key);
         mutations++;
       }
-      return atomic.commit();
+      return atomic;
     });
     if (!result.ok) return false;
     if (mutations > 0) this.#onCommit(mutations);
@@ -123,6 +127,24 @@ export class KvAlarmStore implements AlarmStore {
       if (due) yield due;
     }
   }
+}
+
+/**
+ * Alarms as one node of a cluster sees them: the alarm of an object another
+ * live node owns reads as absent (the scheduler holds it and looks again
+ * later), so only the owner delivers; `owns` claims an object whose owner is
+ * gone, so its alarm still fires.
+ */
+export function ownedOnly(
+  store: AlarmStore,
+  owns: (storageName: string, id: string) => Promise<boolean>,
+): AlarmStore {
+  return {
+    read: async (storageName, id) =>
+      await owns(storageName, id) ? await store.read(storageName, id) : null,
+    write: (storageName, id, expected, next) => store.write(storageName, id, expected, next),
+    scan: () => store.scan(),
+  };
 }
 
 /** Alarms in memory (an app without KV, or a `Storage` in memory with a scheduler). */

@@ -14,6 +14,7 @@ import {
   type DueAlarm,
   KvAlarmStore,
   MemoryAlarmStore,
+  ownedOnly,
   type StoredAlarm,
 } from "./_alarm_store.ts";
 import {
@@ -77,6 +78,7 @@ export class AlarmScheduler {
   readonly #deliver: AlarmSchedulerOptions["deliver"];
   readonly #nameOf: NonNullable<AlarmSchedulerOptions["nameOf"]>;
   readonly #onException: AlarmSchedulerOptions["onException"];
+  readonly #rescanMs: number;
   #started = false;
   #closed = false;
   #timer: ClockTimer | null = null;
@@ -96,8 +98,8 @@ export class AlarmScheduler {
    * @param options The KV handle (optional), clock, delivery callback and failure hook.
    */
   constructor(options: AlarmSchedulerOptions) {
-    const onCommit = options.onCommit ?? (() => {});
-    this.#store = options.kv ? new KvAlarmStore(options.kv, onCommit) : new MemoryAlarmStore();
+    this.#store = alarmStore(options);
+    this.#rescanMs = options.rescanMs ?? Infinity;
     this.#clock = options.clock;
     this.#deliver = options.deliver;
     this.#nameOf = options.nameOf ?? (() => undefined);
@@ -283,7 +285,8 @@ export class AlarmScheduler {
     this.#arm(next);
   }
 
-  #arm(due: number): void {
+  #arm(next: number): void {
+    const due = Math.min(next, this.#clock.now() + this.#rescanMs);
     if (this.#closed || (this.#timer && due === this.#timerDue)) return;
     if (this.#timer) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
@@ -368,4 +371,12 @@ export class AlarmScheduler {
       this.#report(error, { namespace: storageName, id, operation: "alarm bookkeeping" });
     }
   }
+}
+
+/** KV (fenced when a fence is given) or memory; only this node's objects when `owns` is given. */
+function alarmStore(options: AlarmSchedulerOptions): AlarmStore {
+  const store = options.kv
+    ? new KvAlarmStore(options.kv, options.onCommit ?? (() => {}), options.fence)
+    : new MemoryAlarmStore();
+  return options.owns ? ownedOnly(store, options.owns) : store;
 }

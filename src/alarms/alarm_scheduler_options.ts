@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Fence } from "../kv/fence.ts";
 import type { Clock } from "../clock.ts";
 import type { AlarmInvocationInfo } from "../types.ts";
 
@@ -42,4 +43,17 @@ export interface AlarmSchedulerOptions {
   onException: (error: unknown, context: AlarmExceptionContext) => void;
   /** Called after every KV commit with its mutation count. */
   onCommit?: (mutations: number) => void;
+  /** Checks the object's ownership in every KV write of its alarm (none: unfenced). */
+  fence?: Fence;
+  /**
+   * Whether this node owns the object now (claiming it when no live node
+   * does). An alarm of an object another node owns is left to that node and
+   * looked at again 2 s later. Without it every alarm is delivered here.
+   */
+  owns?: (storageName: string, id: string) => Promise<boolean>;
+  /**
+   * Scans the alarm index at least this often, to find alarms other nodes set
+   * (whose owner may die). Default: only when an alarm here is due or changes.
+   */
+  rescanMs?: number;
 }

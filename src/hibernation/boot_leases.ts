@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.ts";
+import { leaseDead } from "../cluster/node_lease.ts";
 import {
   BOOT_LEASE_PREFIX,
   bootLeaseKey,
@@ -10,43 +11,35 @@ import {
   TIMESTAMP_RECORD,
 } from "../kv/keys.ts";
 import { commitWithRetry } from "../kv/retry.ts";
-import { currentPid, machineId, processAlive } from "../kv/process_info.ts";
+import { machineId } from "../kv/process_info.ts";
 
-/** How often a running app renews its boot lease. */
+/** How often the records of dead nodes are looked for: every third beat. */
 export const LEASE_BEAT_MS = 30_000;
-/** A lease not renewed for this long belongs to a dead boot. */
-export const LEASE_TTL_MS = 90_000;
-
-/** Stored under `bootLeaseKey(boot)` while a process runs. */
-interface BootLease {
-  /** Last renewal (clock time). */
-  beat: number;
-  /** Process id and machine boot id, to tell a crashed local process at once. */
-  pid: number;
-  machine: string | null;
-}
 
 /** Options of {@linkcode BootLeases}. */
 export interface BootLeasesOptions {
   kv: Deno.Kv;
   clock: Clock;
-  /** Unique per process start; socket records carry it. */
+  /** This node's id (unique per process start); socket records carry it. */
   boot: string;
   /** Called with the number of mutations of each commit. */
   onCommit(mutations: number): void;
 }
 
+// Records of a node are deleted this long after its lease expired (clock skew).
+const SKEW_MS = 1_000;
+
 /**
- * Boot leases: socket records are written per process start (boot), and a
- * socket dies with its process. A running app renews its lease; records of
- * boots whose lease expired, was dropped, or whose process is gone from this
+ * Socket records are written per node (one process start), and a socket dies
+ * with its process. A running node renews its lease (`NodeLease`); records of
+ * nodes whose lease expired, was dropped, or whose process is gone from this
  * machine are deleted at start (and periodically). Records of other running
  * apps sharing the database are kept.
  */
 export class BootLeases {
   readonly #kv: Deno.Kv;
   readonly #clock: Clock;
-  readonly #boot: string;
+  #boot: string;
   readonly #onCommit: (mutations: number) => void;
   readonly #machine = machineId();
 
@@ -57,28 +50,14 @@ export class BootLeases {
     this.#onCommit = options.onCommit;
   }
 
-  /** Writes (or renews) this process's boot lease. */
-  async renew(): Promise<void> {
-    const lease: BootLease = { beat: this.#clock.now(), pid: currentPid(), machine: this.#machine };
-    await commitWithRetry(() => this.#kv.atomic().set(bootLeaseKey(this.#boot), lease));
-    this.#onCommit(1);
-  }
-
-  /** Removes this process's lease (graceful shutdown): its records become stale at once. */
-  async drop(): Promise<void> {
-    await commitWithRetry(() => this.#kv.atomic().delete(bootLeaseKey(this.#boot)));
-    this.#onCommit(1);
+  /** This node joined again under a new id (its old records are now a dead node's). */
+  rejoin(boot: string): void {
+    this.#boot = boot;
   }
 
   /** Whether a lease belongs to a boot that can no longer hold sockets. */
-  #dead(lease: BootLease | undefined): boolean {
-    if (lease === undefined) return true;
-    if (this.#clock.now() - lease.beat >= LEASE_TTL_MS) return true;
-    // Same machine: a process that is gone holds no sockets, whatever its last beat.
-    if (lease.machine !== null && lease.machine === this.#machine) {
-      return processAlive(lease.pid) === false;
-    }
-    return false;
+  #dead(lease: unknown): boolean {
+    return leaseDead(lease, this.#clock.now(), SKEW_MS, this.#machine);
   }
 
   /**
@@ -86,8 +65,8 @@ export class BootLeases {
    * and the leases of dead boots. Returns how many records were removed.
    */
   async cleanup(): Promise<number> {
-    const leases = new Map<string, BootLease>();
-    for await (const entry of this.#kv.list<BootLease>({ prefix: BOOT_LEASE_PREFIX })) {
+    const leases = new Map<string, unknown>();
+    for await (const entry of this.#kv.list({ prefix: BOOT_LEASE_PREFIX })) {
       leases.set(bootOfLeaseKey(entry.key) as string, entry.value);
     }
     const dead = new Set<string>();

@@ -21,8 +21,10 @@ import {
   socketRecordKey,
   timestampKey,
 } from "../kv/keys.ts";
-import { commitWithRetry } from "../kv/retry.ts";
 import { MAX_PRESENCE_BYTES } from "../sockets/presence.ts";
+import type { Fence } from "../kv/fence.ts";
+import { FENCE_CHECKS, KV_MAX_CHECKS } from "../kv/keys.ts";
+import { commitObjects } from "./_fenced_flush.ts";
 import { BootLeases } from "./boot_leases.ts";
 import {
   type ObjectSettings,
@@ -32,7 +34,7 @@ import {
   storedSocket,
 } from "./socket_records.ts";
 
-export { LEASE_BEAT_MS, LEASE_TTL_MS } from "./boot_leases.ts";
+export { LEASE_BEAT_MS } from "./boot_leases.ts";
 
 /** Data waiting to be written keeps the process alive until it is (other timers do not). */
 const KEEP_ALIVE = { keepAlive: true } as const;
@@ -67,7 +69,12 @@ export interface HibernationStoreOptions {
   flushDelayMs: number;
   onCommit(mutations: number): void;
   report(error: unknown, operation: string): void;
+  /** Checks each object's ownership in every commit that writes its records (none: unfenced). */
+  fence?: Fence;
 }
+
+// Objects per flush atomic: each costs one fence check.
+const FLUSH_MAX_OBJECTS = Math.floor(KV_MAX_CHECKS / FENCE_CHECKS);
 
 /**
  * Write-behind persistence of socket records (tags, attachment, accept time),
@@ -79,7 +86,8 @@ export interface HibernationStoreOptions {
 export class HibernationStore {
   readonly #kv: Deno.Kv;
   readonly #clock: Clock;
-  readonly #boot: string;
+  #boot: string;
+  readonly #fence: Fence | undefined;
   readonly #delay: number;
   readonly #onCommit: (mutations: number) => void;
   readonly #report: (error: unknown, operation: string) => void;
@@ -99,6 +107,7 @@ export class HibernationStore {
     this.#kv = options.kv;
     this.#clock = options.clock;
     this.#boot = options.boot;
+    this.#fence = options.fence;
     this.#delay = options.flushDelayMs;
     this.#onCommit = options.onCommit;
     this.#report = options.report;
@@ -280,28 +289,28 @@ export class HibernationStore {
       let end = start;
       let bytes = 0;
       let keys = 0;
+      const hosts = new Set<HibernatingObject>();
       while (
         end < mutations.length && end - start < FLUSH_MAX_MUTATIONS &&
         bytes + mutations[end]!.bytes < FLUSH_MAX_PAYLOAD &&
-        keys + kvKeySize(mutations[end]!.key) < FLUSH_MAX_KEY_TOTAL
+        keys + kvKeySize(mutations[end]!.key) < FLUSH_MAX_KEY_TOTAL &&
+        (hosts.has(mutations[end]!.host) || hosts.size < FLUSH_MAX_OBJECTS)
       ) {
         bytes += mutations[end]!.bytes;
         keys += kvKeySize(mutations[end]!.key);
+        hosts.add(mutations[end]!.host);
         end++;
       }
-      const batch = mutations.slice(start, end);
-      await commitWithRetry(() => {
-        const op = this.#kv.atomic();
-        for (const m of batch) {
-          if (m.value === undefined) op.delete(m.key);
-          else op.set(m.key, m.value);
-        }
-        return op;
-      });
-      this.#onCommit(batch.length);
-      const hosts = new Set<HibernatingObject>();
-      for (const m of batch) hosts.add(m.host);
-      for (const host of hosts) host.countCommit();
+      const written = await commitObjects(
+        this.#kv,
+        this.#fence,
+        mutations.slice(start, end),
+        hosts,
+      );
+      if (written > 0) {
+        this.#onCommit(written);
+        for (const host of hosts) host.countCommit();
+      }
       start = end;
     }
   }
@@ -328,14 +337,10 @@ export class HibernationStore {
     }
   }
 
-  /** Writes (or renews) this process's boot lease. */
-  renewLease(): Promise<void> {
-    return this.#leases.renew();
-  }
-
-  /** Removes this process's lease (graceful shutdown): its records become stale at once. */
-  dropLease(): Promise<void> {
-    return this.#leases.drop();
+  /** This node joined again under a new id: records are written under it from now on. */
+  rejoin(boot: string): void {
+    this.#boot = boot;
+    this.#leases.rejoin(boot);
   }
 
   /** Deletes the records of dead boots (see {@linkcode BootLeases.cleanup}). */

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ObjectFullError } from "../errors.ts";
+import { ObjectElsewhereError, ObjectFullError } from "../errors.ts";
 import type { Report } from "../exception_sink.ts";
 import {
   bare101Error,
@@ -125,6 +125,7 @@ export class Gateway {
     } catch (error) {
       scope.failed = true;
       this.#report(error, { namespace: "*", operation: "fetch" });
+      if (error instanceof ObjectElsewhereError) return ownedElsewhere(error);
       return new Response("Internal Server Error", { status: 500 });
     } finally {
       // Sockets a stub.fetch() accepted for this request and nobody bound are closed now.
@@ -196,6 +197,7 @@ export class Gateway {
         if (slot !== null && error instanceof ObjectFullError) return this.#refuseFull(request);
         if (this.#admission.draining) return shuttingDown(); // cut off by shutdown: not a handler failure
         this.#report(error, { namespace: "*", operation: "worker.fetch" });
+        if (error instanceof ObjectElsewhereError) return ownedElsewhere(error);
         return new Response("Internal Server Error", { status: 500 });
       }
       if (!(response instanceof Response)) {
@@ -254,6 +256,7 @@ export class Gateway {
       if (error instanceof ObjectFullError) return this.#refuseFull(request);
       if (this.#admission.draining) return shuttingDown(); // cut off by shutdown: not a handler failure
       host.report(error, handlers.connect ? "onConnect" : "fetch");
+      if (error instanceof ObjectElsewhereError) return ownedElsewhere(error);
       return new Response("Internal Server Error", { status: 500 });
     }
     if (result instanceof Response) return this.#answer(request, result, slot, scope, host, code);
@@ -382,4 +385,12 @@ function targetOf(
     });
   }
   return { namespace: match.route.object, id, name, params: match.params };
+}
+
+/** 503: another live node owns the object and nothing can route there (no transport). */
+function ownedElsewhere(error: ObjectElsewhereError): Response {
+  return new Response(`Service Unavailable: ${error.message}`, {
+    status: 503,
+    headers: { "retry-after": "1", "x-dormant-error": error.code },
+  });
 }

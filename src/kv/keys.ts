@@ -9,7 +9,8 @@
  * - `["dormant", "h", storageName, id, "cfg"]`: an object's auto-response and event timeout
  * - `["dormant", "h", storageName, id, "ws", boot, sid]`: a socket record (tags, attachment)
  * - `["dormant", "h", storageName, id, "ts", boot, sid]`: a socket's last auto-response time
- * - `["dormant", "boot", boot]`: the lease of a running process
+ * - `["dormant", "boot", boot]`: the lease of a running node (process start), `{ beat, expiresAt, pid, machine }`
+ * - `["dormant", "own", storageName, id]`: an object's owner record, `{ node, epoch, released? }`
  * - `["dormant", "inbox", node, from, seq, chunk, chunks]`: a transport message waiting for `node`
  * - `["dormant", "bell", node]`: the doorbell `node` watches for new inbox messages
  * - `["dormant", "rs", storageName, id, n]`: resumable session `n` of an object (token hash, tags, …)
@@ -279,3 +280,16 @@ export function sessionRecordKey(storageName: string, id: string, n: number): De
 export function sessionLogRoot(storageName: string, id: string): Deno.KvKey {
   return ["dormant", "rl", storageName, id];
 }
+
+// ---- ownership ----------------------------------------------------------------------------------
+
+/** Prefix of every owner record: `["dormant", "own"]`. */
+export const OWNER_PREFIX: Deno.KvKey = ["dormant", "own"];
+
+/** `["dormant", "own", storageName, id]`: which node owns the object, and its epoch. */
+export function ownerKey(storageName: string, id: string): Deno.KvKey {
+  return [...OWNER_PREFIX, storageName, id];
+}
+
+/** Checks every fenced atomic spends on an owner record (one per object it writes). */
+export const FENCE_CHECKS = 1;

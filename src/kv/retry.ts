@@ -12,20 +12,45 @@ import { delay } from "../clock.ts";
 /** Waits before the 1st, 2nd and 3rd retry, in milliseconds. */
 const RETRY_DELAYS = [10, 40, 160];
 
+/**
+ * Longer waits for ownership bookkeeping (claims, leases): on a SQLite file
+ * shared by several processes, contention is the normal case there.
+ */
+// About 10 s in all: three processes claiming as fast as they can on one file need it.
+export const CONTENDED_RETRY_DELAYS: readonly number[] = [
+  ...[2, 5, 10, 20, 40, 80, 160, 320],
+  ...Array<number>(20).fill(500),
+];
+
 /** Whether a KV error is transient contention worth retrying. */
 export function isTransientKvError(error: unknown): boolean {
   return error instanceof Error && /database is (locked|busy)|SQLITE_BUSY/i.test(error.message);
 }
 
-/** Runs `fn`, retrying transient KV errors up to 3 times; rethrows the last error as it is. */
-export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
+let transientRetries = 0;
+
+/** How many transient KV errors ("database is locked") this process retried so far. */
+export function transientRetryCount(): number {
+  return transientRetries;
+}
+
+/**
+ * Runs `fn`, retrying transient KV errors (by default up to 3 times, after
+ * `delays` ms each); rethrows the last error as it is.
+ */
+export async function retryTransient<T>(
+  fn: () => Promise<T>,
+  delays: readonly number[] = RETRY_DELAYS,
+): Promise<T> {
   for (let attempt = 0;; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      const wait = RETRY_DELAYS[attempt];
+      const wait = delays[attempt];
       if (wait === undefined || !isTransientKvError(error)) throw error;
-      await delay(wait);
+      transientRetries++;
+      // Contending processes that retry in step collide again: long retry lists are jittered.
+      await delay(delays === RETRY_DELAYS ? wait : wait * (0.5 + Math.random()));
     }
   }
 }

@@ -38,6 +38,14 @@ export interface AppRuntime {
   readonly store: HostStore;
   report(error: unknown, context: ExceptionContext): void;
   createStorage(host: ObjectHost, hooks: StorageHooks): ObjectStorage;
+  /**
+   * Resolves once this node owns the object (claimed if no live node does);
+   * rejects with `ObjectElsewhereError` if another live node owns it. Absent:
+   * every object is local.
+   */
+  claim?(host: ObjectHost): Promise<void>;
+  /** Whether this node's lease may have lapsed (a stalled event loop): calls `claim` first. */
+  stale?(): boolean;
   socketGone(ws: Connection): void;
   forget(host: ObjectHost): void;
 }

@@ -72,6 +72,11 @@ export interface QueueOwner extends DispatchTarget {
   readonly status: "hibernated" | "waking" | "active";
   /** Whether the app shut down: nothing is delivered any more. */
   readonly disposed: boolean;
+  /**
+   * `null` (the usual case), or a promise to wait for before a call runs:
+   * a node whose lease may have lapsed makes sure it still owns the object.
+   */
+  beforeCall?(): Promise<void> | null;
   /** Builds an instance; it drains the queue once it is active. */
   wake(): void;
   /** Its `touch()`: something happened, the idle period starts now. */
@@ -130,6 +135,9 @@ export class EventQueue {
 
   /** Runs `fn` on the instance in the event order, waking it if needed. */
   run<T>(operation: string, fn: (instance: object) => T | Promise<T>): Promise<Awaited<T>> {
+    // After a stall (lease lapsed by the clock), calls wait for the check, in arrival order.
+    const check = this.#owner.beforeCall?.();
+    if (check) return check.then(() => this.run(operation, fn));
     return new Promise<Awaited<T>>((resolve, reject) => {
       this.#requests++;
       this.arrive({

@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.ts";
+import { ObjectElsewhereError } from "../errors.ts";
 import { hibernationRoot } from "../kv/keys.ts";
 import type { BroadcastPayload } from "../sockets/broadcast.ts";
 import type { Connection } from "../sockets/connection.ts";
@@ -248,6 +249,7 @@ export class ObjectHost
   get disposed(): boolean {
     return this.#disposed;
   }
+  beforeCall = (): Promise<void> | null => this.#app.stale?.() ? this.#app.claim!(this) : null;
 
   // ---- lifecycle ------------------------------------------------------------------------------
 
@@ -267,6 +269,7 @@ export class ObjectHost
     this.#gen.end(this.clock); // already ended, unless it is the first: only the current one is live
     this.#gen = gen;
     try {
+      if (this.#app.claim !== undefined) await this.#app.claim(this); // only the owner runs it
       if (this.settings.needsLoad) {
         await this.#app.store.load(this);
         this.settings.needsLoad = false;
@@ -280,7 +283,7 @@ export class ObjectHost
       if (start) await start.call(this.#instance);
     } catch (error) {
       this.#drop();
-      this.report(error, "start");
+      if (!(error instanceof ObjectElsewhereError)) this.report(error, "start"); // else: a 503
       this.queue.failAll(error);
       return this.checkIdle();
     }

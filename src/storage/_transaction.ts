@@ -2,8 +2,8 @@
 // detection (`Transaction`), and the loop that reruns attempts until one
 // commits (`runTransaction`).
 
-import { KvError } from "../errors.ts";
-import { KV_MAX_CHECKS } from "../kv/keys.ts";
+import { KvError, ObjectMovedError } from "../errors.ts";
+import { FENCE_CHECKS, KV_MAX_CHECKS } from "../kv/keys.ts";
 import type { CheckOp, StorageBackend, WriteOp } from "./backend.ts";
 import {
   addSize,
@@ -117,7 +117,8 @@ class Transaction implements StorageTransaction, CommitWatcher {
         break; // in-process conflicts are still caught by conflicted()
       }
       checks.push({ keyBytes: read.keyBytes, version: read.version });
-      if (checks.length === KV_MAX_CHECKS) break;
+      // One check of each atomic is the owner record's (fencing).
+      if (checks.length === KV_MAX_CHECKS - FENCE_CHECKS) break;
     }
     return checks;
   }
@@ -307,7 +308,7 @@ export async function runTransaction<T>(
             try {
               return await commitAttempt(ctx, txn);
             } catch (error) {
-              commitFailed = error instanceof KvError;
+              commitFailed = error instanceof KvError || error instanceof ObjectMovedError;
               throw error;
             }
           }));

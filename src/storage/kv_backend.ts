@@ -24,6 +24,7 @@ import {
   StorageKeys,
 } from "../kv/keys.ts";
 import { withRetry } from "../kv/retry.ts";
+import { commitFenced, type Fence } from "../kv/fence.ts";
 import type { CheckOp, ListedEntry, StorageBackend, StoredValue, WriteOp } from "./backend.ts";
 import { decodeKey, type KeyRange } from "./_key_range.ts";
 
@@ -59,13 +60,16 @@ export class KvBackend implements StorageBackend {
   readonly id: string;
   readonly #kv: Deno.Kv;
   readonly #keys: StorageKeys;
+  readonly #fence: Fence | undefined;
 
   /**
-   * The storage of one object. Nothing is read until the first call.
+   * The storage of one object. Nothing is read until the first call. With a
+   * `fence`, every commit also checks that this node still owns the object,
+   * in the same atomic, and fails with `ObjectMovedError` if it does not.
    *
    * @throws {TypeError} If the storage name or id is malformed.
    */
-  constructor(kv: Deno.Kv, storageName: string, id: string) {
+  constructor(kv: Deno.Kv, storageName: string, id: string, fence?: Fence) {
     if (!isStorageName(storageName)) {
       throw new TypeError(
         `Cannot create storage as the storage name must be 1-64 characters of [A-Za-z0-9_-]: current value is "${
@@ -84,6 +88,7 @@ export class KvBackend implements StorageBackend {
     this.storageName = storageName;
     this.id = id;
     this.#keys = new StorageKeys(storageName, id);
+    this.#fence = fence;
   }
 
   /** `getMany` in groups of at most 10 keys. */
@@ -176,7 +181,7 @@ export class KvBackend implements StorageBackend {
       }
       return atomic;
     };
-    const result = await withRetry("commit", () => build().commit());
+    const result = await commitFenced(this.#fence, this.storageName, this.id, "commit", build);
     return result.ok ? 2 * ops.length : null;
   }
 
@@ -205,10 +210,10 @@ export class KvBackend implements StorageBackend {
       const flush = async () => {
         if (group.length === 0) return;
         const keys = group;
-        await withRetry("deleteAll", () => {
+        await commitFenced(this.#fence, this.storageName, this.id, "deleteAll", () => {
           const atomic = this.#kv.atomic();
           for (const key of keys) atomic.delete(key);
-          return atomic.commit();
+          return atomic;
         });
         onCommit(group.length);
         group = [];

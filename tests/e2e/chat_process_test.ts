@@ -10,6 +10,17 @@ type Line = { from: string; text: string };
 const say = (text: string) => JSON.stringify({ type: "message", text });
 
 /** Starts examples/chat/main.ts as a real process and waits for its listening line. */
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= 150) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 function startChat(env: Record<string, string>) {
   return startServerProcess(
     ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", MAIN],
@@ -79,7 +90,12 @@ Deno.test("chat survives kill -9: acknowledged history is complete and a pending
     await client.closed;
 
     const second = await startChat(env);
-    const { client: ben, history } = await join(second.port, "k9", "ben");
+    // The dead process's node lease still looks live until it expires (the default TTL of 10 s
+    // plus the skew margin; without --allow-all, /proc cannot tell that the process is gone):
+    // until then the room is refused with 503. Measured, not asserted.
+    const started = Date.now();
+    const { client: ben, history } = await retry(() => join(second.port, "k9", "ben"));
+    console.log(`room taken over by the restarted process after ${Date.now() - started} ms`);
     assert.equal(history.length, 20);
     assert.deepEqual(history[19], { from: "ann", text: "m19" });
     // The alarm (due 1.5 s after the room emptied) fires in the new process. A

@@ -201,8 +201,9 @@ Deno.test("a failing KV commit reaches onException as a KvError from kv.flush, n
       kv: flakyKv(real, state),
     });
     await s.app.ready();
-    state.failing = true;
+    // Connected first: claiming the object is a KV commit too.
     const client = await s.connect("/room/a?user=a");
+    state.failing = true;
     // Socket records are written when their object hibernates (or on an explicit flush).
     await assert.rejects(flushNow(s.app), /injected commit failure/);
     await until(() => s.exceptions.length === 1, "the first failure");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { serialize } from "node:v8";
 import { AlarmScheduler } from "../../src/alarms/alarm_scheduler.ts";
+import { KvPlacement } from "../../src/cluster/kv_placement.ts";
 import { KvError } from "../../src/errors.ts";
 import { KvBackend } from "../../src/storage/kv_backend.ts";
 import type { StorageHooks } from "../../src/storage/object_storage.ts";
@@ -36,6 +37,31 @@ storageConformance("KvStorage", async () => {
   });
   return {
     backend: new KvBackend(kv, "ROOM", ID),
+    alarms,
+    close() {
+      alarms.close();
+      kv.close();
+    },
+  };
+});
+
+// The same with ownership on, as in an app: every commit (and alarm write) also checks the
+// object's owner record in the same atomic, using one of KV's checks per atomic.
+storageConformance("KvStorage (fenced)", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = new ManualClock();
+  const placement = new KvPlacement({ kv, clock, leaseTtlMs: 10_000 });
+  await placement.join();
+  await placement.locate("ROOM", ID);
+  const alarms = new AlarmScheduler({
+    kv,
+    clock,
+    fence: placement,
+    deliver: () => Promise.resolve(),
+    onException: (error) => assert.fail(String(error)),
+  });
+  return {
+    backend: new KvBackend(kv, "ROOM", ID, placement),
     alarms,
     close() {
       alarms.close();
