@@ -106,4 +106,5 @@ export {
   KvError,
   ObjectFullError,
   ObjectResetError,
+  OwnerUnavailableError,
 } from "./src/errors.ts";

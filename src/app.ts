@@ -21,6 +21,7 @@ import {
   type Server,
 } from "./http/serve.ts";
 import { Lifecycle } from "./lifecycle.ts";
+import { Cluster, injectedPlacement } from "./cluster/cluster.ts";
 import { type AppOptions, type ObjectClass, resolveOptions } from "./options.ts";
 import type { DurableObjectNamespace } from "./objects/namespace.ts";
 import type { AppRuntime } from "./objects/class_runtime.ts";
@@ -129,13 +130,31 @@ export class App<
       maxConnectionsPerIp: options.maxConnectionsPerIp,
       allowedOrigins: options.allowedOrigins,
     });
-    const lifecycle = this.#lifecycle = new Lifecycle({
+    const injected = injectedPlacement(options);
+    const cluster: Cluster | null = injected === undefined ? null : new Cluster({
+      options: options.cluster ?? {},
+      tuning: injected.tuning,
+      placement: () => injected.placement,
+      ready: () => lifecycle.ready(),
+      tables: () => this.#bindings.tables,
+      clock: settings.clock,
+      report,
+      limits: {
+        ...settings,
+        now: () => settings.clock.now(),
+        socketGone: (ws) => admission.socketGone(ws),
+      },
+      draining: () => admission.draining,
+      boot: () => lifecycle.boot,
+    });
+    const lifecycle: Lifecycle = this.#lifecycle = new Lifecycle({
       options,
       clock: settings.clock,
       admission,
       report,
       objects: () => this.#bindings,
       workerWaits: () => this.#gateway.workerWaits,
+      cluster,
     });
     const runtime: AppRuntime = {
       clock: settings.clock,
@@ -145,7 +164,7 @@ export class App<
       maxBufferedBytes: settings.maxBufferedBytes,
       backpressure: settings.backpressure,
       maxSocketsPerObject: settings.maxSocketsPerObject,
-      store: lifecycle.store,
+      store: cluster?.watchSettings(lifecycle.store) ?? lifecycle.store,
       report,
       createStorage: (host, hooks) => lifecycle.createStorage(host, hooks),
       socketGone: (ws) => admission.socketGone(ws),
@@ -158,6 +177,7 @@ export class App<
       new MemorySocketRegistry<Connection>(),
       // Whoever needs KV awaits it and reports a failure; this call only starts it early.
       () => void lifecycle.ready().catch(() => {}),
+      cluster === null ? undefined : () => cluster.directory,
     );
     const env: Record<string, unknown> = { ...options.env };
     for (const [binding, namespace] of bindings.namespaces) env[binding] = namespace;

@@ -38,6 +38,12 @@ export interface LifecycleParts {
   objects(): Bindings;
   /** Pending `ctx.waitUntil()` promises of the worker. */
   workerWaits(): number;
+  /** The node's cluster side (transport, socket bridge), if it is in a cluster. */
+  readonly cluster?: {
+    start(): Promise<void>;
+    shutdownSockets(restart: boolean): void;
+    close(): Promise<void>;
+  } | null;
 }
 
 /** KV, the boot lease, the hibernation store and the alarm scheduler of one app. */
@@ -73,6 +79,11 @@ export class Lifecycle {
         await this.#store!.load(host);
       },
     };
+  }
+
+  /** This process start's id: the boot lease and socket records are keyed by it. */
+  get boot(): string {
+    return this.#boot;
   }
 
   /** KV commits made by the framework and storage. */
@@ -157,6 +168,7 @@ export class Lifecycle {
         }),
     });
     await this.#alarms.start();
+    await this.#parts.cluster?.start();
   }
 
   /** Renews the boot lease every 30 s; every third beat also cleans dead boots' records. */
@@ -233,6 +245,7 @@ export class Lifecycle {
       }
       host.dispose();
     }
+    this.#parts.cluster?.shutdownSockets(restart);
     // Let the close handshakes just started finish (bounded): a peer that answers is
     // released cleanly, and no runtime timer of a closing socket outlives the app.
     const closing = Date.now() + 1_000;
@@ -250,6 +263,7 @@ export class Lifecycle {
       this.#parts.report(error, { namespace: "*", operation: "shutdown lease" });
     }
     this.#alarms?.close();
+    await this.#parts.cluster?.close();
     this.#lease?.release();
   }
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ObjectFullError } from "../errors.ts";
+import { ObjectFullError, OwnerUnavailableError } from "../errors.ts";
 import type { Report } from "../exception_sink.ts";
 import {
   bare101Error,
@@ -21,13 +21,13 @@ import {
   type ScopeHost,
   wasReported,
 } from "../objects/binding_scope.ts";
-import type { InProcessDirectory } from "../objects/in_process_directory.ts";
+import type { ClassHandlers } from "../objects/class_definition.ts";
 import type { DurableObjectNamespace } from "../objects/namespace.ts";
-import type { ObjectHost } from "../objects/object_host.ts";
+import type { ObjectEndpoint } from "../objects/object_directory.ts";
 import type { ObjectId } from "../objects/object_id.ts";
 import type { Connection } from "../sockets/connection.ts";
 import { ACCEPTED, BIND, FAIL_UPGRADE } from "../sockets/connection_internals.ts";
-import { upgradeTarget } from "../sockets/web_socket_pair.ts";
+import { connectionInit, upgradeTarget } from "../sockets/web_socket_pair.ts";
 import { wantsUpgrade } from "../wants_upgrade.ts";
 import { type Admission, shuttingDown, type Slot } from "./admission.ts";
 import type {
@@ -55,6 +55,17 @@ export interface GatewayOptions {
   readonly idleTimeout?: number;
 }
 
+/** An object as the gateway reaches it: the seam, its class, and where its failures are reported. */
+export type GatewayEndpoint = ObjectEndpoint & ScopeHost & {
+  readonly runtime: { readonly binding: string; readonly handlers: ClassHandlers };
+};
+
+/** Where the gateway finds objects: in this process, or on their owner in a cluster. */
+export interface GatewayDirectory {
+  /** The endpoint of object `id` of class `namespace`. */
+  locate(namespace: string, id: ObjectId): GatewayEndpoint;
+}
+
 /** What the gateway routes to and reports through. */
 export interface GatewayParts {
   readonly options: GatewayOptions;
@@ -62,7 +73,7 @@ export interface GatewayParts {
   /** Namespaces by binding name. */
   readonly namespaces: ReadonlyMap<string, DurableObjectNamespace<unknown>>;
   /** Where every event for an object enters (see `ObjectDirectory`). */
-  readonly directory: InProcessDirectory;
+  readonly directory: GatewayDirectory;
   readonly admission: Admission;
   readonly upgrade: Upgrader;
   /** The worker's `env`. */
@@ -77,7 +88,7 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #router: Router;
   readonly #namespaces: ReadonlyMap<string, DurableObjectNamespace<unknown>>;
-  readonly #directory: InProcessDirectory;
+  readonly #directory: GatewayDirectory;
   readonly #admission: Admission;
   readonly #upgrade: Upgrader;
   readonly #env: unknown;
@@ -119,6 +130,7 @@ export class Gateway {
     } catch (error) {
       scope.failed = true;
       this.#report(error, { namespace: "*", operation: "fetch" });
+      if (error instanceof OwnerUnavailableError) return unavailable(error);
       return new Response("Internal Server Error", { status: 500 });
     } finally {
       // Sockets a stub.fetch() accepted for this request and nobody bound are closed now.
@@ -220,7 +232,7 @@ export class Gateway {
   }
 
   async #connectTo(
-    host: ObjectHost,
+    host: GatewayEndpoint,
     request: Request,
     slot: Slot,
     scope: BindingScope,
@@ -232,12 +244,18 @@ export class Gateway {
     } catch (error) {
       if (error instanceof ObjectFullError) return this.#refuseFull(request);
       if (this.#admission.draining) return shuttingDown(); // cut off by shutdown: not a handler failure
+      if (error instanceof OwnerUnavailableError) {
+        host.report(error, "connect");
+        return unavailable(error);
+      }
       host.report(error, handlers.connect ? "onConnect" : "fetch");
       return new Response("Internal Server Error", { status: 500 });
     }
     if (result instanceof Response) return this.#answer(request, result, slot, scope, host);
     scope.take(result);
-    return this.#bind(request, result, host, slot, "", undefined);
+    // Decided by the object's owner on another node, for a socket bridged to it.
+    const init = connectionInit(result);
+    return this.#bind(request, result, host, slot, init?.protocol ?? "", init?.headers);
   }
 
   /**
@@ -250,7 +268,7 @@ export class Gateway {
     response: Response,
     slot: Slot | null,
     scope: BindingScope,
-    from: ObjectHost | "worker" | "fallback",
+    from: GatewayEndpoint | "worker" | "fallback",
   ): Response {
     const report = (error: unknown) =>
       typeof from === "object"
@@ -335,6 +353,14 @@ export class Gateway {
     socket.onopen = () => socket.close(1013, "Object is full");
     return response;
   }
+}
+
+/** 503 for an object whose owner this node cannot reach; the code tells clients to retry. */
+function unavailable(error: OwnerUnavailableError): Response {
+  return new Response(`Service Unavailable: ${error.code}`, {
+    status: 503,
+    headers: { "retry-after": "1" },
+  });
 }
 
 /** The object a matched route names, or the 400 for a bad name or id. */

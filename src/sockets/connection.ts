@@ -13,6 +13,7 @@ import {
   LOAD_ATTACHMENT,
   OWNER,
   PLAIN,
+  RECORD_KEY,
   SID,
   TAGS,
   UNLOAD_ATTACHMENT,
@@ -50,6 +51,8 @@ export class Connection extends ServerSocket implements WebSocket {
   get [CONNECTION_ID](): string {
     return `${PROCESS_PREFIX}-${this[SID]}`;
   }
+  /** Where its records live when another node holds the socket (`[boot, sid]`), else `null`. */
+  [RECORD_KEY]: readonly [string, string] | null = null;
   /** Normalized, frozen tags. */
   [TAGS]: readonly string[] = [];
   /** When `acceptWebSocket()` ran (clock time). */
