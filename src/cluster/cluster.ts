@@ -17,7 +17,8 @@ import { ClusterNode } from "./cluster_node.ts";
 import type { ClusterOptions } from "./cluster_options.ts";
 import { serveRequest } from "./owner_requests.ts";
 import type { Placement } from "./placement.ts";
-import { type BridgeNode, SocketBridge } from "./socket_bridge.ts";
+import { SocketBridge } from "./socket_bridge.ts";
+import type { BridgeNode } from "./batches.ts";
 
 /** How a test hands an app its placement (internal: not part of `AppOptions`). */
 export const PLACEMENT: unique symbol = Symbol("dormant.placement");

@@ -27,8 +27,8 @@ import {
 import type { AutoResponse } from "../sockets/auto_response.ts";
 import { BridgeOwner, type HolderLimits, type HolderLink } from "./bridge_owner.ts";
 import { RemoteSocket, type RemoteSocketLink } from "./remote_socket.ts";
+import { Batches, type BridgeNode, sizeOf } from "./batches.ts";
 import {
-  encodeOps,
   type Op,
   OP_ACK,
   OP_AUTO,
@@ -47,13 +47,6 @@ export const RESEND_BUFFER_BYTES = 1024 * 1024;
 export const CLOSE_OWNER_GONE = 1012;
 /** The transport was down longer than the dead-peer time. */
 export const CLOSE_TRANSPORT_DOWN = 1011;
-
-/** What the bridge sends through and watches peers with (the cluster node). */
-export interface BridgeNode {
-  send(to: string, bytes: Uint8Array): void;
-  watch(node: string): void;
-  unwatch(node: string): void;
-}
 
 /** Options of {@linkcode SocketBridge}. */
 export interface SocketBridgeOptions {
@@ -78,20 +71,6 @@ interface Held {
   closedSent: boolean;
 }
 
-function sizeOf(payload: string | ArrayBuffer): number {
-  return typeof payload === "string" ? payload.length * 3 : payload.byteLength;
-}
-
-function samePayload(a: string | ArrayBuffer, b: string | ArrayBuffer): boolean {
-  if (typeof a === "string" || typeof b === "string") return a === b;
-  if (a === b) return true;
-  if (a.byteLength !== b.byteLength) return false;
-  const x = new Uint8Array(a);
-  const y = new Uint8Array(b);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
-
 /** The holder and owner sides of bridged sockets on one node. */
 export class SocketBridge implements HolderLink, RemoteSocketLink {
   readonly #node: BridgeNode;
@@ -99,15 +78,12 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
   readonly #limits: HolderLimits;
   readonly #draining: () => boolean;
   readonly #tsDelay: number;
-  readonly #out = new Map<string, Op[]>();
-  #scheduled = false;
+  readonly #out: Batches;
   /** Holder side: bridged sockets by id, and the remote objects they belong to. */
   readonly #held = new Map<string, Held>();
   readonly #objects = new Map<string, BridgeOwner>();
   /** Owner side: remote sockets by holder, then by their id on the holder. */
   readonly #remote = new Map<string, Map<string, RemoteSocket>>();
-  /** Sockets shared with each peer (either side). */
-  readonly #peers = new Map<string, number>();
   readonly #stamps = new Set<Held>();
   #stampTimer: ClockTimer | null = null;
 
@@ -117,45 +93,7 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
     this.#limits = options.limits;
     this.#draining = options.draining;
     this.#tsDelay = options.timestampDelayMs;
-  }
-
-  /** Sockets this node holds for remote owners, and remote sockets its objects own. */
-  get counts(): { held: number; remote: number } {
-    let remote = 0;
-    for (const sockets of this.#remote.values()) remote += sockets.size;
-    return { held: this.#held.size, remote };
-  }
-
-  // ---- batching -------------------------------------------------------------------------------
-
-  #push(to: string, op: Op): void {
-    let ops = this.#out.get(to);
-    if (ops === undefined) this.#out.set(to, ops = []);
-    ops.push(op);
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  /** Sends every pending batch now, one transport message per node. */
-  flush(): void {
-    this.#scheduled = false;
-    for (const [to, ops] of this.#out) this.#node.send(to, encodeOps(ops));
-    this.#out.clear();
-  }
-
-  #acquire(peer: string): void {
-    const n = this.#peers.get(peer) ?? 0;
-    if (n === 0) this.#node.watch(peer);
-    this.#peers.set(peer, n + 1);
-  }
-
-  #release(peer: string): void {
-    const n = (this.#peers.get(peer) ?? 1) - 1;
-    if (n > 0) return void this.#peers.set(peer, n);
-    this.#peers.delete(peer);
-    this.#node.unwatch(peer);
+    this.#out = new Batches(options.node);
   }
 
   // ---- holder side ----------------------------------------------------------------------------
@@ -197,7 +135,7 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
     owner.autoResponse = auto;
     owner.sockets++;
     held.owner = owner;
-    this.#acquire(node);
+    this.#out.acquire(node);
     if (plain) {
       conn.accept();
       conn[ADOPT](owner);
@@ -216,18 +154,18 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
     if (held.unackedBytes > RESEND_BUFFER_BYTES) {
       return ws[TERMINATE](1013, "Object owner is not keeping up");
     }
-    this.#push(owner.node, { op: OP_FRAME, sid: ws[SID], seq, payload: data });
+    this.#out.push(owner.node, { op: OP_FRAME, sid: ws[SID], seq, payload: data });
   }
 
   closed(owner: BridgeOwner, ws: Connection, code: number, reason: string, clean: boolean): void {
     const held = this.#held.get(ws[SID]);
     if (held === undefined || held.closedSent) return;
     held.closedSent = true;
-    this.#push(owner.node, { op: OP_CLOSED, sid: ws[SID], code, reason, clean });
+    this.#out.push(owner.node, { op: OP_CLOSED, sid: ws[SID], code, reason, clean });
   }
 
   error(owner: BridgeOwner, ws: Connection, message: string): void {
-    this.#push(owner.node, { op: OP_ERROR, sid: ws[SID], message });
+    this.#out.push(owner.node, { op: OP_ERROR, sid: ws[SID], message });
   }
 
   gone(owner: BridgeOwner, ws: Connection): void {
@@ -240,7 +178,7 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
     if (--owner.sockets === 0 && this.#objects.get(`${owner.storage}/${owner.hex}`) === owner) {
       this.#objects.delete(`${owner.storage}/${owner.hex}`);
     }
-    this.#release(owner.node);
+    this.#out.release(owner.node);
   }
 
   timestamp(_owner: BridgeOwner, ws: Connection): void {
@@ -257,7 +195,11 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
       const ws = held.conn;
       ws[DIRTY] &= ~TIMESTAMP;
       if (held.owner !== null && !held.closedSent) {
-        this.#push(held.owner.node, { op: OP_TIMESTAMP, sid: ws[SID], at: ws[AUTO_RESPONSE_AT] });
+        this.#out.push(held.owner.node, {
+          op: OP_TIMESTAMP,
+          sid: ws[SID],
+          at: ws[AUTO_RESPONSE_AT],
+        });
       }
     }
     this.#stamps.clear();
@@ -283,26 +225,21 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
     let sockets = this.#remote.get(holder);
     if (sockets === undefined) this.#remote.set(holder, sockets = new Map());
     sockets.set(sid, socket);
-    this.#acquire(holder);
+    this.#out.acquire(holder);
     server[BIND](socket as unknown as globalThis.WebSocket, where.url, where.protocol);
     socket.open();
     return socket;
   }
 
   send(socket: RemoteSocket, payload: string | ArrayBuffer): void {
-    const ops = this.#out.get(socket.holder);
-    const last = ops?.[ops.length - 1];
-    if (last?.op === OP_SEND && samePayload(last.payload, payload)) {
-      last.ids.push(socket.sid); // a broadcast: the payload travels once
-      return;
-    }
-    this.#push(socket.holder, { op: OP_SEND, ids: [socket.sid], payload });
+    this.#out.send(socket.holder, socket.sid, payload);
   }
 
   close(socket: RemoteSocket, code: number, reason: string): void {
     // This node is shutting down: the object moves, so the client should reconnect.
-    if (this.#draining()) this.#push(socket.holder, closeOp(socket.sid, 1012, "Object is moving"));
-    else this.#push(socket.holder, closeOp(socket.sid, code, reason));
+    if (this.#draining()) {
+      this.#out.push(socket.holder, closeOp(socket.sid, 1012, "Object is moving"));
+    } else this.#out.push(socket.holder, closeOp(socket.sid, code, reason));
   }
 
   /** The object's auto-response changed: every holder of its sockets gets it. */
@@ -310,7 +247,7 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
     for (const [holder, sockets] of this.#remote) {
       for (const socket of sockets.values()) {
         if (socket.storage === storage && socket.hex === hex) {
-          this.#push(holder, { op: OP_AUTO, storage, hex, auto });
+          this.#out.push(holder, { op: OP_AUTO, storage, hex, auto });
           break;
         }
       }
@@ -338,7 +275,7 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
       if (op.op === OP_FRAME) {
         const socket = this.#remote.get(from)?.get(op.sid);
         if (socket === undefined) {
-          this.#push(from, closeOp(op.sid, 1012, "Object moved"));
+          this.#out.push(from, closeOp(op.sid, 1012, "Object moved"));
           continue;
         }
         if (op.seq <= socket.lastSeq) continue; // a duplicate
@@ -351,7 +288,7 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
     }
     if (acks === null) return;
     const ack = () => {
-      for (const [sid, seq] of acks) this.#push(from, { op: OP_ACK, sid, seq });
+      for (const [sid, seq] of acks) this.#out.push(from, { op: OP_ACK, sid, seq });
     };
     // Acked once the messages are in their object's event order and its pending writes are durable.
     if (gates === null) ack();
@@ -359,67 +296,35 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
   }
 
   #apply(from: string, op: Op): void {
-    switch (op.op) {
-      case OP_SEND:
-        for (const sid of op.ids) {
-          const held = this.#held.get(sid);
-          if (held === undefined) this.#unknownHeld(from, sid);
-          else if (held.pending !== null) {
-            held.pending.push({ op: OP_SEND, ids: [sid], payload: op.payload });
-          } else held.conn.send(op.payload);
-        }
-        return;
-      case OP_CLOSE: {
-        const held = this.#held.get(op.sid);
-        if (held === undefined) return this.#unknownHeld(from, op.sid);
-        if (held.pending !== null) return void held.pending.push(op);
-        try {
-          held.conn.close(op.code, op.reason);
-        } catch {
-          held.conn.close(1011, "Object owner closed with an invalid code");
-        }
-        return;
+    if (op.op === OP_SEND || op.op === OP_CLOSE || op.op === OP_ACK) {
+      for (const sid of op.op === OP_SEND ? op.ids : [op.sid]) {
+        const held = this.#held.get(sid);
+        if (held !== undefined) applyHeld(held, sid, op);
+        else if (op.op !== OP_ACK) this.#unknownHeld(from, sid);
       }
-      case OP_AUTO: {
-        const owner = this.#objects.get(`${op.storage}/${op.hex}`);
-        if (owner !== undefined) owner.autoResponse = op.auto;
-        return;
-      }
-      case OP_ACK: {
-        const held = this.#held.get(op.sid);
-        if (held === undefined) return;
-        let n = 0;
-        while (n < held.unacked.length && held.unacked[n]![0] <= op.seq) {
-          held.unackedBytes -= sizeOf(held.unacked[n]![1]);
-          n++;
-        }
-        if (n > 0) held.unacked.splice(0, n);
-        return;
-      }
-      case OP_CLOSED: {
-        const sockets = this.#remote.get(from);
-        const socket = sockets?.get(op.sid);
-        if (socket === undefined) return;
-        sockets!.delete(op.sid);
-        if (sockets!.size === 0) this.#remote.delete(from);
-        this.#release(from);
-        return socket.closed(op.code, op.reason, op.clean);
-      }
-      case OP_ERROR:
-        return this.#remote.get(from)?.get(op.sid)?.error(op.message);
-      case OP_TIMESTAMP: {
-        const ws = this.#remote.get(from)?.get(op.sid)?.connection;
-        if (ws == null) return;
-        ws[AUTO_RESPONSE_AT] = op.at;
-        if ((ws[DIRTY] & TIMESTAMP) === 0) ws[OWNER]?.onDirty(ws, TIMESTAMP);
-        return;
-      }
+    } else if (op.op === OP_AUTO) {
+      const owner = this.#objects.get(`${op.storage}/${op.hex}`);
+      if (owner !== undefined) owner.autoResponse = op.auto;
+    } else if (op.op === OP_CLOSED) {
+      const sockets = this.#remote.get(from);
+      const socket = sockets?.get(op.sid);
+      if (socket === undefined) return;
+      sockets!.delete(op.sid);
+      if (sockets!.size === 0) this.#remote.delete(from);
+      this.#out.release(from);
+      socket.closed(op.code, op.reason, op.clean);
+    } else if (op.op === OP_ERROR) this.#remote.get(from)?.get(op.sid)?.error(op.message);
+    else if (op.op === OP_TIMESTAMP) {
+      const ws = this.#remote.get(from)?.get(op.sid)?.connection;
+      if (ws == null) return;
+      ws[AUTO_RESPONSE_AT] = op.at;
+      if ((ws[DIRTY] & TIMESTAMP) === 0) ws[OWNER]?.onDirty(ws, TIMESTAMP);
     }
   }
 
   /** The owner sent something for a socket this node no longer holds: it is closed there too. */
   #unknownHeld(from: string, sid: string): void {
-    this.#push(from, { op: OP_CLOSED, sid, code: 1006, reason: "", clean: false });
+    this.#out.push(from, { op: OP_CLOSED, sid, code: 1006, reason: "", clean: false });
   }
 
   /**
@@ -433,7 +338,7 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
     if (sockets !== undefined) {
       this.#remote.delete(peer);
       for (const socket of sockets.values()) {
-        this.#release(peer);
+        this.#out.release(peer);
         socket.closed(1006, "", false);
       }
     }
@@ -461,8 +366,35 @@ export class SocketBridge implements HolderLink, RemoteSocketLink {
     this.#stampTimer = null;
     this.flush();
   }
+
+  /** Sends every pending batch now, one transport message per node. */
+  flush(): void {
+    this.#out.flush();
+  }
 }
 
 function closeOp(sid: string, code: number, reason: string): Op {
   return { op: OP_CLOSE, sid, code, reason };
+}
+
+/** A send, close or ack from the owner for a socket held here (kept until the accept if early). */
+function applyHeld(held: Held, sid: string, op: Op): void {
+  if (held.pending !== null) {
+    if (op.op === OP_SEND) held.pending.push({ op: OP_SEND, ids: [sid], payload: op.payload });
+    else if (op.op === OP_CLOSE) held.pending.push(op);
+  } else if (op.op === OP_SEND) held.conn.send(op.payload);
+  else if (op.op === OP_CLOSE) {
+    try {
+      held.conn.close(op.code, op.reason);
+    } catch {
+      held.conn.close(1011, "Object owner closed with an invalid code");
+    }
+  } else if (op.op === OP_ACK) {
+    let n = 0;
+    while (n < held.unacked.length && held.unacked[n]![0] <= op.seq) {
+      held.unackedBytes -= sizeOf(held.unacked[n]![1]);
+      n++;
+    }
+    if (n > 0) held.unacked.splice(0, n);
+  }
 }

@@ -1,6 +1,6 @@
 // Extra latency of a bridged echo against a local echo: one client, 2,000 round trips each,
 // on two apps in one process sharing a KV file and joined by the in-memory test transport
-// (one macrotask per message). Prints p50/p99 in ms. Run: deno run -A benchmarks/bridge_latency.ts
+// (one macrotask per message). Prints p50/p99 in ms. Run: deno run -A bench/bridge_latency.ts
 import { DurableObject, type WebSocket } from "../mod.ts";
 import { startCluster } from "../tests/cluster/_cluster.ts";
 
@@ -19,7 +19,9 @@ async function measure(url: string): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < ROUNDS + 200; i++) {
     const start = performance.now();
-    const reply = new Promise((resolve) => socket.addEventListener("message", resolve, { once: true }));
+    const reply = new Promise((resolve) =>
+      socket.addEventListener("message", resolve, { once: true })
+    );
     socket.send("x");
     await reply;
     if (i >= 200) times.push(performance.now() - start); // after warm-up
