@@ -31,6 +31,9 @@ export class MemoryNetwork {
     return this.#up;
   }
 
+  /** Nodes whose messages (to and from them) are dropped, as if they died. */
+  readonly silenced = new Set<string>();
+
   /** Resets the counters. */
   resetCounts(): void {
     this.sent = 0;
@@ -46,7 +49,7 @@ export class MemoryNetwork {
   }
 
   deliver(from: string, to: string, bytes: Uint8Array): void {
-    if (!this.#up) return;
+    if (!this.#up || this.silenced.has(from) || this.silenced.has(to)) return;
     this.sent++;
     this.sentTo.set(to, (this.sentTo.get(to) ?? 0) + 1);
     const copy = bytes.slice(); // the sender may reuse its buffer

@@ -214,3 +214,91 @@ Deno.test("a transport cut longer than the lease closes bridged sockets with 101
   assert.deepEqual(closes, ["ann:1006:false"]);
   cluster.network.up = true;
 });
+
+class Proto extends DurableObject {
+  static readonly storageName = "proto";
+  fetch(request: Request): Response {
+    const [client, server] = Object.values(new WebSocketPair());
+    if (new URL(request.url).searchParams.has("plain")) {
+      server.accept();
+      server.addEventListener(
+        "message",
+        (event: MessageEvent) => server.send(`plain:${event.data}`),
+      );
+      return webSocketResponse(client);
+    }
+    this.ctx.acceptWebSocket(server);
+    return webSocketResponse(client, { protocol: "chat.v2", headers: { "x-room": "yes" } });
+  }
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    ws.send(`hibernatable:${message}`);
+  }
+}
+
+Deno.test("the owner's subprotocol and headers reach the client; accept() sockets are bridged too", async () => {
+  await using cluster = await startCluster({ PROTO: Proto });
+  const [, b] = cluster.nodes;
+  const client = await b!.connect("/PROTO/p", ["chat.v1", "chat.v2"]);
+  assert.equal(client.socket.protocol, "chat.v2");
+  client.socket.send("hi");
+  assert.equal(await client.next(), "hibernatable:hi");
+  const plain = await b!.connect("/PROTO/p?plain");
+  plain.socket.send("hi");
+  assert.equal(await plain.next(), "plain:hi");
+});
+
+Deno.test("a bridged socket's records are kept under the holder's node, beside the owner's own", async () => {
+  reset();
+  await using cluster = await startCluster({ CHAT: Chat });
+  const [a, b] = cluster.nodes;
+  await a!.connect("/CHAT/records?who=here");
+  const there = await b!.connect("/CHAT/records?who=there");
+  const id = a!.namespace("CHAT").idFromName("records");
+  await until(() => a!.app.stats().objects[0]?.sockets === 2);
+  await hibernateNow(a!.app, "CHAT", id); // writes the records, drops attachments from memory
+  const boots = new Set<unknown>();
+  for await (const e of a!.kv.list({ prefix: ["dormant", "h", "chat", id.toString(), "ws"] })) {
+    boots.add(e.key[5]);
+  }
+  const leases = new Set<unknown>();
+  for await (const e of a!.kv.list({ prefix: ["dormant", "boot"] })) leases.add(e.key[2]);
+  assert.equal(boots.size, 2, "one boot per node holding a socket");
+  for (const boot of boots) assert.ok(leases.has(boot), "each is a live node's lease");
+  there.socket.send("who"); // wakes the owner: attachments come back from KV
+  assert.equal(await there.next(), JSON.stringify(["here", "there"]));
+});
+
+Deno.test("a node gone silent: its owner side closes with 1006, its held sockets with 1012", async () => {
+  reset();
+  await using cluster = await startCluster({ CHAT: Chat }, { nodes: ["a", "b", "c"] });
+  const [a, b, c] = cluster.nodes;
+  const ann = await b!.connect("/CHAT/silent?who=ann");
+  const bob = await c!.connect("/CHAT/silent?who=bob");
+  bob.socket.send("who");
+  assert.equal(await bob.next(), JSON.stringify(["ann", "bob"]));
+  cluster.network.silenced.add("b"); // b stops answering: no beats, no frames
+  for (let i = 0; i < 4; i++) { // a and c keep beating to each other; b is silent
+    await c!.clock.advance(1_000);
+    await a!.clock.advance(1_000);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await until(() => closes.length === 1, "webSocketClose on the owner");
+  assert.deepEqual(closes, ["ann:1006:false"]);
+  await b!.clock.advance(3_000);
+  await b!.clock.advance(1_000);
+  assert.equal((await ann.closed).code, 1012);
+  cluster.network.silenced.clear();
+  bob.socket.send("who"); // c's socket is unaffected
+  assert.equal(await bob.next(), JSON.stringify(["bob"]));
+});
+
+Deno.test("an owner that loses the object closes its bridged sockets with 1012", async () => {
+  reset();
+  await using cluster = await startCluster({ CHAT: Chat });
+  const [a, b] = cluster.nodes;
+  const ann = await b!.connect("/CHAT/lost?who=ann");
+  ann.socket.send("who");
+  await ann.next();
+  a!.placement.lose("chat", a!.namespace("CHAT").idFromName("lost").toString(), "fenced");
+  assert.equal((await ann.closed).code, 1012);
+});
