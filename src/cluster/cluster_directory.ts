@@ -160,7 +160,7 @@ export class ClusterEndpoint implements GatewayEndpoint {
     return this.#route((host) => host.connect(request), async (node, send) => {
       const bridge = this.#reach.bridge;
       const conn = new Connection();
-      bridge.expect(conn);
+      bridge.held.expect(conn, this.id.name);
       let out: ConnectAnswer;
       try {
         out = answer(
@@ -174,21 +174,22 @@ export class ClusterEndpoint implements GatewayEndpoint {
           ),
         ) as ConnectAnswer;
       } catch (error) {
-        bridge.abandon(conn);
+        bridge.held.abandon(conn);
         throw error;
       }
       if (out.a === "full") {
-        bridge.abandon(conn);
+        bridge.held.abandon(conn);
         throw new ObjectFullError(out.l);
       }
       if (out.a === "response") {
-        bridge.abandon(conn);
+        bridge.held.abandon(conn);
         return responseFrom(out);
       }
       const auto: AutoResponse | null = out.ar === null
         ? null
         : Object.freeze({ request: out.ar[0], response: out.ar[1] });
-      bridge.hold(conn, node, this.runtime.storageName, this.id.toString(), auto, out.pl);
+      const where = { storage: this.runtime.storageName, hex: this.id.toString() };
+      bridge.held.hold(conn, node, where, auto, out.pl);
       connectionInit(conn, { protocol: out.p, headers: out.h ?? undefined });
       return conn;
     });
