@@ -146,6 +146,8 @@ export class App<
       },
       draining: () => admission.draining,
       boot: () => lifecycle.boot,
+      kv: () => lifecycle.kv,
+      maxSockets: settings.maxSocketsPerObject,
     });
     const lifecycle: Lifecycle = this.#lifecycle = new Lifecycle({
       options,

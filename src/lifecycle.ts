@@ -86,6 +86,12 @@ export class Lifecycle {
     return this.#boot;
   }
 
+  /** The app's KV (after {@linkcode Lifecycle.ready}). */
+  get kv(): Deno.Kv {
+    if (!this.#kv) throw new Error("Cannot use KV before the app is ready");
+    return this.#kv;
+  }
+
   /** KV commits made by the framework and storage. */
   get kvCommits(): number {
     return this.#kvCommits;

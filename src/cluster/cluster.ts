@@ -19,6 +19,8 @@ import { serveRequest } from "./owner_requests.ts";
 import type { Placement } from "./placement.ts";
 import { SocketBridge } from "./socket_bridge.ts";
 import type { BridgeNode } from "./batches.ts";
+import type { Resumable, Resume } from "./held_sockets.ts";
+import { resumeOn } from "./takeover.ts";
 
 /** How a test hands an app its placement (internal: not part of `AppOptions`). */
 export const PLACEMENT: unique symbol = Symbol("dormant.placement");
@@ -70,6 +72,10 @@ export interface ClusterParts {
   draining(): boolean;
   /** This node's boot id (socket records are keyed by it). */
   boot(): string;
+  /** The app's KV (after its start). */
+  kv(): Deno.Kv;
+  /** The per-object socket cap. */
+  readonly maxSockets: number;
 }
 
 const NO_NODE: BridgeNode = { send() {}, watch() {}, unwatch() {} };
@@ -98,12 +104,15 @@ export class Cluster {
       limits: parts.limits,
       draining: parts.draining,
       timestampDelayMs: parts.tuning.timestampDelayMs ?? 1_000,
+      resume: transport ? (socket) => this.#resumeOn(socket) : undefined,
     });
     const placement = () => parts.ready().then(() => parts.placement());
     const owner = {
       tables: () => parts.tables().values(),
       placement,
       bridge: this.bridge,
+      kv: parts.kv,
+      maxSockets: parts.maxSockets,
     };
     this.directory = new ClusterDirectory(parts.tables, {
       placement,
@@ -149,6 +158,20 @@ export class Cluster {
     });
     this.#node = node;
     await node.start();
+  }
+
+  /** A socket whose owner died moves to the object's new owner (see `takeover.ts`). */
+  #resumeOn(socket: Resumable): ReturnType<Resume> {
+    const node = this.#node;
+    if (node === null) return Promise.resolve(null);
+    const pauseMs = Math.max(1, Math.floor((this.#parts.options.leaseTtlMs ?? 10_000) / 5));
+    return resumeOn({
+      placement: this.#parts.placement(),
+      request: (to, body) => node.request(to, body),
+      boot: this.#parts.boot(),
+      pause: () =>
+        new Promise<void>((resolve) => void this.#parts.clock.setTimeout(resolve, pauseMs)),
+    }, socket);
   }
 
   /** The store, with auto-response changes pushed to the holders of the object's sockets. */

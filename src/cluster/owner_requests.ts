@@ -26,11 +26,12 @@ import {
 import { errorBody, type Reply } from "./cluster_node.ts";
 import type { Placement } from "./placement.ts";
 import type { SocketBridge } from "./socket_bridge.ts";
+import { type ResumeBody, serveResume } from "./takeover.ts";
 import { FAILED, NOT_OWNER, OK } from "./wire.ts";
 
 /** Every request names its object: kind, storage name, id and (when known) name. */
 interface Addressed {
-  readonly k: "fetch" | "connect" | "call" | "alarm" | "broadcast";
+  readonly k: "fetch" | "connect" | "call" | "alarm" | "broadcast" | "resume";
   readonly s: string;
   readonly i: string;
   readonly n: string | undefined;
@@ -41,6 +42,10 @@ export interface OwnerParts {
   readonly tables: () => Iterable<HostTable>;
   placement(): Promise<Placement>;
   readonly bridge: SocketBridge;
+  /** The app's KV (socket records are read from it to resume a socket). */
+  kv(): Deno.Kv;
+  /** The per-object socket cap. */
+  readonly maxSockets: number;
 }
 
 /** Serves one request from node `from`. */
@@ -86,6 +91,18 @@ export async function serveRequest(parts: OwnerParts, from: string, raw: unknown
       };
     case "connect":
       return { status: OK, body: await serveConnect(parts.bridge, host, from, body) };
+    case "resume": {
+      const resume = body as unknown as ResumeBody;
+      const answer = await serveResume(
+        parts.kv(),
+        parts.bridge,
+        host,
+        from,
+        resume,
+        parts.maxSockets,
+      );
+      return { status: OK, body: answer };
+    }
   }
 }
 
