@@ -27,7 +27,10 @@ export const PLACEMENT: unique symbol = Symbol("dormant.placement");
 
 /** Internal cluster knobs a test may pass next to the placement. */
 export interface ClusterTuning {
-  /** A request without reply after this re-resolves once, then fails. @default 5000 */
+  /**
+   * A request without reply after this fails (a safety net: a dead owner is
+   * noticed by its missing beats within the lease TTL). @default 60000
+   */
   readonly requestTimeoutMs?: number;
   /** How long auto-response timestamps are coalesced before going to the owner. @default 1000 */
   readonly timestampDelayMs?: number;
@@ -147,7 +150,7 @@ export class Cluster {
       node: placement.node,
       transport,
       clock: this.#parts.clock,
-      requestTimeoutMs: this.#parts.tuning.requestTimeoutMs ?? 5_000,
+      requestTimeoutMs: this.#parts.tuning.requestTimeoutMs ?? 60_000,
       deadMs: this.#parts.options.leaseTtlMs ?? 10_000,
       handlers: {
         serve: this.#serve,

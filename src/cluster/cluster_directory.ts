@@ -113,6 +113,7 @@ export class ClusterEndpoint implements GatewayEndpoint {
     const placement = await this.#reach.placement();
     const storage = this.runtime.storageName;
     const hex = this.id.toString();
+    let silent: (NoReply & { node: string }) | null = null; // the owner tried first, if it did not answer
     for (let attempt = 0;; attempt++) {
       const where = await placement.locate(storage, hex);
       if (where.local) return local(this.#table.host(this.id));
@@ -128,11 +129,18 @@ export class ClusterEndpoint implements GatewayEndpoint {
       if (!this.#reach.up()) {
         throw new OwnerUnavailableError(binding, where.node, "the cluster transport is down");
       }
+      // The same owner again: not sent twice (it may have run the call before going silent).
+      if (silent !== null && where.node === silent.node) {
+        throw new OwnerUnavailableError(
+          binding,
+          where.node,
+          `it did not answer (${silent.message})`,
+        );
+      }
       try {
         return await remote(where.node, request);
       } catch (error) {
-        const retry = error instanceof NoReply || error instanceof NotOwner;
-        if (!retry) throw error;
+        if (!(error instanceof NoReply || error instanceof NotOwner)) throw error;
         if (attempt > 0) {
           throw new OwnerUnavailableError(
             binding,
@@ -142,6 +150,7 @@ export class ClusterEndpoint implements GatewayEndpoint {
               : "it no longer owns it",
           );
         }
+        if (error instanceof NoReply) silent = Object.assign(error, { node: where.node });
         placement.invalidate(storage, hex);
       }
     }
@@ -216,7 +225,7 @@ export class ClusterEndpoint implements GatewayEndpoint {
   }
 }
 
-/** The owner answered "not owner": re-resolve. */
+/** The owner answered "not owner" (it ran nothing): re-resolve and send again. */
 class NotOwner extends Error {}
 
 function answer(reply: Reply): unknown {

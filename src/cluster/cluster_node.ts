@@ -57,6 +57,7 @@ export interface ClusterNodeOptions {
 export class NoReply extends Error {}
 
 interface Pending {
+  readonly to: string;
   resolve(reply: Reply): void;
   reject(error: unknown): void;
   timer: ClockTimer;
@@ -71,8 +72,10 @@ export class ClusterNode {
   readonly #deadMs: number;
   readonly #handlers: NodeHandlers;
   readonly #pending = new Map<number, Pending>();
-  /** Peers this node shares sockets with → when last heard from (clock time). */
+  /** Watched peers (sockets shared, requests pending either way) → when last heard from. */
   readonly #peers = new Map<string, number>();
+  /** How many reasons each peer is watched for. */
+  readonly #watchers = new Map<string, number>();
   #nextId = 1;
   #beat: ClockTimer | null = null;
   #downSince: number | null = null;
@@ -103,7 +106,12 @@ export class ClusterNode {
     return this.#transport.status === "up";
   }
 
-  /** Sends `body` to `to` and resolves to its reply; rejects with {@linkcode NoReply} on timeout. */
+  /**
+   * Sends `body` to `to` and resolves to its reply. Rejects with
+   * {@linkcode NoReply} when `to` dies meanwhile (both ends beat while a
+   * request is pending, so a long call on a live node never times out that
+   * way) or after the request timeout, a safety net.
+   */
   request(to: string, body: unknown): Promise<Reply> {
     if (this.#closed) return Promise.reject(new NoReply("this node is shutting down"));
     const id = this.#nextId++;
@@ -111,12 +119,21 @@ export class ClusterNode {
     const bytes = encodeRequest(id, body); // throws for what cannot be cloned, before sending
     return new Promise<Reply>((resolve, reject) => {
       const timer = this.#clock.setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new NoReply(`no reply within ${this.#timeoutMs} ms`));
+        this.#settle(id)?.reject(new NoReply(`no reply within ${this.#timeoutMs} ms`));
       }, this.#timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.set(id, { to, resolve, reject, timer });
+      this.watch(to);
       this.#transport.send(to, bytes);
     });
+  }
+
+  #settle(id: number): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return undefined;
+    this.#pending.delete(id);
+    this.#clock.clearTimeout(pending.timer);
+    this.unwatch(pending.to);
+    return pending;
   }
 
   /** Sends raw bytes (a batch of ops) to `to`. */
@@ -124,13 +141,17 @@ export class ClusterNode {
     this.#transport.send(to, bytes);
   }
 
-  /** `node` holds sockets with this one: beat to it, and watch that it beats back. */
+  /** One more reason to beat to `node` and watch that it beats back (counted). */
   watch(node: string): void {
+    this.#watchers.set(node, (this.#watchers.get(node) ?? 0) + 1);
     if (!this.#peers.has(node)) this.#peers.set(node, this.#clock.now());
   }
 
-  /** No socket is shared with `node` any more. */
+  /** One reason fewer to watch `node`. */
   unwatch(node: string): void {
+    const n = (this.#watchers.get(node) ?? 1) - 1;
+    if (n > 0) return void this.#watchers.set(node, n);
+    this.#watchers.delete(node);
     this.#peers.delete(node);
   }
 
@@ -146,19 +167,15 @@ export class ClusterNode {
     switch (message.kind) {
       case REQUEST: {
         const id = message.id;
+        this.watch(from); // the caller watches us meanwhile: beat to it
         this.#handlers.serve(from, message.body).then(
           (reply) => this.#reply(from, id, reply.status, reply.body),
           (error) => this.#reply(from, id, FAILED, errorBody(error)),
-        );
+        ).finally(() => this.unwatch(from));
         return;
       }
-      case REPLY: {
-        const pending = this.#pending.get(message.id);
-        if (pending === undefined) return; // timed out already
-        this.#pending.delete(message.id);
-        this.#clock.clearTimeout(pending.timer);
-        return pending.resolve({ status: message.status, body: message.body });
-      }
+      case REPLY: // unknown once timed out
+        return this.#settle(message.id)?.resolve({ status: message.status, body: message.body });
       case OPS:
         return this.#handlers.ops(from, message.ops);
       case BEAT:
@@ -192,6 +209,10 @@ export class ClusterNode {
     for (const [peer, heard] of [...this.#peers]) {
       if (down || now - heard >= this.#deadMs) {
         this.#peers.delete(peer);
+        this.#watchers.delete(peer);
+        for (const [id, pending] of [...this.#pending]) {
+          if (pending.to === peer) this.#settle(id)?.reject(new NoReply(`node ${peer} is gone`));
+        }
         this.#handlers.peerDead(peer);
       } else this.#transport.send(peer, beat);
     }
