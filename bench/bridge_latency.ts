@@ -14,8 +14,8 @@ class Echo extends DurableObject {
 }
 
 /** Opens `n` sockets to `url`; resolves to them. */
-async function open(url: string, n: number): Promise<WebSocket[]> {
-  const sockets: WebSocket[] = [];
+async function open(url: string, n: number): Promise<globalThis.WebSocket[]> {
+  const sockets: globalThis.WebSocket[] = [];
   for (let i = 0; i < n; i++) {
     const socket = new WebSocket(url);
     await new Promise((resolve) => socket.addEventListener("open", resolve, { once: true }));
@@ -25,7 +25,11 @@ async function open(url: string, n: number): Promise<WebSocket[]> {
 }
 
 /** Time from a broadcast trigger until every socket got it, `rounds` times (sorted, ms). */
-async function fanOut(trigger: WebSocket, sockets: WebSocket[], rounds: number): Promise<number[]> {
+async function fanOut(
+  trigger: globalThis.WebSocket,
+  sockets: globalThis.WebSocket[],
+  rounds: number,
+): Promise<number[]> {
   const times: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const start = performance.now();
