@@ -125,4 +125,5 @@ export {
   ObjectFullError,
   ObjectMovedError,
   ObjectResetError,
+  OwnerUnavailableError,
 } from "./src/errors.ts";

@@ -21,6 +21,8 @@ import {
   type Server,
 } from "./http/serve.ts";
 import { Lifecycle } from "./lifecycle.ts";
+import { Cluster, injectedPlacement } from "./cluster/cluster.ts";
+import { BroadcastChannelTransport } from "./cluster/broadcast_channel_transport.ts";
 import { type AppOptions, type ObjectClass, resolveOptions } from "./options.ts";
 import type { DurableObjectNamespace } from "./objects/namespace.ts";
 import type { AppRuntime } from "./objects/class_runtime.ts";
@@ -140,7 +142,31 @@ export class App<
       },
       report: (error, operation) => report(error, { namespace: "*", operation }),
     });
-    const lifecycle = this.#lifecycle = new Lifecycle({
+    const injected = injectedPlacement(options);
+    // Every app is a cluster node: ownership is always on, and without a transport of its own
+    // the isolates of one process (`deno serve --parallel`) reach each other on BroadcastChannel.
+    const cluster = new Cluster({
+      options: {
+        ...options.cluster,
+        transport: options.cluster?.transport ?? new BroadcastChannelTransport(),
+      },
+      tuning: injected?.tuning ?? {},
+      placement: () => injected?.placement ?? lifecycle.placement,
+      ready: () => lifecycle.ready(),
+      tables: () => this.#bindings.tables,
+      clock: settings.clock,
+      report,
+      limits: {
+        ...settings,
+        now: () => settings.clock.now(),
+        socketGone: (ws) => admission.socketGone(ws),
+      },
+      draining: () => admission.draining,
+      boot: () => lifecycle.boot,
+      kv: () => lifecycle.kv,
+      maxSockets: settings.maxSocketsPerObject,
+    });
+    const lifecycle: Lifecycle = this.#lifecycle = new Lifecycle({
       sessions,
       options,
       clock: settings.clock,
@@ -148,6 +174,7 @@ export class App<
       report,
       objects: () => this.#bindings,
       workerWaits: () => this.#gateway.workerWaits,
+      cluster,
     });
     const runtime: AppRuntime = {
       clock: settings.clock,
@@ -157,7 +184,7 @@ export class App<
       maxBufferedBytes: settings.maxBufferedBytes,
       backpressure: settings.backpressure,
       maxSocketsPerObject: settings.maxSocketsPerObject,
-      store: lifecycle.store,
+      store: cluster.watchSettings(lifecycle.store),
       report,
       createStorage: (host, hooks) => lifecycle.createStorage(host, hooks),
       claim: (host) => lifecycle.claim(host),
@@ -172,6 +199,7 @@ export class App<
       new MemorySocketRegistry<Connection>(),
       // Whoever needs KV awaits it and reports a failure; this call only starts it early.
       () => void lifecycle.ready().catch(() => {}),
+      () => cluster.directory,
     );
     const env: Record<string, unknown> = { ...options.env };
     for (const [binding, namespace] of bindings.namespaces) env[binding] = namespace;

@@ -16,6 +16,7 @@ import { presenceConfig } from "./objects/presence_config.ts";
 import { DurableObjectNamespace } from "./objects/namespace.ts";
 import type { AppRuntime, ClassRuntime } from "./objects/class_runtime.ts";
 import { InProcessDirectory } from "./objects/in_process_directory.ts";
+import type { GatewayDirectory } from "./http/gateway.ts";
 import type { ObjectHost } from "./objects/object_host.ts";
 import type { ObjectId } from "./objects/object_id.ts";
 import type { Connection } from "./sockets/connection.ts";
@@ -38,6 +39,7 @@ export class Bindings {
    * @param app The services every host uses.
    * @param registry The process's socket registry.
    * @param warm Starts the app's KV early (whoever needs it awaits it).
+   * @param cluster The directory of a cluster node, made over the tables; in-process without.
    * @throws {TypeError} If a value is not a class, or a storage name is invalid or taken.
    * @throws {RangeError} If a class's `hibernateAfterMs` is out of range.
    */
@@ -47,7 +49,9 @@ export class Bindings {
     app: AppRuntime,
     registry: SocketRegistry<Connection>,
     warm: () => void,
+    cluster?: (tables: () => ReadonlyMap<string, HostTable>) => GatewayDirectory,
   ) {
+    this.directory = cluster?.(() => this.#tables) ?? new InProcessDirectory(this.#tables);
     for (const [binding, ctor] of Object.entries(objects)) {
       if (typeof ctor !== "function") {
         throw new TypeError(
@@ -100,7 +104,7 @@ export class Bindings {
    * alarms reach objects only through it. In one process it is the hosts
    * of the tables above.
    */
-  readonly directory: InProcessDirectory = new InProcessDirectory(this.#tables);
+  readonly directory: GatewayDirectory;
 
   /** Namespaces by binding name, in registration order. */
   get namespaces(): ReadonlyMap<string, DurableObjectNamespace<unknown>> {

@@ -223,6 +223,41 @@ export class ObjectElsewhereError extends DormantError {
 }
 
 /**
+ * The object is owned by another node that this node cannot reach: no
+ * transport is configured, the owner did not answer in time (after one
+ * re-resolve), or the transport is down. The gateway answers 503.
+ *
+ * @example Usage
+ * ```ts
+ * import { OwnerUnavailableError } from "@dormant/dormant";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new OwnerUnavailableError("ROOM", "node-b", "no transport is configured");
+ * assert.equal(error.code, "owner_unavailable");
+ * assert.equal(error.node, "node-b");
+ * ```
+ */
+export class OwnerUnavailableError extends DormantError {
+  /** The node that owns the object. */
+  readonly node: string;
+
+  /**
+   * Creates the instance.
+   *
+   * @param namespace The object's binding name.
+   * @param node The owning node.
+   * @param why Why it cannot be reached, with the fix.
+   */
+  constructor(namespace: string, node: string, why: string) {
+    super(
+      `Cannot reach the ${namespace} object as node ${node} owns it and ${why}`,
+      "owner_unavailable",
+    );
+    this.node = node;
+  }
+}
+
+/**
  * Tells whether `value` is one of the package's errors, also across module copies.
  *
  * @param value Anything caught.

@@ -47,6 +47,12 @@ export interface LifecycleParts {
     start(kv: Deno.Kv, onCommit: (mutations: number) => void): Promise<void>;
     stop(): Promise<void>;
   };
+  /** The node's cluster side (transport, socket bridge), if it is in a cluster. */
+  readonly cluster?: {
+    start(): Promise<void>;
+    shutdownSockets(restart: boolean): void;
+    close(): Promise<void>;
+  } | null;
 }
 
 /** KV, the boot lease, the hibernation store and the alarm scheduler of one app. */
@@ -85,6 +91,17 @@ export class Lifecycle {
         await this.#store!.load(host);
       },
     };
+  }
+
+  /** This node's id: its lease and the records of the sockets it holds are keyed by it. */
+  get boot(): string {
+    return this.placement.node;
+  }
+
+  /** The app's KV (after {@linkcode Lifecycle.ready}). */
+  get kv(): Deno.Kv {
+    if (!this.#kv) throw new Error("Cannot use KV before the app is ready");
+    return this.#kv;
   }
 
   /** KV commits made by the framework and storage. */
@@ -210,6 +227,7 @@ export class Lifecycle {
     });
     await this.#alarms.start();
     await this.#parts.sessions?.start(this.#kv, onCommit);
+    await this.#parts.cluster?.start();
   }
 
   /** Renews the node lease every third of its TTL (a lost lease makes the node step down and rejoin). */
@@ -320,6 +338,7 @@ export class Lifecycle {
       }
       host.dispose();
     }
+    this.#parts.cluster?.shutdownSockets(restart);
     // Let the close handshakes just started finish (bounded): a peer that answers is
     // released cleanly, and no runtime timer of a closing socket outlives the app.
     const closing = Date.now() + 1_000;
@@ -341,6 +360,7 @@ export class Lifecycle {
       this.#parts.report(error, { namespace: "*", operation: "shutdown lease" });
     }
     this.#alarms?.close();
+    await this.#parts.cluster?.close();
     this.#lease?.release();
   }
 

@@ -9,6 +9,7 @@ import {
   DIRTY,
   LOAD_ATTACHMENT,
   PRESENCE,
+  RECORD_KEY,
   SID,
   TAGS,
 } from "../sockets/connection_internals.ts";
@@ -145,13 +146,18 @@ export class HibernationStore {
   #deleteWritten(host: HibernatingObject, ws: Connection, persisted: number): void {
     if (persisted === 0) return; // never written: nothing to delete (churn costs no KV write)
     if (persisted & RECORD) {
-      this.#deletes.push(this.#mutation(host, socketRecordKey(host.keyBase, this.#boot, ws[SID])));
+      this.#deletes.push(this.#mutation(host, socketRecordKey(host.keyBase, ...this.#ref(ws))));
     }
     if (persisted & TIMESTAMP) {
-      this.#deletes.push(this.#mutation(host, timestampKey(host.keyBase, this.#boot, ws[SID])));
+      this.#deletes.push(this.#mutation(host, timestampKey(host.keyBase, ...this.#ref(ws))));
     }
     this.#persisted.delete(ws);
     this.#schedule();
+  }
+
+  /** Where a socket's records live: its holder's boot and id for a socket another node holds. */
+  #ref(ws: Connection): readonly [string, string] {
+    return ws[RECORD_KEY] ?? [this.#boot, ws[SID]];
   }
 
   #mutation(host: HibernatingObject, key: Deno.KvKey, value?: unknown, bytes = 0): Mutation {
@@ -226,7 +232,7 @@ export class HibernationStore {
         sets.push(
           this.#mutation(
             host,
-            socketRecordKey(host.keyBase, this.#boot, ws[SID]),
+            socketRecordKey(host.keyBase, ...this.#ref(ws)),
             storedSocket(tags, bytes, ws[ACCEPTED_AT], ws[PRESENCE]),
             // Tags count too: 10 tags of 256 bytes are 2.5 KB, which the 800 KiB per atomic must hold.
             // Presence adds at most MAX_PRESENCE_BYTES (the codec writes V8's own format).
@@ -239,7 +245,7 @@ export class HibernationStore {
         sets.push(
           this.#mutation(
             host,
-            timestampKey(host.keyBase, this.#boot, ws[SID]),
+            timestampKey(host.keyBase, ...this.#ref(ws)),
             ws[AUTO_RESPONSE_AT],
             16,
           ),
@@ -321,16 +327,17 @@ export class HibernationStore {
    */
   async load(host: HibernatingObject): Promise<void> {
     const unloaded = new Map<string, Connection>();
-    for (const ws of host.list()) if (ws[ATTACHMENT] === undefined) unloaded.set(ws[SID], ws);
+    const ref = (ws: Connection) => socketRef(...this.#ref(ws));
+    for (const ws of host.list()) if (ws[ATTACHMENT] === undefined) unloaded.set(ref(ws), ws);
     // A socket that closed (or failed) while hibernated is no longer listed, but its queued
     // webSocketClose/webSocketError may read the attachment: restore it too.
     for (const ws of host.queuedSockets()) {
-      if (ws[ATTACHMENT] === undefined) unloaded.set(ws[SID], ws);
+      if (ws[ATTACHMENT] === undefined) unloaded.set(ref(ws), ws);
     }
     const records = await readObjectRecords(this.#kv, host.keyBase);
-    for (const [sid, ws] of unloaded) {
+    for (const [at, ws] of unloaded) {
       // A socket with no record yet was never unloaded; nothing to restore for it.
-      ws[LOAD_ATTACHMENT](records.sockets.get(socketRef(this.#boot, sid))?.attachment ?? null);
+      ws[LOAD_ATTACHMENT](records.sockets.get(at)?.attachment ?? null);
     }
     if (records.settings !== null && !this.#configs.has(host)) {
       host.restoreSettings(records.settings);

@@ -97,15 +97,19 @@ export class Admission {
     else this.#perIp.set(ip, n);
   }
 
+  // The sockets bound here: a connection bound to a socket another node holds has no slot here.
+  readonly #bound = new WeakSet<Connection>();
+
   /** The reserved slot now belongs to the socket; {@linkcode Admission.socketGone} releases it. */
   bind(slot: Slot, server: Connection): void {
     slot.bound = true;
+    this.#bound.add(server);
     if (slot.ip !== undefined) this.#ipOf.set(server, slot.ip);
   }
 
-  /** A socket left its object: its slot is free. */
+  /** A socket left its object: its slot is free (a socket another node holds has none here). */
   socketGone(ws: Connection): void {
-    if (ws[BOUND]) this.release(this.#ipOf.get(ws));
+    if (ws[BOUND] && this.#bound.delete(ws)) this.release(this.#ipOf.get(ws));
   }
 }
 

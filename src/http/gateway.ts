@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ObjectElsewhereError, ObjectFullError } from "../errors.ts";
+import { ObjectElsewhereError, ObjectFullError, OwnerUnavailableError } from "../errors.ts";
 import type { Report } from "../exception_sink.ts";
 import {
   bare101Error,
@@ -21,13 +21,13 @@ import {
   type ScopeHost,
   wasReported,
 } from "../objects/binding_scope.ts";
-import type { InProcessDirectory } from "../objects/in_process_directory.ts";
+import type { ClassHandlers } from "../objects/class_definition.ts";
 import type { DurableObjectNamespace } from "../objects/namespace.ts";
-import type { ObjectHost } from "../objects/object_host.ts";
+import type { ObjectEndpoint } from "../objects/object_directory.ts";
 import type { ObjectId } from "../objects/object_id.ts";
 import type { Connection } from "../sockets/connection.ts";
 import { ACCEPTED, BIND, FAIL_UPGRADE } from "../sockets/connection_internals.ts";
-import { upgradeTarget } from "../sockets/web_socket_pair.ts";
+import { connectionInit, upgradeTarget } from "../sockets/web_socket_pair.ts";
 import { wantsUpgrade } from "../wants_upgrade.ts";
 import { type Admission, shuttingDown, type Slot } from "./admission.ts";
 import type {
@@ -57,6 +57,26 @@ export interface GatewayOptions {
   readonly idleTimeout?: number;
 }
 
+/** An object as the gateway reaches it: the seam, its class, and where its failures are reported. */
+export type GatewayEndpoint = ObjectEndpoint & ScopeHost & {
+  readonly runtime: {
+    readonly binding: string;
+    readonly storageName: string;
+    readonly handlers: ClassHandlers;
+    readonly resumable: boolean;
+  };
+  /** The object's id in hex (names its session records). */
+  readonly hex: string;
+  /** Whether the object runs on this node; sessions are kept where the object runs. @default true */
+  local?(): Promise<boolean>;
+};
+
+/** Where the gateway finds objects: in this process, or on their owner in a cluster. */
+export interface GatewayDirectory {
+  /** The endpoint of object `id` of class `namespace`. */
+  locate(namespace: string, id: ObjectId): GatewayEndpoint;
+}
+
 /** What the gateway routes to and reports through. */
 export interface GatewayParts {
   readonly options: GatewayOptions;
@@ -64,7 +84,7 @@ export interface GatewayParts {
   /** Namespaces by binding name. */
   readonly namespaces: ReadonlyMap<string, DurableObjectNamespace<unknown>>;
   /** Where every event for an object enters (see `ObjectDirectory`). */
-  readonly directory: InProcessDirectory;
+  readonly directory: GatewayDirectory;
   readonly admission: Admission;
   readonly upgrade: Upgrader;
   /** The worker's `env`. */
@@ -81,7 +101,7 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #router: Router;
   readonly #namespaces: ReadonlyMap<string, DurableObjectNamespace<unknown>>;
-  readonly #directory: InProcessDirectory;
+  readonly #directory: GatewayDirectory;
   readonly #admission: Admission;
   readonly #upgrade: Upgrader;
   readonly #env: unknown;
@@ -126,6 +146,7 @@ export class Gateway {
       scope.failed = true;
       this.#report(error, { namespace: "*", operation: "fetch" });
       if (error instanceof ObjectElsewhereError) return ownedElsewhere(error);
+      if (error instanceof OwnerUnavailableError) return unavailable(error);
       return new Response("Internal Server Error", { status: 500 });
     } finally {
       // Sockets a stub.fetch() accepted for this request and nobody bound are closed now.
@@ -166,7 +187,9 @@ export class Gateway {
       const early = await this.#options.onBeforeConnect?.(request, target);
       if (early) return early;
       const host = this.#directory.locate(match.route.object, target.id);
-      const resumable = match.route.resumable ?? host.runtime.resumable;
+      // A session's log lives with its object: a socket bridged to another node gets none.
+      const resumable = (match.route.resumable ?? host.runtime.resumable) &&
+        (await host.local?.() ?? true);
       return await this.#connectTo(host, request, slot, scope, resumable);
     } finally {
       if (!slot.bound) this.#admission.release(slot.ip);
@@ -229,7 +252,7 @@ export class Gateway {
   }
 
   async #connectTo(
-    host: ObjectHost,
+    host: GatewayEndpoint,
     request: Request,
     slot: Slot,
     scope: BindingScope,
@@ -255,14 +278,27 @@ export class Gateway {
     } catch (error) {
       if (error instanceof ObjectFullError) return this.#refuseFull(request);
       if (this.#admission.draining) return shuttingDown(); // cut off by shutdown: not a handler failure
+      if (error instanceof OwnerUnavailableError) {
+        host.report(error, "connect");
+        return unavailable(error);
+      }
       host.report(error, handlers.connect ? "onConnect" : "fetch");
       if (error instanceof ObjectElsewhereError) return ownedElsewhere(error);
       return new Response("Internal Server Error", { status: 500 });
     }
     if (result instanceof Response) return this.#answer(request, result, slot, scope, host, code);
     scope.take(result);
+    // Decided by the object's owner on another node, for a socket bridged to it.
+    const init = connectionInit(result);
     const session = code !== null && this.#sessions.open(host, result, code);
-    return this.#bind(request, result, host, slot, session ? SESSION_PROTOCOL : "", undefined);
+    return this.#bind(
+      request,
+      result,
+      host,
+      slot,
+      session ? SESSION_PROTOCOL : init?.protocol ?? "",
+      init?.headers,
+    );
   }
 
   /**
@@ -275,7 +311,7 @@ export class Gateway {
     response: Response,
     slot: Slot | null,
     scope: BindingScope,
-    from: ObjectHost | "worker" | "fallback",
+    from: GatewayEndpoint | "worker" | "fallback",
     session: HelloCode | null = null,
   ): Response {
     const report = (error: unknown) =>
@@ -363,6 +399,14 @@ export class Gateway {
     socket.onopen = () => socket.close(1013, "Object is full");
     return response;
   }
+}
+
+/** 503 for an object whose owner this node cannot reach; the code tells clients to retry. */
+function unavailable(error: OwnerUnavailableError): Response {
+  return new Response(`Service Unavailable: ${error.code}`, {
+    status: 503,
+    headers: { "retry-after": "1" },
+  });
 }
 
 /** The object a matched route names, or the 400 for a bad name or id. */

@@ -14,6 +14,7 @@ import {
   OWNER,
   PLAIN,
   PRESENCE,
+  RECORD_KEY,
   SESSION,
   SID,
   TAGS,
@@ -52,6 +53,8 @@ export class Connection extends ServerSocket implements WebSocket {
   get [CONNECTION_ID](): string {
     return `${PROCESS_PREFIX}-${this[SID]}`;
   }
+  /** Where its records live when another node holds the socket (`[boot, sid]`), else `null`. */
+  [RECORD_KEY]: readonly [string, string] | null = null;
   /** Normalized, frozen tags. */
   [TAGS]: readonly string[] = [];
   /** When `acceptWebSocket()` ran (clock time). */

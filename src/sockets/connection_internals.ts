@@ -23,6 +23,12 @@ export const SID: unique symbol = Symbol("dormant.sid");
 export const CONNECTION_ID: unique symbol = Symbol("dormant.connectionId");
 /** The accepting object, once accepted (`null` before). */
 export const OWNER: unique symbol = Symbol("dormant.owner");
+/**
+ * Where the socket's records live when another node holds it: `[boot, sid]`
+ * (the holder's boot, so they die with the holder's lease); `null` for a
+ * socket of this process.
+ */
+export const RECORD_KEY: unique symbol = Symbol("dormant.recordKey");
 /** Normalized, frozen tags. */
 export const TAGS: unique symbol = Symbol("dormant.tags");
 /** The presence record: a frozen copy, `null` for none (`ctx.setPresence()`). */

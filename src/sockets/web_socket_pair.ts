@@ -150,3 +150,18 @@ export function upgradeTarget(
 ): { server: Connection; init: WebSocketResponseInit } | undefined {
   return marked.get(response);
 }
+
+const bridged = new WeakMap<Connection, WebSocketResponseInit>();
+
+/**
+ * The subprotocol and headers an upgrade of `server` answers with, when they
+ * were decided elsewhere (by the object's owner on another node): set once
+ * before the gateway binds the connection, read by it.
+ */
+export function connectionInit(
+  server: Connection,
+  init?: WebSocketResponseInit,
+): WebSocketResponseInit | undefined {
+  if (init !== undefined) bridged.set(server, init);
+  return bridged.get(server);
+}
