@@ -206,6 +206,7 @@ export const PAGE = `<!doctype html>
   });
   // Leaving the page ends the session (a dropped connection would be kept for its return).
   addEventListener("pagehide", () => socket?.close(1000, "left the page"));
+  addEventListener("pageshow", (event) => event.persisted && location.reload()); // back from bfcache
   // After a reload, rejoin the room this tab was in: its history comes back.
   try {
     const saved = JSON.parse(sessionStorage.getItem("chat") ?? "null");
