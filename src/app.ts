@@ -148,7 +148,9 @@ export class App<
     const cluster = new Cluster({
       options: {
         ...options.cluster,
-        transport: options.cluster?.transport ?? new BroadcastChannelTransport(),
+        transport: options.cluster?.transport === undefined
+          ? new BroadcastChannelTransport()
+          : options.cluster.transport ?? undefined,
       },
       tuning: injected?.tuning ?? {},
       placement: () => injected?.placement ?? lifecycle.placement,

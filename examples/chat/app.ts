@@ -20,22 +20,33 @@ export interface ChatAppOptions {
 
 const ANNOUNCE = /^\/rooms\/([^/]+)\/announce$/;
 
+// The package's own client module, read once (a file: URL locally, https: from JSR).
+let clientJs: Promise<string> | undefined;
+async function clientModule(): Promise<Response> {
+  clientJs ??= fetch(import.meta.resolve("@dormant/dormant/client")).then((r) => r.text());
+  return new Response(await clientJs, {
+    headers: { "content-type": "text/javascript; charset=utf-8" },
+  });
+}
+
 /**
- * The chat app: `/` serves the page, `/rooms/:room/ws?name=NICK` joins a
- * room, and `POST /rooms/:room/announce` (the body is the text) sends an
+ * The chat app: `/` serves the page (and `/client.js` the reconnecting
+ * client it imports), `/rooms/:room/ws?name=NICK` joins a room with a
+ * resumable session, and `POST /rooms/:room/announce` (the body is the text) sends an
  * announcement to everyone in the room without waking it.
  */
 export function createChatApp(options: ChatAppOptions = {}) {
   const app: App<{ ROOM: typeof ChatRoom }> = new App({
     objects: { ROOM: ChatRoom },
     env: { HISTORY_TTL_MS: options.historyTtlMs ?? 3_600_000 },
-    routes: [{ pattern: "/rooms/:room/ws", object: "ROOM", name: "room" }],
+    routes: [{ pattern: "/rooms/:room/ws", object: "ROOM", name: "room", resumable: true }],
     fallback: (request) => {
       const { pathname } = new URL(request.url);
       const announce = ANNOUNCE.exec(pathname);
       if (announce !== null && request.method === "POST") {
         return announceTo(app.env.ROOM, announce[1]!, request);
       }
+      if (pathname === "/client.js" && request.method === "GET") return clientModule();
       if (pathname === "/" && request.method === "GET") {
         return new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } });
       }

@@ -8,6 +8,8 @@
  * - client → room: `{"type":"message","text":"hi"}` (1 to 2,000 characters).
  * - room → the joining client, first: `{"type":"welcome","you":{"id","name"}}`,
  *   then `{"type":"history","messages":[line…]}` (the last 100 lines, oldest first).
+ *   The route has resumable sessions: a client that resumes is not joining again,
+ *   it gets what it missed instead (no welcome, no history, no joined/left).
  * - room → everyone: `{"type":"message",…line}` where a line is
  *   `{"seq","at","id","from","text"}` (`seq` grows by one per line, so a client that
  *   joins again skips lines it already shows); `{"type":"joined"|"left","at","user"}`;
@@ -18,8 +20,9 @@
  *
  * A user is `{"id","name"}`: `id` is a short tag derived from the connection id,
  * so two people with the same nickname are told apart. The bare text `ping` is
- * the keep-alive, answered `pong` without waking the room: chat lines are
- * framed as JSON, so no text a person types is taken for it.
+ * answered `pong` without waking the room: chat lines are framed as JSON, so no
+ * text a person types is taken for it. (The page sends none: the server's own
+ * pings keep its connection alive, and an auto-response is not a session message.)
  */
 import {
   DurableObject,

@@ -60,67 +60,23 @@ export const PAGE = `<!doctype html>
   <button id="sendButton" disabled>Send</button>
 </form>
 <script type="module">
+  // The reconnecting client (@dormant/dormant/client), served by the app.
+  import { connect } from "/client.js";
   const $ = (id) => document.getElementById(id);
   const MAX_NAME = 32; // code points, as the server counts them
-  // The server answers the bare text "ping" itself (keep-alive auto-response, the room
-  // stays asleep). Chat lines are sent as JSON, so a typed "ping" is a chat line.
-  const KEEPALIVE = "ping";
   const ERRORS = {
     message_too_long: "Message not sent: it is longer than 2,000 characters.",
     message_empty: "Message not sent: it is empty.",
   };
 
-  // A WebSocket that reconnects by itself with jittered exponential backoff (0.25 s
-  // doubling to 5 s): "open", "message" and "close" fire for every connection, and
-  // "statuschange" when status moves between connecting, open, reconnecting and closed.
-  // Close codes that mean "do not retry": the server ended it or refused for good.
-  const FINAL = new Set([1000, 1002, 1003, 1007, 1008, 1009, 1010]);
-  class ReconnectingSocket extends EventTarget {
-    #url; #ws = null; #attempts = 0; #timer = 0; #status = "connecting";
-    constructor(url) { super(); this.#url = url; this.#dial(); }
-    get status() { return this.#status; }
-    get readyState() { return this.#status === "open" ? 1 : this.#status === "closed" ? 3 : 0; }
-    send(data) { if (this.#status === "open") this.#ws.send(data); }
-    close(code, reason) {
-      clearTimeout(this.#timer);
-      this.#ws?.close(code, reason);
-      this.#ws = null;
-      this.#set("closed");
-    }
-    #set(status) {
-      if (this.#status === status) return;
-      this.#status = status;
-      this.dispatchEvent(new Event("statuschange"));
-    }
-    #dial() {
-      const ws = this.#ws = new WebSocket(this.#url);
-      ws.onopen = () => {
-        this.#attempts = 0;
-        this.#set("open");
-        this.dispatchEvent(new Event("open"));
-      };
-      ws.onmessage = (e) => this.dispatchEvent(new MessageEvent("message", { data: e.data }));
-      ws.onclose = (e) => {
-        if (this.#ws !== ws) return;
-        this.#ws = null;
-        const { code, reason, wasClean } = e;
-        this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
-        if (FINAL.has(code) || (code >= 4400 && code < 4500)) return this.#set("closed");
-        this.#set("reconnecting");
-        const delay = Math.min(5000, 250 * 2 ** this.#attempts++) * (0.5 + Math.random() / 2);
-        this.#timer = setTimeout(() => this.#dial(), delay);
-      };
-    }
-  }
-
   // The one place the page opens its connection: a WebSocket-like object (send, close,
-  // readyState, status; open/message/close/statuschange events) that reconnects by itself.
+  // readyState, status; open/message/close/statuschange events) that reconnects by itself
+  // and resumes its session: what was said while it was away arrives, once, in order.
   function openSocket(url) {
-    return new ReconnectingSocket(url);
+    return connect(url);
   }
 
   let socket = null;
-  let pinger = 0;
   let lastSeq = 0; // the newest line shown: lines sent again after a reconnect are skipped
   let mine = new Set(); // the ids this tab had: its own lines, across reconnects and reloads
 
@@ -182,7 +138,6 @@ export const PAGE = `<!doctype html>
   function join(room, name) {
     socket?.close(1000, "switching room");
     socket = null;
-    clearInterval(pinger);
     lastSeq = 0;
     $("log").replaceChildren();
     members([]);
@@ -199,7 +154,12 @@ export const PAGE = `<!doctype html>
     );
     socket = conn;
     status("Connecting…");
-    conn.addEventListener("open", () => socket === conn && $("text").focus());
+    conn.addEventListener("open", (event) => {
+      if (socket !== conn) return;
+      // Resumed: the missed messages (member changes included) follow, so the list is current.
+      if (event.resumed) $("members").classList.remove("stale");
+      $("text").focus();
+    });
     let closing = null; // the last close event, to say why a closed connection ended
     conn.addEventListener("close", (event) => { closing = event; });
     conn.addEventListener("statuschange", () => {
@@ -232,8 +192,6 @@ export const PAGE = `<!doctype html>
       else if (msg.type === "announcement") add(msg.at, ["Announcement: " + msg.text], "notice");
       else if (msg.type === "error") add(undefined, [ERRORS[msg.code] ?? "Error: " + msg.code], "error");
     });
-    // Keep-alive answered by the server's auto-response, without waking the room.
-    pinger = setInterval(() => conn.readyState === 1 && conn.send(KEEPALIVE), 20000);
   }
   $("join").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -246,6 +204,9 @@ export const PAGE = `<!doctype html>
     socket.send(JSON.stringify({ type: "message", text }));
     $("text").value = "";
   });
+  // Leaving the page ends the session (a dropped connection would be kept for its return).
+  addEventListener("pagehide", () => socket?.close(1000, "left the page"));
+  addEventListener("pageshow", (event) => event.persisted && location.reload()); // back from bfcache
   // After a reload, rejoin the room this tab was in: its history comes back.
   try {
     const saved = JSON.parse(sessionStorage.getItem("chat") ?? "null");

@@ -55,10 +55,13 @@ export interface ConnectOptions {
   random?: () => number;
 }
 
-/** The `open` event: `code` is the session's hello code (`undefined` without a session). */
+/**
+ * The `open` event: `code` is the hello's code: `"unsupported"` on a Dormant
+ * route without sessions, `undefined` from a server that sent no hello.
+ */
 export interface ReconnectingOpenEvent extends Event {
-  /** `"new"`, `"resumed"`, `"unknown"` or `"too_old"`; `undefined` on a route without sessions. */
-  readonly code?: "new" | "resumed" | "unknown" | "too_old";
+  /** `"new"`, `"resumed"`, `"unknown"`, `"too_old"` or `"unsupported"` (no session). */
+  readonly code?: "new" | "resumed" | "unknown" | "too_old" | "unsupported";
   /** Whether every message missed since the last connection followed. */
   readonly resumed: boolean;
 }
@@ -144,7 +147,7 @@ export declare class ReconnectingWebSocket extends EventTarget {
   readonly readyState: number;
   /** The URL. */
   readonly url: string;
-  /** The current connection's subprotocol. */
+  /** The application subprotocol the server selected (`""` for none, or only the session's). */
   readonly protocol: string;
   /** The current connection's extensions. */
   readonly extensions: string;

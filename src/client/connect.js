@@ -101,6 +101,10 @@ export class ReconnectingWebSocket extends EventTarget {
   #seq = 0;
   #session = false; // the current connection has a session
   #hello = false; // waiting for the session's hello
+  #offered = false; // the current connection offered the session subprotocol
+  #connected = false; // the current connection opened
+  #spoke = false; // a hello came once: the server speaks the protocol
+  #plain = false; // the next attempt offers no session subprotocol
   #binaryType;
   // A browser back online: skip the rest of the backoff wait.
   #online = () => {
@@ -134,8 +138,10 @@ export class ReconnectingWebSocket extends EventTarget {
   get url() {
     return this.#url;
   }
+  /** The application's subprotocol (`""` when the server selected only the session's). */
   get protocol() {
-    return this.#ws?.protocol ?? "";
+    const protocol = this.#ws?.protocol ?? "";
+    return protocol === SESSION_PROTOCOL ? "" : protocol;
   }
   get extensions() {
     return this.#ws?.extensions ?? "";
@@ -205,7 +211,9 @@ export class ReconnectingWebSocket extends EventTarget {
     this.#clearTimers();
     this.#setStatus(this.#status === "open" || this.#attempt > 0 ? "reconnecting" : this.#status);
     const protocols = [...this.#options.protocols];
-    if (this.#options.resume) {
+    this.#offered = this.#options.resume && !this.#plain;
+    this.#connected = false;
+    if (this.#offered) {
       protocols.push(SESSION_PROTOCOL);
       if (this.#token !== null) protocols.push(`${RESUME_PREFIX}${this.#token}.${this.#seq}`);
     }
@@ -233,6 +241,8 @@ export class ReconnectingWebSocket extends EventTarget {
   #onOpen(ws) {
     if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
     this.#connectTimer = null;
+    this.#connected = true;
+    this.#plain = false; // the next reconnect asks for a session again
     this.#session = ws.protocol === SESSION_PROTOCOL;
     this.#hello = this.#session;
     if (!this.#session) this.#opened(undefined);
@@ -258,8 +268,11 @@ export class ReconnectingWebSocket extends EventTarget {
       }
       if (hello?.dormant !== "session") return this.#drop(DETACH_CLOSE), this.#retry();
       this.#hello = false;
-      this.#token = hello.token;
-      this.#seq = hello.seq;
+      this.#spoke = true;
+      // "unsupported": no session on this route; a plain socket from here on.
+      this.#session = hello.code !== "unsupported";
+      this.#token = this.#session ? hello.token : null;
+      this.#seq = this.#session ? hello.seq : 0;
       return this.#opened(hello.code);
     }
     if (this.#session) this.#seq++;
@@ -277,6 +290,16 @@ export class ReconnectingWebSocket extends EventTarget {
       this.#clearTimers();
       this.#token = null;
       return this.#setStatus("closed");
+    }
+    if (!this.#connected && this.#status !== "closed") {
+      // A browser fails a handshake whose offered subprotocols got no answer, as a server that
+      // knows nothing of sessions does: until a hello proves the server speaks the protocol,
+      // a connection that failed before opening is tried again at once without the offer.
+      if (this.#offered && !this.#spoke) {
+        this.#plain = true;
+        return this.#open();
+      }
+      this.#plain = false;
     }
     this.#retry();
   }

@@ -145,7 +145,7 @@ export class Cluster {
     const placement = this.#parts.placement();
     placement.onLost((storage, id) => this.bridge.objectLost(storage, id));
     const transport = this.#parts.options.transport;
-    if (transport === undefined) return;
+    if (!transport) return;
     const node = new ClusterNode({
       node: placement.node,
       transport,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ObjectFullError, OwnerUnavailableError } from "../errors.ts";
+import { ObjectElsewhereError, ObjectFullError, OwnerUnavailableError } from "../errors.ts";
 import type { ClassHandlers } from "../objects/class_definition.ts";
 import type { HostTable } from "../objects/host_table.ts";
 import type { ObjectHost } from "../objects/object_host.ts";
@@ -131,13 +131,7 @@ export class ClusterEndpoint implements GatewayEndpoint {
       if (where.local) return local(this.#table.host(this.id));
       const request = this.#reach.request;
       const binding = this.runtime.binding;
-      if (request === null) {
-        throw new OwnerUnavailableError(
-          binding,
-          where.node,
-          "no transport is configured: pass new App({ cluster: { transport } }) so nodes can reach each other",
-        );
-      }
+      if (request === null) throw new ObjectElsewhereError(storage, hex, where.node);
       if (!this.#reach.up()) {
         throw new OwnerUnavailableError(binding, where.node, "the cluster transport is down");
       }

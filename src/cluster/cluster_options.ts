@@ -10,10 +10,11 @@ export interface ClusterOptions {
   /**
    * How nodes reach each other (`BroadcastChannel` between the isolates of
    * one process, Redis between processes and machines, a KV inbox on Deno
-   * Deploy). Without one, an event for an object owned by another live node
-   * is refused with 503.
+   * Deploy). `null` turns bridging off: an event for an object owned by
+   * another live node is then refused with 503.
+   * @default a `BroadcastChannelTransport` (reaches the isolates of this process)
    */
-  readonly transport?: Transport;
+  readonly transport?: Transport | null;
   /**
    * How long a node's lease lives without renewal, in ms; renewed every
    * third of it. An object whose owner died is taken over after this.

@@ -40,7 +40,7 @@ import type {
 import type { RouteMatch, Router } from "./router.ts";
 import { checkUpgrade, type Upgrader } from "./upgrade.ts";
 import type { SessionManager } from "../sessions/session_manager.ts";
-import { type HelloCode, SESSION_PROTOCOL, sessionOffer } from "../sessions/resume_protocol.ts";
+import * as wire from "../sessions/resume_protocol.ts";
 
 /** The app options the gateway reads on each request (see `AppOptions` for each). */
 export interface GatewayOptions {
@@ -260,13 +260,13 @@ export class Gateway {
   ): Promise<Response> {
     const handlers = host.runtime.handlers;
     // A client that asks for a session (and only then) gets one, or resumes its own.
-    const offer = resumable ? sessionOffer(request) : null;
-    let code: HelloCode | null = offer === null ? null : "new";
+    const offer = resumable ? wire.sessionOffer(request) : null;
+    let code: wire.HelloCode | null = offer === null ? null : "new";
     if (offer?.token) {
       const resumed = await this.#sessions.resume(host, offer.token, offer.seq);
       if (resumed === "busy") return new Response("Session is being resumed", { status: 409 });
       if (typeof resumed === "object") {
-        const response = this.#bind(request, resumed.ws, host, slot, SESSION_PROTOCOL, undefined);
+        const response = this.#bind(request, resumed.ws, host, slot, wire.SESSION_PROTOCOL, false);
         resumed.start(); // hello, missed messages, then live (a no-op if the upgrade failed)
         return response;
       }
@@ -296,7 +296,8 @@ export class Gateway {
       result,
       host,
       slot,
-      session ? SESSION_PROTOCOL : init?.protocol ?? "",
+      session ? wire.SESSION_PROTOCOL : init?.protocol ?? "",
+      !session,
       init?.headers,
     );
   }
@@ -312,7 +313,7 @@ export class Gateway {
     slot: Slot | null,
     scope: BindingScope,
     from: GatewayEndpoint | "worker" | "fallback",
-    session: HelloCode | null = null,
+    session: wire.HelloCode | null = null,
   ): Response {
     const report = (error: unknown) =>
       typeof from === "object"
@@ -351,16 +352,11 @@ export class Gateway {
         ? new Response("Internal Server Error", { status: 500 })
         : checkUpgrade(request, false)!;
     }
-    const resumable = session !== null && typeof from === "object" &&
+    const chosen = target.init.protocol || undefined; // the application's own choice wins
+    const resumable = !chosen && session !== null && typeof from === "object" &&
       this.#sessions.open(from, server, session);
-    return this.#bind(
-      request,
-      server,
-      owner,
-      slot,
-      resumable ? SESSION_PROTOCOL : target.init.protocol ?? "",
-      target.init.headers,
-    );
+    const protocol = resumable ? wire.SESSION_PROTOCOL : chosen ?? "";
+    return this.#bind(request, server, owner, slot, protocol, !resumable, target.init.headers);
   }
 
   /** Upgrades `request` and binds the accepted `server` end to the runtime socket. */
@@ -370,8 +366,10 @@ export class Gateway {
     owner: ScopeHost,
     slot: Slot,
     protocol: string,
-    headers: HeadersInit | undefined,
+    plain: boolean, // no session: a client that asked for one is told so first
+    headers?: HeadersInit,
   ): Response {
+    if (plain) protocol = wire.selectProtocol(request, protocol);
     let upgraded: { socket: globalThis.WebSocket; response: Response };
     try {
       upgraded = this.#upgrade(request, {
@@ -385,7 +383,9 @@ export class Gateway {
         status: 400,
       });
     }
-    server[BIND](upgraded.socket, request.url, protocol);
+    const unsupported = plain && protocol === wire.SESSION_PROTOCOL;
+    if (unsupported) wire.helloUnsupported(upgraded.socket);
+    server[BIND](upgraded.socket, request.url, unsupported ? "" : protocol);
     // The reserved slot now belongs to the socket; socketGone releases it.
     this.#admission.bind(slot, server);
     if (headers) {
@@ -395,7 +395,8 @@ export class Gateway {
   }
 
   #refuseFull(request: Request): Response {
-    const { socket, response } = this.#upgrade(request, {});
+    const protocol = wire.selectProtocol(request, undefined) || undefined;
+    const { socket, response } = this.#upgrade(request, { protocol });
     socket.onopen = () => socket.close(1013, "Object is full");
     return response;
   }

@@ -24,6 +24,15 @@ export const TOO_OLD = "too_old";
 /** A hello code. */
 export type HelloCode = typeof NEW | typeof RESUMED | typeof UNKNOWN | typeof TOO_OLD;
 
+/**
+ * The hello of a connection that asked for a session where there is none (a
+ * route without sessions, a socket taken with `accept()`): the server selects
+ * the session subprotocol anyway, because a browser fails a handshake that
+ * offered subprotocols and got none back, and says so. No token, no count:
+ * the frames that follow are a plain socket's.
+ */
+export const UNSUPPORTED_HELLO = '{"dormant":"session","code":"unsupported"}';
+
 /** Close code sent to a connection whose session another connection resumed (do not retry). */
 export const REPLACED_CLOSE = 4409;
 /** Close code a client sends to drop its connection but keep its session (it reconnects). */
@@ -60,7 +69,7 @@ const RESUME = /^dormant\.resume\.([A-Za-z0-9_-]{16,128})\.(\d{1,15})$/;
  */
 export function sessionOffer(request: Request): SessionOffer | null {
   const header = request.headers.get("sec-websocket-protocol");
-  if (header === null) return null;
+  if (header === null || !header.includes(SESSION_PROTOCOL)) return null;
   let session = false;
   let token: string | null = null;
   let seq = 0;
@@ -76,6 +85,56 @@ export function sessionOffer(request: Request): SessionOffer | null {
     }
   }
   return session ? { token, seq } : null;
+}
+
+/**
+ * The subprotocol an upgrade selects: the application's own choice when it
+ * made one (such a connection has no session), else the session subprotocol
+ * when the client offered it (with a session or without: a browser fails a
+ * handshake that offered subprotocols and got none back), else none.
+ *
+ * @param request The upgrade request.
+ * @param chosen The application's choice, if any.
+ * @returns The subprotocol, `""` for none.
+ *
+ * @example Usage
+ * ```ts
+ * import { selectProtocol } from "./resume_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const request = new Request("http://x/", {
+ *   headers: { "sec-websocket-protocol": "chat.v2, dormant.session.v1" },
+ * });
+ * assert.equal(selectProtocol(request, undefined), "dormant.session.v1");
+ * assert.equal(selectProtocol(request, "chat.v2"), "chat.v2");
+ * assert.equal(selectProtocol(new Request("http://x/"), undefined), "");
+ * ```
+ */
+export function selectProtocol(request: Request, chosen: string | undefined): string {
+  if (chosen) return chosen;
+  return sessionOffer(request) !== null ? SESSION_PROTOCOL : "";
+}
+
+/**
+ * Sends {@linkcode UNSUPPORTED_HELLO} on `socket` when it opens. Call it before
+ * anything else listens to `open`: the hello then precedes every queued frame.
+ *
+ * @param socket A runtime socket just upgraded with the session subprotocol.
+ *
+ * @example Usage
+ * ```ts
+ * import { helloUnsupported, UNSUPPORTED_HELLO } from "./resume_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const sent: string[] = [];
+ * const socket = Object.assign(new EventTarget(), { send: (f: string) => sent.push(f) });
+ * helloUnsupported(socket as unknown as WebSocket);
+ * socket.dispatchEvent(new Event("open"));
+ * assert.deepEqual(sent, [UNSUPPORTED_HELLO]);
+ * ```
+ */
+export function helloUnsupported(socket: WebSocket): void {
+  socket.addEventListener("open", () => socket.send(UNSUPPORTED_HELLO), { once: true });
 }
 
 /**

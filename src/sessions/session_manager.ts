@@ -22,6 +22,8 @@ export interface SessionObject {
   readonly runtime: { readonly storageName: string };
   readonly hex: string;
   readonly id: { readonly name?: string };
+  /** The presence a socket's attachment gives (restored sockets get theirs back silently). */
+  readonly presences?: { initial(ws: Connection): unknown };
 }
 
 /** A resume that found its session and read what it missed; `start` once the socket is bound. */

@@ -8,7 +8,12 @@
 
 import { SESSION_RECORDS } from "../kv/keys.ts";
 import { Connection } from "../sockets/connection.ts";
-import { LOAD_ATTACHMENT, SESSION, UNLOAD_ATTACHMENT } from "../sockets/connection_internals.ts";
+import {
+  LOAD_ATTACHMENT,
+  PRESENCE,
+  SESSION,
+  UNLOAD_ATTACHMENT,
+} from "../sockets/connection_internals.ts";
 import { DETACHED, type Payload, Session } from "./session.ts";
 import { inRanges, type SessionLog, type StoredEntry, type StoredSession } from "./session_log.ts";
 import type { SessionObject } from "./session_manager.ts";
@@ -98,6 +103,7 @@ export async function restoreSessions(
       objects.restoreSocket(host, ws, record.t, record.c);
       ws[UNLOAD_ATTACHMENT]();
       ws[LOAD_ATTACHMENT](record.a);
+      ws[PRESENCE] = presenceOf(host, ws); // the member list holds it again: no join, no event
       const session = new Session(log, no, record.h, ws, record.b);
       session.seq = session.baseSeq = record.s;
       session.attachment = record.a;
@@ -122,4 +128,12 @@ export async function restoreSessions(
     restored += sessions.length;
   }
   return restored;
+}
+
+function presenceOf(host: SessionObject, ws: Connection): unknown {
+  try {
+    return host.presences?.initial(ws) ?? null;
+  } catch {
+    return null; // an attachment the class no longer derives a valid record from
+  }
 }

@@ -152,6 +152,31 @@ Deno.test("an online event while waiting to reconnect connects at once instead o
   await relay.close();
 });
 
+Deno.test("against a server that fails handshakes offering subprotocols (as a browser does), the client falls back at once to a connection without the session offer", async () => {
+  const offers: (string | null)[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+    const offer = request.headers.get("sec-websocket-protocol");
+    offers.push(offer);
+    if (offer !== null) return new Response("no subprotocols here", { status: 400 });
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.onmessage = (event) => socket.send(event.data);
+    return response;
+  });
+  const ws = connect(`ws://127.0.0.1:${server.addr.port}/`, { minDelayMs: 60_000 });
+  const opens: unknown[] = [];
+  const got: string[] = [];
+  ws.onopen = (event) => opens.push(event.code);
+  ws.onmessage = (event) => got.push(String(event.data));
+  ws.send("hi");
+  await until(() => got.length === 1, "the echo, without waiting out the backoff");
+  assert.deepEqual(offers, ["dormant.session.v1", null]);
+  assert.deepEqual(opens, [undefined]);
+  assert.equal(ws.session, null);
+  ws.close();
+  await settle();
+  await server.shutdown();
+});
+
 Deno.test("the client module imports nothing, so a page can load the file as it is", async () => {
   const source = await Deno.readTextFile(new URL("../../src/client/connect.js", import.meta.url));
   assert.doesNotMatch(source, /^\s*import\s/m);

@@ -61,7 +61,7 @@ export async function startCluster<O extends Record<string, ObjectClass>>(
             object: binding,
           })),
           cluster: {
-            transport: setup.noTransport ? undefined : network.transport(),
+            transport: setup.noTransport ? null : network.transport(),
             leaseTtlMs: setup.leaseTtlMs ?? 3_000,
           },
         },

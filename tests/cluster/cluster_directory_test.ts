@@ -1,7 +1,7 @@
 // The ObjectDirectory conformance suite against a ClusterDirectory whose objects all live on
 // another node: node "b" locates, connects and calls; node "a" owns and runs every object.
 import assert from "node:assert/strict";
-import { DurableObject, OwnerUnavailableError } from "../../mod.ts";
+import { DurableObject, ObjectElsewhereError, OwnerUnavailableError } from "../../mod.ts";
 import { directoryOf } from "../../src/objects/namespace.ts";
 import { hibernateNow } from "../../src/testing/mod.ts";
 import { objectDirectoryConformance } from "../objects/_object_directory_conformance.ts";
@@ -48,9 +48,9 @@ Deno.test("a call to an owner that goes silent fails with OwnerUnavailableError 
   assert.equal(await stub.add(1), 2, "the silent call never ran twice");
 });
 
-Deno.test("a call without a transport to an object owned elsewhere fails with OwnerUnavailableError", async () => {
+Deno.test("a call without a transport to an object owned elsewhere fails with ObjectElsewhereError", async () => {
   await using cluster = await startCluster({ COUNTER: Counter }, { noTransport: true });
   const [, b] = cluster.nodes;
   const stub = b!.namespace("COUNTER").getByName("x") as unknown as { add(n: number): number };
-  await assert.rejects(Promise.resolve(stub.add(1)), OwnerUnavailableError);
+  await assert.rejects(Promise.resolve(stub.add(1)), ObjectElsewhereError);
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createChatApp } from "../../examples/chat/app.ts";
 import { ManualClock } from "../../src/testing/mod.ts";
+import { TcpRelay } from "../_tcp_relay.ts";
 import { type BrowserPage, launchBrowser } from "./_browser.ts";
 
 /** The chat app served on 127.0.0.1 (`port` 0 = any) with its own handle on the KV file. */
@@ -55,12 +56,15 @@ Deno.test("chat in Chromium, two people in one room", async (t) => {
     let server = await serveChat(kvPath);
     const port = server.port;
     const base = `http://127.0.0.1:${port}/`;
+    // Page A reaches the server through a relay the test can cut (a lost network).
+    const relay = new TcpRelay(port);
+    const baseA = `http://127.0.0.1:${relay.port}/`;
     try {
       await using browser = await launchBrowser();
       const a = await browser.newPage(); // separate browser contexts: two people
       const b = await browser.newPage();
       for (const page of [a, b]) {
-        await page.goto(base);
+        await page.goto(page === a ? baseA : base);
         await page.evaluate(HELPERS);
         await page.type("#room", "garden");
         await page.type("#name", "sam");
@@ -113,6 +117,35 @@ Deno.test("chat in Chromium, two people in one room", async (t) => {
       });
 
       await t.step(
+        "A cut off while B says five lines comes back by itself and shows each once, in order; nobody left or joined",
+        async () => {
+          await relay.cut();
+          await a.waitFor(`$status().startsWith("Reconnecting")`, "A to notice");
+          const missed = [1, 2, 3, 4, 5].map((n) => `while A was away ${n}`);
+          for (const text of missed) {
+            await say(b, text);
+            await b.waitFor(lineWith(text), "the line in B");
+          }
+          relay.restore();
+          await a.waitFor(`$status().startsWith("Connected")`, "A to reconnect", 15_000);
+          await a.waitFor(lineWith(missed[4]!), "the last missed line in A");
+          const shown = await a.evaluate<string[]>(
+            `$lines().map((l) => l.text).filter((t) => t.includes("while A was away"))`,
+          );
+          assert.deepEqual(shown.map((text) => text.slice(text.indexOf("while"))), missed);
+          for (const page of [a, b]) {
+            const notes = await page.evaluate<string[]>(
+              `$lines().filter((l) => l.cls === "note").map((l) => l.text)`,
+            );
+            assert.ok(notes.every((note) => !note.endsWith(" left")), notes.join(" | "));
+            assert.equal(await page.evaluate<number>(`$members().length`), 2);
+            const text = await page.evaluate<string>(`document.body.innerText`);
+            assert.ok(!text.includes("Join again"), "no 'Join again'");
+          }
+        },
+      );
+
+      await t.step(
         "after a server restart (1012) on the same port and KV, both pages reconnect by themselves and chat again",
         async () => {
           await server.stop(true);
@@ -148,7 +181,7 @@ Deno.test("chat in Chromium, two people in one room", async (t) => {
       await t.step(
         "a reloaded page rejoins by itself, its earlier lines still marked as own",
         async () => {
-          await a.goto(base);
+          await a.goto(baseA);
           await a.evaluate(HELPERS);
           await a.waitFor(`$status().startsWith("Connected")`, "the reloaded page to connect");
           await a.waitFor(lineWith("back again"), "the history");
@@ -160,6 +193,7 @@ Deno.test("chat in Chromium, two people in one room", async (t) => {
 
       assert.deepEqual([...a.errors, ...b.errors], [], "no error in the pages");
     } finally {
+      await relay.close();
       await server.stop();
     }
   } finally {

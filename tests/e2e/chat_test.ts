@@ -63,6 +63,25 @@ Deno.test("chat serves its page at / and 404 elsewhere", async () => {
   await missing.body?.cancel();
 });
 
+Deno.test("chat serves the package's client module at /client.js, which the page imports", async () => {
+  await using chat = await serveChat();
+  const module = await fetch(`http://${chat.base}/client.js`);
+  assert.equal(module.status, 200);
+  assert.match(module.headers.get("content-type") ?? "", /^text\/javascript/);
+  const file = new URL("../../src/client/connect.js", import.meta.url);
+  assert.equal(await module.text(), await Deno.readTextFile(file));
+  const page = await (await fetch(`http://${chat.base}/`)).text();
+  assert.match(page, /import \{ connect \} from "\/client\.js"/);
+});
+
+Deno.test("chat rooms give a session to a client that asks: a hello first, then the welcome", async () => {
+  await using chat = await serveChat();
+  const client = await chat.connect("/rooms/s/ws?name=ann", ["dormant.session.v1"]);
+  const hello = await client.nextJson<{ dormant: string; code: string }>();
+  assert.deepEqual([hello.dormant, hello.code], ["session", "new"]);
+  assert.equal((await client.nextJson<Event>()).type, "welcome");
+});
+
 Deno.test("chat refuses bad nicknames with 400 and non-upgrades with 426", async () => {
   await using chat = await serveChat();
   for (const name of ["", "x".repeat(33)]) {
@@ -198,7 +217,7 @@ Deno.test("chat broadcasts the text ping sent as a chat line, while the keep-ali
   await hibernateNow(chat.app, "ROOM", id);
   const before = chat.app.stats().objects.find((o) => o.id === id.toString())!;
 
-  alice.socket.send("ping"); // the page's keep-alive
+  alice.socket.send("ping"); // a keep-alive (raw clients; the page relies on server pings)
   assert.equal(await alice.next(), "pong");
   const after = chat.app.stats().objects.find((o) => o.id === id.toString())!;
   assert.equal(after.status, "hibernated");

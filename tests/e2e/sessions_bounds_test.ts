@@ -161,10 +161,11 @@ Deno.test("past the log's age bound the client is told too_old", async () => {
   assert.deepEqual(r.ann.opens, ["new", "too_old"]);
 });
 
-Deno.test("a route with resumable: false keeps plain sockets: no hello, the client reconnects without replay", async () => {
+Deno.test("a route with resumable: false keeps plain sockets: the client is told unsupported and reconnects without replay", async () => {
   await using r = await room("plain", undefined, false);
-  assert.deepEqual(r.ann.opens, [undefined]);
+  assert.deepEqual(r.ann.opens, ["unsupported"]);
   assert.equal(r.ann.ws.protocol, "");
+  assert.equal(r.ann.ws.session, null);
   await r.away();
   await r.say("lost");
   r.relay.restore();

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import {
   helloFrame,
   RESUME_PREFIX,
+  selectProtocol,
   SESSION_PROTOCOL,
   sessionOffer,
+  UNSUPPORTED_HELLO,
 } from "../../src/sessions/resume_protocol.ts";
 
 const offer = (protocols: string) =>
@@ -35,4 +37,21 @@ Deno.test("helloFrame is one JSON text frame with the code, token and seq", () =
     token: "tok",
     seq: 0,
   });
+});
+
+Deno.test("selectProtocol: the application's choice wins, else the session subprotocol when offered (with or without a resume value), else none", () => {
+  const request = (protocols: string) =>
+    new Request("http://x/", { headers: { "sec-websocket-protocol": protocols } });
+  assert.equal(selectProtocol(request("chat.v2, dormant.session.v1"), "chat.v2"), "chat.v2");
+  assert.equal(selectProtocol(request("chat.v2, dormant.session.v1"), ""), SESSION_PROTOCOL);
+  assert.equal(
+    selectProtocol(request(`dormant.session.v1, ${RESUME_PREFIX}abcdefghijklmnop.3`), undefined),
+    SESSION_PROTOCOL,
+  );
+  assert.equal(selectProtocol(request("chat.v2"), undefined), "");
+  assert.equal(selectProtocol(new Request("http://x/"), undefined), "");
+});
+
+Deno.test("the unsupported hello is a session hello with only its code", () => {
+  assert.deepEqual(JSON.parse(UNSUPPORTED_HELLO), { dormant: "session", code: "unsupported" });
 });

@@ -3,6 +3,7 @@ import {
   App,
   durableObject,
   type DurableObjectState,
+  onConnect,
   onMessage,
   type WebSocket,
 } from "../../mod.ts";
@@ -68,6 +69,43 @@ Deno.test("a new app on the same KV lists the sessions of the last run again, de
     assert.equal(object?.status, "hibernated");
     assert.equal(object?.wakes, 0);
     assert.equal(object?.name, "again");
+    await second.shutdown();
+  } finally {
+    kv.close();
+  }
+});
+
+let built = 0;
+
+@durableObject({ name: "proom", resumable: true, presence: { from: (name) => ({ name }) } })
+class PresenceRoom {
+  constructor(readonly ctx: DurableObjectState) {
+    built++;
+  }
+
+  @onConnect
+  connect(ws: WebSocket, request: Request): void {
+    this.ctx.acceptWebSocket(ws);
+    ws.serializeAttachment(new URL(request.url).searchParams.get("name"));
+  }
+}
+
+Deno.test("restored sessions are listed by presence again (derived from their attachment), without building the object", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const options = { objects: { ROOM: PresenceRoom }, routes, kv };
+  try {
+    const first = new App({ ...options, clock: new ManualClock() });
+    const served = await serveBuilt(first);
+    const ann = connect(`ws://127.0.0.1:${served.port}/rooms/p?name=ann`, { minDelayMs: 10 });
+    await until(() => ann.status === "open", "open");
+    await served[Symbol.asyncDispose](); // shutdown: the session stays in KV
+    ann.close();
+    built = 0;
+    const second = new App({ ...options, clock: new ManualClock() });
+    await second.ready();
+    const members = await second.env.ROOM.presence(second.env.ROOM.idFromName("p"));
+    assert.deepEqual(members.map((m) => m.value), [{ name: "ann" }]);
+    assert.equal(built, 0);
     await second.shutdown();
   } finally {
     kv.close();
