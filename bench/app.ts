@@ -74,6 +74,11 @@ class BcastRoom extends Room {
   message(_ws: WebSocket, message: string | ArrayBuffer): void {
     for (const ws of this.ctx.getWebSockets()) ws.send(message);
   }
+
+  /** `POST /live/<room>`: a broadcast from the awake instance (RPC, then `ctx.broadcast`). */
+  shout(message: string): number {
+    return this.ctx.broadcast(message);
+  }
 }
 
 const kvDir = await Deno.makeTempDir({ prefix: "dormant-bench-" });
@@ -85,24 +90,54 @@ globalThis.addEventListener("unload", () => {
   }
 });
 
+// BENCH_ROOM=socket: every echo socket gets an object of its own (spread over the nodes of a
+// cluster, each owned where its socket landed) instead of one object per room name.
+let sockets = 0;
+const echoName = Deno.env.get("BENCH_ROOM") === "socket"
+  ? (params: Record<string, string | undefined>) => `${params.name}-${Deno.pid}-${sockets++}`
+  : "name";
+// BENCH_KV_PATH: one KV file shared by several nodes (`deno serve --parallel`, processes).
+const kvPath = Deno.env.get("BENCH_KV_PATH") || `${kvDir}/kv.sqlite3`;
+const redisUrl = Deno.env.get("BENCH_REDIS_URL");
+const transport = redisUrl
+  ? (await import("@dormant/dormant/redis")).redisTransport(redisUrl)
+  : undefined;
+
+const hibernateMs = Number(Deno.env.get("BENCH_HIBERNATE_MS") || 0);
 const app = new App({
   objects: { ECHO: EchoRoom, BCAST: BcastRoom },
+  ...(hibernateMs > 0 ? { hibernateAfterMs: hibernateMs } : {}),
+  cluster: { transport },
   routes: [
-    { pattern: "/echo/:name", object: "ECHO" },
+    { pattern: "/echo/:name", object: "ECHO", name: echoName },
     { pattern: "/idle/:name", object: "ECHO" },
     { pattern: "/bcast/:name", object: "BCAST" },
     { pattern: "/secho/:name", object: "ECHO", resumable: true },
     { pattern: "/sbcast/:name", object: "BCAST", resumable: true },
   ],
-  kvPath: `${kvDir}/kv.sqlite3`,
-  fallback(request: Request): Response {
+  kvPath,
+  async fallback(request: Request): Promise<Response> {
     const path = new URL(request.url).pathname;
+    // POST /announce/<room>: a broadcast from outside, the room left hibernated.
+    // POST /live/<room>: the same through the instance (woken if needed).
+    const [, verb, room] = path.split("/");
+    if (request.method === "POST" && (verb === "announce" || verb === "live") && room) {
+      const text = await request.text();
+      const id = app.env.BCAST.idFromName(room);
+      const sent = verb === "announce"
+        ? await app.env.BCAST.broadcast(id, text)
+        : await (app.env.BCAST.get(id) as unknown as { shout(m: string): Promise<number> })
+          .shout(text);
+      return Response.json({ sent });
+    }
     if (path === "/stats") {
       const s: AppStats = app.stats();
       let sockets = 0;
       let active = 0;
+      let wakes = 0;
       for (const o of s.objects) {
         sockets += o.sockets;
+        wakes += o.wakes;
         if (o.status === "active") active++;
       }
       return Response.json({
@@ -112,6 +147,7 @@ const app = new App({
         pendingWrites: s.pendingWrites,
         objects: s.objects.length,
         activeObjects: active,
+        wakes,
         sockets,
         ...Deno.memoryUsage(),
       });
@@ -125,8 +161,16 @@ const app = new App({
   },
 });
 
-await app.serve({
-  hostname: "127.0.0.1",
-  port,
-  onListen: (addr: Deno.NetAddr) => console.log(`fw listening ${addr.port} pid ${Deno.pid}`),
-});
+/** `deno serve --parallel bench/app.ts` with BENCH_SERVE=1: each isolate is a node. */
+export default { fetch: app.fetch };
+
+if (Deno.env.get("BENCH_SERVE") === "1") {
+  console.log(`fw listening ${port} pid ${Deno.pid}`);
+} else {
+  await app.serve({
+    hostname: "127.0.0.1",
+    port,
+    reusePort: Deno.env.get("BENCH_REUSE_PORT") === "1",
+    onListen: (addr: Deno.NetAddr) => console.log(`fw listening ${addr.port} pid ${Deno.pid}`),
+  });
+}
