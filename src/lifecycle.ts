@@ -15,10 +15,12 @@ import type { Report } from "./exception_sink.ts";
 import type { Admission } from "./http/admission.ts";
 import { HibernationStore, LEASE_BEAT_MS } from "./hibernation/hibernation_store.ts";
 import { KvPlacement } from "./cluster/kv_placement.ts";
+import { leaseDead } from "./cluster/node_lease.ts";
 import type { ClusterOptions } from "./cluster/cluster_options.ts";
 import { Ownership } from "./ownership.ts";
 import { TERMINATE } from "./sockets/connection_internals.ts";
 import { defaultKvPath, type KvLease, openKv } from "./kv/open_kv.ts";
+import { machineId } from "./kv/process_info.ts";
 import { positive } from "./options.ts";
 import { type Clock, type ClockTimer, delay } from "./clock.ts";
 import type { ObjectHost } from "./objects/object_host.ts";
@@ -68,8 +70,8 @@ export class Lifecycle {
   #kv: Deno.Kv | null = null;
   #store: HibernationStore | null = null;
   #alarms: AlarmScheduler | null = null;
-  #beatTimer: ClockTimer | null = null;
-  #renewTimer: ClockTimer | null = null;
+  /** The lease renewal and the cleanup beat. */
+  readonly #timers = new Set<ClockTimer>();
   #kvCommits = 0;
   #kvMutations = 0;
 
@@ -201,10 +203,14 @@ export class Lifecycle {
       flushDelayMs: positive("flushDelayMs", options.flushDelayMs, 250, true),
       onCommit,
       report: (error, operation) => this.#parts.report(error, { namespace: "*", operation }),
+      leaseDead: bootLeaseDead(machineId()),
     });
     await this.#store.cleanup();
-    this.#scheduleBeat(0);
-    this.#scheduleRenew();
+    // Every third 30 s beat cleans the records of dead nodes.
+    let beat = 0;
+    this.#every(LEASE_BEAT_MS, () => beat++ % 3 === 2 ? this.#store!.cleanup() : Promise.resolve());
+    // A lost lease makes the node step down and rejoin.
+    this.#every(Math.floor(this.#ttl / 3), () => this.#ownership!.placement.renew());
     const objects = this.#parts.objects();
     this.#alarms = new AlarmScheduler({
       kv: this.#kv,
@@ -230,13 +236,13 @@ export class Lifecycle {
     await this.#parts.cluster?.start();
   }
 
-  /** Renews the node lease every third of its TTL (a lost lease makes the node step down and rejoin). */
-  #scheduleRenew(): void {
+  /** Runs `task` every `ms` until the app drains; a failure is reported as a lease error. */
+  #every(ms: number, task: () => Promise<unknown>): void {
     if (this.#parts.admission.draining) return;
-    this.#renewTimer = this.#clock.setTimeout(async () => {
-      this.#renewTimer = null;
+    const timer = this.#clock.setTimeout(async () => {
+      this.#timers.delete(timer);
       try {
-        await this.#ownership!.placement.renew();
+        await task();
       } catch (error) {
         if (!this.#parts.admission.draining) {
           this.#parts.report(new KvError("lease", error), {
@@ -245,27 +251,9 @@ export class Lifecycle {
           });
         }
       }
-      this.#scheduleRenew();
-    }, Math.floor(this.#ttl / 3));
-  }
-
-  /** Every third 30 s beat cleans the records of dead nodes. */
-  #scheduleBeat(beat: number): void {
-    if (this.#parts.admission.draining) return;
-    this.#beatTimer = this.#clock.setTimeout(async () => {
-      this.#beatTimer = null;
-      try {
-        if (beat % 3 === 2) await this.#store!.cleanup();
-      } catch (error) {
-        if (!this.#parts.admission.draining) {
-          this.#parts.report(new KvError("lease", error), {
-            namespace: "*",
-            operation: "kv.lease",
-          });
-        }
-      }
-      this.#scheduleBeat(beat + 1);
-    }, LEASE_BEAT_MS);
+      this.#every(ms, task);
+    }, ms);
+    this.#timers.add(timer);
   }
 
   /** The storage of one object, on the app's KV (after {@linkcode Lifecycle.ready}). */
@@ -365,10 +353,8 @@ export class Lifecycle {
   }
 
   #stopTimers(): void {
-    if (this.#beatTimer !== null) this.#clock.clearTimeout(this.#beatTimer);
-    if (this.#renewTimer !== null) this.#clock.clearTimeout(this.#renewTimer);
-    this.#beatTimer = null;
-    this.#renewTimer = null;
+    for (const timer of this.#timers) this.#clock.clearTimeout(timer);
+    this.#timers.clear();
   }
 }
 
@@ -381,4 +367,9 @@ function leaseTtl(value: number | undefined): number {
     );
   }
   return ttl;
+}
+
+/** The boot cleanup's rule: a node's socket records die with its lease (1 s of clock skew allowed). */
+function bootLeaseDead(machine: string | null): (lease: unknown, now: number) => boolean {
+  return (lease, now) => leaseDead(lease, now, 1_000, machine);
 }

@@ -1,5 +1,4 @@
 import type { Clock } from "../clock.ts";
-import { leaseDead } from "../cluster/node_lease.ts";
 import {
   BOOT_LEASE_PREFIX,
   bootLeaseKey,
@@ -11,7 +10,6 @@ import {
   TIMESTAMP_RECORD,
 } from "../kv/keys.ts";
 import { commitWithRetry } from "../kv/retry.ts";
-import { machineId } from "../kv/process_info.ts";
 
 /** How often the records of dead nodes are looked for: every third beat. */
 export const LEASE_BEAT_MS = 30_000;
@@ -24,10 +22,13 @@ export interface BootLeasesOptions {
   boot: string;
   /** Called with the number of mutations of each commit. */
   onCommit(mutations: number): void;
+  /**
+   * Whether a node's lease, as read from KV at clock time `now`, belongs to a
+   * node that can no longer hold sockets (the node leases define what a live
+   * lease is; the app passes their rule).
+   */
+  leaseDead(lease: unknown, now: number): boolean;
 }
-
-// Records of a node are deleted this long after its lease expired (clock skew).
-const SKEW_MS = 1_000;
 
 /**
  * Socket records are written per node (one process start), and a socket dies
@@ -41,23 +42,19 @@ export class BootLeases {
   readonly #clock: Clock;
   #boot: string;
   readonly #onCommit: (mutations: number) => void;
-  readonly #machine = machineId();
+  readonly #leaseDead: (lease: unknown, now: number) => boolean;
 
   constructor(options: BootLeasesOptions) {
     this.#kv = options.kv;
     this.#clock = options.clock;
     this.#boot = options.boot;
     this.#onCommit = options.onCommit;
+    this.#leaseDead = options.leaseDead;
   }
 
   /** This node joined again under a new id (its old records are now a dead node's). */
   rejoin(boot: string): void {
     this.#boot = boot;
-  }
-
-  /** Whether a lease belongs to a boot that can no longer hold sockets. */
-  #dead(lease: unknown): boolean {
-    return leaseDead(lease, this.#clock.now(), SKEW_MS, this.#machine);
   }
 
   /**
@@ -71,7 +68,7 @@ export class BootLeases {
     }
     const dead = new Set<string>();
     for (const [boot, lease] of leases) {
-      if (boot !== this.#boot && this.#dead(lease)) dead.add(boot);
+      if (boot !== this.#boot && this.#leaseDead(lease, this.#clock.now())) dead.add(boot);
     }
     const stale: Deno.KvKey[] = [...dead].map(bootLeaseKey);
     for await (const entry of this.#kv.list({ prefix: HIBERNATION_PREFIX }, { batchSize: 500 })) {

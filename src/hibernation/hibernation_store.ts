@@ -72,6 +72,8 @@ export interface HibernationStoreOptions {
   report(error: unknown, operation: string): void;
   /** Checks each object's ownership in every commit that writes its records (none: unfenced). */
   fence?: Fence;
+  /** Whether a node's lease (as read from KV) is dead: its socket records are then deleted. */
+  leaseDead(lease: unknown, now: number): boolean;
 }
 
 // Objects per flush atomic: each costs one fence check.

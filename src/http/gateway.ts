@@ -30,15 +30,10 @@ import { ACCEPTED, BIND, FAIL_UPGRADE } from "../sockets/connection_internals.ts
 import { connectionInit, upgradeTarget } from "../sockets/web_socket_pair.ts";
 import { wantsUpgrade } from "../wants_upgrade.ts";
 import { type Admission, shuttingDown, type Slot } from "./admission.ts";
-import type {
-  BeforeHook,
-  ExecutionContext,
-  ExportedHandler,
-  Fallback,
-  RouteTarget,
-} from "./hooks.ts";
-import type { RouteMatch, Router } from "./router.ts";
+import type { BeforeHook, ExecutionContext, ExportedHandler, Fallback } from "./hooks.ts";
+import type { Router } from "./router.ts";
 import { checkUpgrade, type Upgrader } from "./upgrade.ts";
+import { internalError, ownedElsewhere, refuseFull, targetOf, unavailable } from "./_responses.ts";
 import type { SessionManager } from "../sessions/session_manager.ts";
 import * as wire from "../sessions/resume_protocol.ts";
 
@@ -147,7 +142,7 @@ export class Gateway {
       this.#report(error, { namespace: "*", operation: "fetch" });
       if (error instanceof ObjectElsewhereError) return ownedElsewhere(error);
       if (error instanceof OwnerUnavailableError) return unavailable(error);
-      return new Response("Internal Server Error", { status: 500 });
+      return internalError();
     } finally {
       // Sockets a stub.fetch() accepted for this request and nobody bound are closed now.
       endGateway(scope);
@@ -217,11 +212,13 @@ export class Gateway {
         response = await this.#options.worker!.fetch(request, this.#env, this.#executionContext());
       } catch (error) {
         scope.failed = true;
-        if (slot !== null && error instanceof ObjectFullError) return this.#refuseFull(request);
+        if (slot !== null && error instanceof ObjectFullError) {
+          return refuseFull(this.#upgrade, request);
+        }
         if (this.#admission.draining) return shuttingDown(); // cut off by shutdown: not a handler failure
         this.#report(error, { namespace: "*", operation: "worker.fetch" });
         if (error instanceof ObjectElsewhereError) return ownedElsewhere(error);
-        return new Response("Internal Server Error", { status: 500 });
+        return internalError();
       }
       if (!(response instanceof Response)) {
         scope.failed = true;
@@ -231,7 +228,7 @@ export class Gateway {
           ),
           { namespace: "*", operation: "worker.fetch" },
         );
-        return new Response("Internal Server Error", { status: 500 });
+        return internalError();
       }
       return this.#answer(request, response, slot, scope, "worker");
     } finally {
@@ -276,7 +273,7 @@ export class Gateway {
     try {
       result = await host.connect(request);
     } catch (error) {
-      if (error instanceof ObjectFullError) return this.#refuseFull(request);
+      if (error instanceof ObjectFullError) return refuseFull(this.#upgrade, request);
       if (this.#admission.draining) return shuttingDown(); // cut off by shutdown: not a handler failure
       if (error instanceof OwnerUnavailableError) {
         host.report(error, "connect");
@@ -284,7 +281,7 @@ export class Gateway {
       }
       host.report(error, handlers.connect ? "onConnect" : "fetch");
       if (error instanceof ObjectElsewhereError) return ownedElsewhere(error);
-      return new Response("Internal Server Error", { status: 500 });
+      return internalError();
     }
     if (result instanceof Response) return this.#answer(request, result, slot, scope, host, code);
     scope.take(result);
@@ -323,7 +320,7 @@ export class Gateway {
     if (target === undefined) {
       if (!isBare101(response)) return response;
       if (!wasReported(response)) report(bare101Error());
-      return new Response("Internal Server Error", { status: 500 });
+      return internalError();
     }
     const server = target.server;
     const owner = scope.take(server);
@@ -335,7 +332,7 @@ export class Gateway {
             : "Cannot upgrade as the server end was not accepted: call ctx.acceptWebSocket(server) before returning webSocketResponse(client)",
         ),
       );
-      return new Response("Internal Server Error", { status: 500 });
+      return internalError();
     }
     if (from === "fallback" || slot === null) {
       fail(
@@ -348,9 +345,7 @@ export class Gateway {
             : `Cannot upgrade the request as it is not a WebSocket upgrade (no "Upgrade: websocket" header), so the WebSocket accepted in ${owner.runtime.binding}.fetch() was closed (webSocketClose 1006): check request.headers.get("Upgrade") before accepting`,
         ),
       );
-      return from === "fallback"
-        ? new Response("Internal Server Error", { status: 500 })
-        : checkUpgrade(request, false)!;
+      return from === "fallback" ? internalError() : checkUpgrade(request, false)!;
     }
     const chosen = target.init.protocol || undefined; // the application's own choice wins
     const resumable = !chosen && session !== null && typeof from === "object" &&
@@ -393,49 +388,4 @@ export class Gateway {
     }
     return upgraded.response;
   }
-
-  #refuseFull(request: Request): Response {
-    const protocol = wire.selectProtocol(request, undefined) || undefined;
-    const { socket, response } = this.#upgrade(request, { protocol });
-    socket.onopen = () => socket.close(1013, "Object is full");
-    return response;
-  }
-}
-
-/** 503 for an object whose owner this node cannot reach; the code tells clients to retry. */
-function unavailable(error: OwnerUnavailableError): Response {
-  return new Response(`Service Unavailable: ${error.code}`, {
-    status: 503,
-    headers: { "retry-after": "1" },
-  });
-}
-
-/** The object a matched route names, or the 400 for a bad name or id. */
-function targetOf(
-  namespace: DurableObjectNamespace<unknown>,
-  match: RouteMatch,
-): RouteTarget | Response {
-  let id: ObjectId;
-  let name: string | null = null;
-  try {
-    if (match.id !== null) id = namespace.idFromString(match.id);
-    else if (match.name !== null) {
-      // A URL group is percent-encoded; a name function's result is used as it is.
-      name = typeof match.route.name === "function" ? match.name : decodeURIComponent(match.name);
-      id = namespace.idFromName(name);
-    } else return new Response("Missing object name", { status: 400 });
-  } catch (error) {
-    return new Response(error instanceof Error ? error.message : "Bad object id", {
-      status: 400,
-    });
-  }
-  return { namespace: match.route.object, id, name, params: match.params };
-}
-
-/** 503: another live node owns the object and nothing can route there (no transport). */
-function ownedElsewhere(error: ObjectElsewhereError): Response {
-  return new Response(`Service Unavailable: ${error.message}`, {
-    status: 503,
-    headers: { "retry-after": "1", "x-dormant-error": error.code },
-  });
 }

@@ -113,9 +113,7 @@ export class ObjectHost
   /** Settings persisted with the hibernation records. */
   readonly settings: ObjectSettings = new ObjectSettings(() => this.#app.store.markConfig(this));
   readonly presences: ObjectPresence = new ObjectPresence(this); // records, diffs, member message
-  #wakes = 0;
-  #hibernations = 0;
-  #kvCommits = 0;
+  readonly #counts = { wakes: 0, hibernations: 0, kvCommits: 0 };
   #status: HostStatus = "hibernated";
   #instance: object | null = null;
   #gen: Generation = new Generation(this, this.queue);
@@ -213,7 +211,7 @@ export class ObjectHost
     this.settings.restore(settings.autoResponse, settings.eventTimeoutMs);
   }
   countCommit(): void {
-    this.#kvCommits++;
+    this.#counts.kvCommits++;
   }
   accept(ws: Connection, tags: unknown): void {
     this.sockets.accept(this, ws, tags, this.#app.maxSocketsPerObject, this.clock.now());
@@ -278,7 +276,7 @@ export class ObjectHost
       const ctx = new ObjectState(this, gen);
       this.#instance = new this.runtime.ctor(ctx, this.#app.env());
       checkInstance(this.#instance, ctx, this.runtime.binding);
-      this.#wakes++;
+      this.#counts.wakes++;
       const start = this.runtime.handlers.start;
       if (start) await start.call(this.#instance);
     } catch (error) {
@@ -354,7 +352,7 @@ export class ObjectHost
     this.idle.stop();
     if (this.#status === "active") {
       this.#drop();
-      this.#hibernations++;
+      this.#counts.hibernations++;
     }
     await this.#app.store.flush();
     if (this.#status !== "hibernated") return;
@@ -379,12 +377,6 @@ export class ObjectHost
 
   /** What `app.stats()` reports of the object besides its status and blockers. */
   counters(): HostCounters {
-    return {
-      sockets: this.sockets.size,
-      events: this.queue.events,
-      wakes: this.#wakes,
-      hibernations: this.#hibernations,
-      kvCommits: this.#kvCommits,
-    };
+    return { sockets: this.sockets.size, events: this.queue.events, ...this.#counts };
   }
 }

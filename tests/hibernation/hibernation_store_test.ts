@@ -291,6 +291,7 @@ Deno.test("a hibernation flush of many sockets with long tags stays within one a
     flushDelayMs: 0,
     onCommit: () => {},
     report: (error) => errors.push(error),
+    leaseDead: () => false,
   });
   const host: HibernatingObject = {
     keyBase: ["dormant", "h", "ROOM", "0".repeat(64)],
