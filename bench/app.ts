@@ -170,7 +170,6 @@ if (Deno.env.get("BENCH_SERVE") === "1") {
   await app.serve({
     hostname: "127.0.0.1",
     port,
-    reusePort: Deno.env.get("BENCH_REUSE_PORT") === "1",
     onListen: (addr: Deno.NetAddr) => console.log(`fw listening ${addr.port} pid ${Deno.pid}`),
   });
 }

@@ -17,12 +17,7 @@ export interface ServeOptions {
   readonly hostname?: string;
   /** The port; 0 picks any free port. @default 8000 */
   readonly port?: number;
-  /**
-   * Lets several processes listen on the same port, the kernel spreading the
-   * connections between them (Linux): the nodes of one cluster on one host.
-   * @default false
-   */
-  readonly reusePort?: boolean;
+
   /** Aborting shuts the server down gracefully (without exiting the process). */
   readonly signal?: AbortSignal;
   /**
@@ -53,7 +48,6 @@ export interface Server {
 export interface ListenOptions {
   readonly hostname?: string;
   readonly port?: number;
-  readonly reusePort?: boolean;
   /** Aborting stops the listener (graceful shutdown is the caller's). */
   readonly signal?: AbortSignal;
   /** Called once listening. @default prints `Listening on http://localhost:8000/` to stderr */
@@ -88,7 +82,6 @@ export function listen(handler: Handler, options: ListenOptions): Listener {
         server = Deno.serve({
           hostname: options.hostname,
           port,
-          reusePort: options.reusePort,
           signal: options.signal,
           onListen(bound) {
             port = bound.port;
@@ -150,7 +143,6 @@ export async function serveApp(
   const listener = listen(fetch, {
     hostname: options.hostname ?? "0.0.0.0",
     port: options.port ?? 8000,
-    reusePort: options.reusePort,
     signal: controller.signal,
     onListen: options.onListen,
     onListenError: (error, attempt) =>
