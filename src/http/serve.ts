@@ -17,7 +17,6 @@ export interface ServeOptions {
   readonly hostname?: string;
   /** The port; 0 picks any free port. @default 8000 */
   readonly port?: number;
-
   /** Aborting shuts the server down gracefully (without exiting the process). */
   readonly signal?: AbortSignal;
   /**
