@@ -3,11 +3,11 @@
  * (workers from DENO_JOBS, default one per core) on PORT (default 8000) and
  * DORMANT_HOSTNAME (default 0.0.0.0). Every worker is a node of one cluster:
  * a room lives on one worker and sockets that landed on the others reach it
- * over BroadcastChannel. The other variables are those of `main.ts`.
+ * over BroadcastChannel. The other variables are listed in `from_env.ts`.
  */
 const hostname = Deno.env.get("DORMANT_HOSTNAME") || "0.0.0.0";
 const port = Deno.env.get("PORT") || "8000";
-const main = new URL("./main.ts", import.meta.url).pathname;
+const serve = new URL("./serve.ts", import.meta.url).pathname;
 
 const child = new Deno.Command(Deno.execPath(), {
   args: [
@@ -17,9 +17,9 @@ const child = new Deno.Command(Deno.execPath(), {
     "--allow-env",
     "--allow-read",
     "--allow-write",
-    main,
+    serve,
   ],
-  // `deno serve` listens where DENO_SERVE_ADDRESS says; main.ts sees it and leaves serving to it.
+  // `deno serve` listens where DENO_SERVE_ADDRESS says (it wins over `--port`).
   env: { DENO_SERVE_ADDRESS: `tcp:${hostname}:${port}` },
   stdin: "null",
 }).spawn();
