@@ -7,10 +7,11 @@
  * Deno Deploy = Deploy's database), DORMANT_HIBERNATE_MS (default 10000),
  * CHAT_HISTORY_TTL_MS (default 3600000), DORMANT_REDIS_URL (processes sharing
  * DORMANT_KV_PATH reach each other through this Redis; default: the isolates of
- * one process reach each other, other processes are refused with 503),
+ * one process reach each other, other processes are refused with 503; on Deno
+ * Deploy, instances reach each other through Deploy's KV),
  * DORMANT_LEASE_TTL_MS (default 10000: how soon a dead node's rooms are taken over).
  */
-import type { Transport } from "@dormant/dormant";
+import { KvTransport, type Transport } from "@dormant/dormant";
 import { createChatApp } from "./app.ts";
 
 function numberFromEnv(name: string, fallback: number): number {
@@ -33,13 +34,19 @@ const redisUrl = Deno.env.get("DORMANT_REDIS_URL");
 
 // Loaded only when asked for, so the chat (like the package) runs without the Redis client.
 let transport: Transport | undefined;
+let kv: Deno.Kv | undefined;
 if (redisUrl) {
   const { redisTransport } = await import("@dormant/dormant/redis");
   transport = redisTransport(redisUrl);
+} else if (onDeploy && !Deno.env.get("DORMANT_KV_PATH")) {
+  // Deploy's instances share nothing but KV (BroadcastChannel does not cross them): use it.
+  kv = await Deno.openKv();
+  transport = new KvTransport(kv);
 }
 
 export const app: ReturnType<typeof createChatApp> = createChatApp({
-  kvPath,
+  kv,
+  kvPath: kv ? undefined : kvPath,
   hibernateAfterMs: numberFromEnv("DORMANT_HIBERNATE_MS", 10_000),
   historyTtlMs: numberFromEnv("CHAT_HISTORY_TTL_MS", 3_600_000),
   cluster: { transport, leaseTtlMs: numberFromEnv("DORMANT_LEASE_TTL_MS", 10_000) },
