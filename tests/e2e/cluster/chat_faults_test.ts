@@ -18,13 +18,17 @@ import {
 
 type Cluster = { chats: ChatProcess[]; ports: number[]; redis: RedisServer; members: Member[] };
 
-async function withChatCluster(test: (cluster: Cluster) => Promise<void>): Promise<void> {
+async function withChatCluster(
+  test: (cluster: Cluster) => Promise<void>,
+  extraEnv: Record<string, string> = {},
+): Promise<void> {
   const dir = await Deno.makeTempDir();
   const redis = await RedisServer.start();
   const env = {
     DORMANT_KV_PATH: `${dir}/chat.sqlite3`,
     DORMANT_REDIS_URL: redis.url,
     DORMANT_LEASE_TTL_MS: "2000",
+    ...extraEnv,
   };
   const chats = await Promise.all([startChat(env), startChat(env), startChat(env)]);
   const cluster: Cluster = { chats, ports: chats.map((c) => c.port), redis, members: [] };
@@ -82,45 +86,52 @@ function acknowledged(cluster: Cluster): string[] {
   return cluster.members.flatMap((m) => m.seen);
 }
 
-Deno.test("chat: kill -9 of the process owning a room; members on the other processes chat again after takeover and no acknowledged line is lost", async () => {
-  await withChatCluster(async (cluster) => {
-    const [p1, p2, p3] = cluster.ports as [number, number, number];
-    const ann = await join(cluster, p1, "k9", "ann"); // p1 claims the room
-    await ann.presence(["ann"]);
-    const ben = await join(cluster, p2, "k9", "ben");
-    const cat = await join(cluster, p3, "k9", "cat");
-    for (const m of [ann, ben, cat]) await m.presence(["ann", "ben", "cat"]);
-    for (let i = 0; i < 5; i++) {
-      await ben.say(`before ${i}`);
-      await cat.line(`before ${i}`);
-    }
+for (const hibernated of [false, true]) {
+  const room = hibernated ? "asleep" : "awake";
+  Deno.test(`chat: kill -9 of the process owning a room (${room}); members on the other processes chat again after takeover and no acknowledged line is lost`, async () => {
+    await withChatCluster(async (cluster) => {
+      const [p1, p2, p3] = cluster.ports as [number, number, number];
+      const ann = await join(cluster, p1, room, "ann"); // p1 claims the room
+      await ann.presence(["ann"]);
+      const ben = await join(cluster, p2, room, "ben");
+      const cat = await join(cluster, p3, room, "cat");
+      for (const m of [ann, ben, cat]) await m.presence(["ann", "ben", "cat"]);
+      for (let i = 0; i < 5; i++) {
+        await ben.say(`before ${i}`);
+        await cat.line(`before ${i}`);
+      }
+      // A room that hibernated has its socket records in KV: its bridged sockets can resume.
+      if (hibernated) await new Promise((resolve) => setTimeout(resolve, 1_500));
 
-    const killed = performance.now();
-    cluster.chats[0]!.child.kill("SIGKILL");
-    const benAfter = await sayAfterFault(cluster, ben, "k9", "ben after the kill", killed);
-    const benMs = performance.now() - killed;
-    const catAfter = await sayAfterFault(cluster, cat, "k9", "cat after the kill", killed);
-    await benAfter.member.line("cat after the kill");
-    const bothMs = performance.now() - killed;
-    console.log(
-      `kill -9 of the owner (lease TTL 2000 ms): ben (p2) ${benAfter.outcome} (${
-        benAfter.detail ?? ""
-      }), chatting again after ${
-        benMs.toFixed(0)
-      } ms; cat (p3) ${catAfter.outcome}; both see each other after ${bothMs.toFixed(0)} ms`,
-    );
-    for (const outcome of [benAfter.outcome, catAfter.outcome]) {
-      assert.match(outcome, /^(stayed connected|closed 1012, rejoined)$/);
-    }
+      const killed = performance.now();
+      cluster.chats[0]!.child.kill("SIGKILL");
+      const benAfter = await sayAfterFault(cluster, ben, room, "ben after the kill", killed);
+      const benMs = performance.now() - killed;
+      const catAfter = await sayAfterFault(cluster, cat, room, "cat after the kill", killed);
+      await benAfter.member.line("cat after the kill");
+      const bothMs = performance.now() - killed;
+      console.log(
+        `kill -9 of the owner of a room ${
+          hibernated ? "that hibernated" : "awake"
+        } (lease TTL 2000 ms): ben (p2) ${benAfter.outcome} (${
+          benAfter.detail ?? ""
+        }), chatting again after ${
+          benMs.toFixed(0)
+        } ms; cat (p3) ${catAfter.outcome}; both see each other after ${bothMs.toFixed(0)} ms`,
+      );
+      for (const outcome of [benAfter.outcome, catAfter.outcome]) {
+        assert.match(outcome, /^(stayed connected|closed 1012, rejoined)$/);
+      }
 
-    const { member: dan, history } = await joinWithHistory(p2, "k9", "dan");
-    cluster.members.push(dan);
-    const twice = assertAllKept(history, acknowledged(cluster));
-    console.log(
-      `history after takeover: ${history.length} lines, kept twice: ${JSON.stringify(twice)}`,
-    );
+      const { member: dan, history } = await joinWithHistory(p2, room, "dan");
+      cluster.members.push(dan);
+      const twice = assertAllKept(history, acknowledged(cluster));
+      console.log(
+        `history after takeover: ${history.length} lines, kept twice: ${JSON.stringify(twice)}`,
+      );
+    }, hibernated ? { DORMANT_HIBERNATE_MS: "500" } : {});
   });
-});
+}
 
 Deno.test("chat: SIGTERM of the process owning a room hands it over; its members get 1012, rejoin elsewhere and chat with the others", async () => {
   await withChatCluster(async (cluster) => {
@@ -146,9 +157,11 @@ Deno.test("chat: SIGTERM of the process owning a room hands it over; its members
     console.log(
       `SIGTERM of the owner: ann's socket closed 1012 after ${
         annClosedMs.toFixed(0)
-      } ms; ben (p2) ${benAfter.outcome} (${benAfter.detail ?? ""}), chatting again after ${
-        benMs.toFixed(0)
-      } ms; ann rejoined on p3 and both chat after ${bothMs.toFixed(0)} ms`,
+      } ms; ben (p2) ${benAfter.outcome} ${
+        benAfter.detail ? ` (${benAfter.detail})` : ""
+      }, chatting again after ${benMs.toFixed(0)} ms; ann rejoined on p3 and both chat after ${
+        bothMs.toFixed(0)
+      } ms`,
     );
     assert.equal(benAfter.outcome, "closed 1012, rejoined");
     assert.equal((await cluster.chats[0]!.status).code, 0);
