@@ -2,6 +2,7 @@
 import {
   App,
   type Clock,
+  type ClusterOptions,
   type DurableObjectNamespace,
   type ExceptionHandler,
 } from "@dormant/dormant";
@@ -16,6 +17,8 @@ export interface ChatAppOptions {
   hibernateAfterMs?: number;
   historyTtlMs?: number;
   onException?: ExceptionHandler;
+  /** The transport between the nodes and the lease TTL (default: BroadcastChannel, 10 s). */
+  cluster?: ClusterOptions;
 }
 
 const ANNOUNCE = /^\/rooms\/([^/]+)\/announce$/;
@@ -57,6 +60,7 @@ export function createChatApp(options: ChatAppOptions = {}) {
     clock: options.clock,
     hibernateAfterMs: options.hibernateAfterMs,
     onException: options.onException,
+    cluster: options.cluster,
   });
   return app;
 }

@@ -116,6 +116,7 @@ export class Cluster {
       bridge: this.bridge,
       kv: parts.kv,
       maxSockets: parts.maxSockets,
+      draining: parts.draining,
     };
     this.directory = new ClusterDirectory(parts.tables, {
       placement,
@@ -155,7 +156,7 @@ export class Cluster {
       handlers: {
         serve: this.#serve,
         ops: (from, ops) => this.bridge.receive(from, ops),
-        peerDead: (peer) => this.bridge.peerDead(peer, !node.up),
+        peerDead: (peer, transportDown) => this.bridge.peerDead(peer, transportDown),
         report: this.#report,
       },
     });

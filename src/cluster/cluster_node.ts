@@ -35,8 +35,12 @@ export interface NodeHandlers {
   serve(from: string, body: unknown): Promise<Reply>;
   /** Socket ops from `from`, in order. */
   ops(from: string, ops: Op[]): void;
-  /** `node` is dead (silent for too long, or the transport was down too long). */
-  peerDead(node: string): void;
+  /**
+   * `node` is dead (silent for too long), or unreachable (`transportDown`: the
+   * transport was down too long, or came back after an outage that may have
+   * lost messages either way).
+   */
+  peerDead(node: string, transportDown: boolean): void;
   /** Reports a failure that has no caller. */
   report(error: unknown, operation: string): void;
 }
@@ -94,7 +98,13 @@ export class ClusterNode {
   async start(): Promise<void> {
     this.#transport.onStatus((status) => {
       if (status === "down") this.#downSince ??= this.#clock.now();
-      else this.#downSince = null;
+      else if (this.#downSince !== null) {
+        this.#downSince = null;
+        // Messages sent while it was down are gone in both directions (the owner's sends to a
+        // held socket carry no sequence number), so every peer counts as lost: bridged sockets
+        // close with a clear code instead of staying open with a gap.
+        this.#lose([...this.#peers.keys()], true);
+      }
     });
     if (this.#transport.status === "down") this.#downSince = this.#clock.now();
     await this.#transport.listen(this.node, (from, bytes) => this.#receive(from, bytes));
@@ -206,15 +216,22 @@ export class ClusterNode {
     const now = this.#clock.now();
     const down = this.#downSince !== null && now - this.#downSince >= this.#deadMs;
     const beat = encodeBeat();
-    for (const [peer, heard] of [...this.#peers]) {
-      if (down || now - heard >= this.#deadMs) {
-        this.#peers.delete(peer);
-        this.#watchers.delete(peer);
-        for (const [id, pending] of [...this.#pending]) {
-          if (pending.to === peer) this.#settle(id)?.reject(new NoReply(`node ${peer} is gone`));
-        }
-        this.#handlers.peerDead(peer);
-      } else this.#transport.send(peer, beat);
+    const dead: string[] = [];
+    for (const [peer, heard] of this.#peers) {
+      if (down || now - heard >= this.#deadMs) dead.push(peer);
+      else this.#transport.send(peer, beat);
+    }
+    this.#lose(dead, this.#transport.status !== "up");
+  }
+
+  #lose(peers: string[], transportDown: boolean): void {
+    for (const peer of peers) {
+      this.#peers.delete(peer);
+      this.#watchers.delete(peer);
+      for (const [id, pending] of [...this.#pending]) {
+        if (pending.to === peer) this.#settle(id)?.reject(new NoReply(`node ${peer} is gone`));
+      }
+      this.#handlers.peerDead(peer, transportDown);
     }
   }
 

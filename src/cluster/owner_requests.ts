@@ -46,6 +46,8 @@ export interface OwnerParts {
   kv(): Deno.Kv;
   /** The per-object socket cap. */
   readonly maxSockets: number;
+  /** Whether this node is shutting down. */
+  readonly draining?: () => boolean;
 }
 
 /** Serves one request from node `from`. */
@@ -64,7 +66,15 @@ export async function serveRequest(parts: OwnerParts, from: string, raw: unknown
     };
   }
   const placement = await parts.placement();
-  const where = await placement.locate(body.s, body.i);
+  let where: Awaited<ReturnType<Placement["locate"]>>;
+  try {
+    where = await placement.locate(body.s, body.i);
+  } catch (error) {
+    // A node shutting down claims nothing (it just released its objects): "not owner" makes the
+    // caller resolve again and claim the object itself, instead of failing the request.
+    if (parts.draining?.()) return { status: NOT_OWNER, body: null };
+    throw error;
+  }
   if (!where.local) return { status: NOT_OWNER, body: null };
   const host = table.host(new ObjectId(body.i, body.n));
   switch (body.k) {

@@ -22,7 +22,8 @@ function pair() {
           return Promise.resolve({ status: OK, body: { from, body } });
         },
         ops: () => {},
-        peerDead: (peer) => void dead.push(`${node} lost ${peer}`),
+        peerDead: (peer, down) =>
+          void dead.push(`${node} lost ${peer}${down ? " (transport down)" : ""}`),
         report: () => {},
       },
     });
@@ -68,6 +69,26 @@ Deno.test("a watched peer that stops beating is declared dead once", async () =>
   await clock.advance(1_000);
   assert.deepEqual(dead, ["a lost b"]);
   await a.close();
+});
+
+Deno.test("a transport back after an outage shorter than the dead time loses every peer, as transport down", async () => {
+  const { a, b, clock, dead, network } = pair();
+  await a.start();
+  await b.start();
+  a.watch("b");
+  const pending = assert.rejects(a.request("nobody-yet", 1), NoReply);
+  a.watch("nobody-yet");
+  network.up = false;
+  await clock.advance(1_000);
+  assert.deepEqual(dead, [], "not dead while the outage is shorter than the dead time");
+  network.up = true;
+  assert.deepEqual(dead.sort(), [
+    "a lost b (transport down)",
+    "a lost nobody-yet (transport down)",
+  ]);
+  await pending;
+  await a.close();
+  await b.close();
 });
 
 Deno.test("errorBody keeps a name and message of anything thrown", () => {

@@ -2,6 +2,9 @@
 // caller invalidates its cached owner, re-resolves once and reaches the new owner.
 import assert from "node:assert/strict";
 import { DurableObject } from "../../mod.ts";
+import { serveRequest } from "../../src/cluster/owner_requests.ts";
+import { NOT_OWNER } from "../../src/cluster/wire.ts";
+import { KvError } from "../../src/errors.ts";
 import { startCluster } from "./_cluster.ts";
 
 class Counter extends DurableObject {
@@ -39,4 +42,23 @@ Deno.test("a fetch to a remote owner carries method, path, status and body", asy
   );
   assert.equal(response.status, 202);
   assert.equal(await response.text(), "POST /some/path");
+});
+
+Deno.test("a node shutting down answers 'not owner' when it cannot claim the object, so the caller claims it elsewhere", async () => {
+  const refused = new KvError("claim", new Error("the app is shutting down"));
+  const parts = (draining: boolean) =>
+    ({
+      tables: () => [{ runtime: { storageName: "counter" } }],
+      placement: () =>
+        Promise.resolve({
+          node: "a",
+          locate: () => Promise.reject(refused),
+          invalidate: () => {},
+          onLost: () => {},
+        }),
+      draining: () => draining,
+    }) as unknown as Parameters<typeof serveRequest>[0];
+  const body = { k: "call", s: "counter", i: "00", n: "x" };
+  assert.deepEqual(await serveRequest(parts(true), "b", body), { status: NOT_OWNER, body: null });
+  await assert.rejects(serveRequest(parts(false), "b", body), KvError);
 });

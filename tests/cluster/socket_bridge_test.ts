@@ -215,6 +215,22 @@ Deno.test("a transport cut longer than the lease closes bridged sockets with 101
   cluster.network.up = true;
 });
 
+Deno.test("a transport cut shorter than the lease closes bridged sockets with 1011 once it is back (messages may be lost either way)", async () => {
+  reset();
+  await using cluster = await startCluster({ CHAT: Chat }, { leaseTtlMs: 3_000 });
+  const [, b] = cluster.nodes;
+  const ann = await b!.connect("/CHAT/blip?who=ann");
+  ann.socket.send("who");
+  await ann.next();
+  cluster.network.up = false;
+  ann.socket.send("lost in the cut");
+  cluster.network.up = true;
+  const event = await ann.closed;
+  assert.equal(event.code, 1011);
+  await until(() => closes.length === 1, "webSocketClose on the owner");
+  assert.deepEqual(closes, ["ann:1006:false"]);
+});
+
 class Proto extends DurableObject {
   static readonly storageName = "proto";
   fetch(request: Request): Response {
