@@ -75,6 +75,11 @@ export class MemoryTransport implements Transport {
     return this.#network.up ? "up" : "down";
   }
 
+  /** The node id it listens on (`null` before it listens). */
+  get node(): string | null {
+    return this.#node;
+  }
+
   listen(node: string, onMessage: (from: string, bytes: Uint8Array) => void): Promise<void> {
     this.#node = node;
     this.#network.listen(node, onMessage);
