@@ -50,6 +50,8 @@ export interface LifecycleParts {
   /** The node's cluster side (transport, socket bridge), if it is in a cluster. */
   readonly cluster?: {
     start(): Promise<void>;
+    /** The node rejoined under a new id: the transport follows. */
+    rejoin(): Promise<void>;
     shutdownSockets(restart: boolean): void;
     close(): Promise<void>;
   } | null;
@@ -188,7 +190,12 @@ export class Lifecycle {
       leaseTtlMs: this.#ttl,
       // Claims and lease renewals are ownership bookkeeping: not counted in kvCommits.
       // Every socket of the old node id was closed: records are written under the new one.
-      onRejoin: (node) => this.#store?.rejoin(node),
+      onRejoin: (node) => {
+        this.#store?.rejoin(node);
+        this.#parts.cluster?.rejoin().catch((error) =>
+          this.#parts.report(error, { namespace: "*", operation: "cluster.rejoin" })
+        );
+      },
     });
     // The lease tells other apps on this database that our records and objects are live.
     await placement.join();

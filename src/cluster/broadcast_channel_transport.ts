@@ -103,10 +103,11 @@ export class BroadcastChannelTransport implements Transport {
   listen(node: string, onMessage: (from: string, bytes: Uint8Array) => void): Promise<void> {
     checkNodeId(node);
     if (typeof onMessage !== "function") throw new TypeError("onMessage must be a function");
-    if (this.#from !== null || this.#closed) {
-      throw new TypeError(
-        "listen() was already called on this transport: use one transport per node",
-      );
+    if (this.#closed) throw new TypeError("Cannot listen on a closed transport");
+    if (this.#from !== null) {
+      // Moving to a new node id: what is pending leaves under the old one.
+      this.#flush();
+      this.#inbox?.close();
     }
     this.#from = node;
     const inbox = new BroadcastChannel(this.#channel(node));

@@ -163,6 +163,14 @@ export class Cluster {
     await node.start();
   }
 
+  /**
+   * The placement rejoined under a new node id (after a self-fence): the
+   * transport moves to it, so other nodes reach the objects claimed from now on.
+   */
+  async rejoin(): Promise<void> {
+    await this.#node?.rejoin(this.#parts.placement().node);
+  }
+
   /** A socket whose owner died moves to the object's new owner (see `takeover.ts`). */
   #resumeOn(socket: Resumable): ReturnType<Resume> {
     const node = this.#node;

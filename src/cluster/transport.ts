@@ -24,7 +24,9 @@ export interface Transport {
   /**
    * Starts delivering the messages addressed to `node` to `onMessage`, with
    * the sender's node id. Resolves once messages sent from now on arrive.
-   * One listener per transport.
+   * One listener per transport: called again (the node rejoined under a new
+   * id), it moves the listener to `node`; messages to the old id vanish and
+   * messages sent from then on carry the new id.
    */
   listen(node: string, onMessage: (from: string, bytes: Uint8Array) => void): Promise<void>;
   /** Sends `bytes` to `to` (a node id). Never throws for delivery problems; see `status`. */

@@ -81,6 +81,7 @@ export class MemoryTransport implements Transport {
   }
 
   listen(node: string, onMessage: (from: string, bytes: Uint8Array) => void): Promise<void> {
+    if (this.#node !== null) this.#network.unlisten(this.#node);
     this.#node = node;
     this.#network.listen(node, onMessage);
     return Promise.resolve();
