@@ -8,7 +8,8 @@
 
 import { delay } from "../clock.ts";
 import { checkBytes, checkNodeId } from "./_frame.ts";
-import type { Transport, TransportStatus } from "./transport.ts";
+import { currentPid, machineId } from "../kv/process_info.ts";
+import type { Transport, TransportPeer, TransportStatus } from "./transport.ts";
 
 // A batch is posted at once when it reaches this size, instead of at the end of the turn.
 const MAX_BATCH_BYTES = 1024 * 1024;
@@ -80,6 +81,7 @@ export class BroadcastChannelTransport implements Transport {
   readonly #dirty: Outbox[] = [];
   // The last batch number seen from each sender, to report batches the runtime dropped.
   readonly #lastBatch = new Map<string, number>();
+  #machine: { id: string | null } | null = null;
   #status: TransportStatus = "down";
   #closed = false;
   readonly #listeners: Array<(status: TransportStatus) => void> = [];
@@ -163,6 +165,17 @@ export class BroadcastChannelTransport implements Transport {
       if (this.#dirty.length === 1) queueMicrotask(this.#flush);
     }
     if (outbox.size >= MAX_BATCH_BYTES) this.#post(outbox);
+  }
+
+  /**
+   * Whether a node in process `peer.pid` on `peer.machine` hears this
+   * transport: only in this very process (`true` when the machine is unknown:
+   * it cannot be told).
+   */
+  reaches(peer: TransportPeer): boolean {
+    const machine = this.#machine ??= { id: machineId() };
+    if (peer.machine === null || machine.id === null) return true;
+    return peer.machine === machine.id && peer.pid === currentPid();
   }
 
   /** Registers a status listener. */

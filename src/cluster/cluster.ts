@@ -21,6 +21,7 @@ import { SocketBridge } from "./socket_bridge.ts";
 import type { BridgeNode } from "./batches.ts";
 import type { Resumable, Resume } from "./held_sockets.ts";
 import { resumeOn } from "./takeover.ts";
+import { unreachableBy } from "./_reach.ts";
 
 /** How a test hands an app its placement (internal: not part of `AppOptions`). */
 export const PLACEMENT: unique symbol = Symbol("dormant.placement");
@@ -128,6 +129,7 @@ export class Cluster {
         }
         : null,
       up: () => this.#node?.up ?? false,
+      unreachable: transport?.reaches ? unreachableBy(transport, parts.kv) : () => null,
       bridge: this.bridge,
       boot: parts.boot,
     });

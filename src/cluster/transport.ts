@@ -14,6 +14,14 @@
 /** Whether a transport can currently deliver. */
 export type TransportStatus = "up" | "down";
 
+/** Where a node runs, as its lease tells. */
+export interface TransportPeer {
+  /** Its process id. */
+  readonly pid: number;
+  /** Its machine's boot id; `null` when unknown. */
+  readonly machine: string | null;
+}
+
 /**
  * Point-to-point messages between nodes. Per (sender, receiver) pair,
  * messages arrive in the order they were sent, at most once; a message to a
@@ -35,6 +43,13 @@ export interface Transport {
   readonly status: TransportStatus;
   /** Called on every status change (a broker lost and found again). */
   onStatus(listener: (status: TransportStatus) => void): void;
+  /**
+   * Whether this transport can reach a node running in process `peer.pid`
+   * on machine `peer.machine` (from the node's lease). Absent: any node.
+   * A transport that cannot (`BroadcastChannel` across processes) lets the
+   * caller refuse at once instead of waiting for an answer that never comes.
+   */
+  reaches?(peer: TransportPeer): boolean;
   /** Stops listening and releases every resource; idempotent. */
   close(): Promise<void>;
 }
