@@ -192,9 +192,7 @@ export class Lifecycle {
       // Every socket of the old node id was closed: records are written under the new one.
       onRejoin: (node) => {
         this.#store?.rejoin(node);
-        this.#parts.cluster?.rejoin().catch((error) =>
-          this.#parts.report(error, { namespace: "*", operation: "cluster.rejoin" })
-        );
+        void this.#parts.cluster?.rejoin();
       },
     });
     // The lease tells other apps on this database that our records and objects are live.

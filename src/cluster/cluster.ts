@@ -170,7 +170,11 @@ export class Cluster {
    * transport moves to it, so other nodes reach the objects claimed from now on.
    */
   async rejoin(): Promise<void> {
-    await this.#node?.rejoin(this.#parts.placement().node);
+    try {
+      await this.#node?.rejoin(this.#parts.placement().node);
+    } catch (error) {
+      this.#report(error, "cluster.rejoin");
+    }
   }
 
   /** A socket whose owner died moves to the object's new owner (see `takeover.ts`). */
