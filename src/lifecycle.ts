@@ -12,6 +12,7 @@ import { AlarmScheduler } from "./alarms/alarm_scheduler.ts";
 import type { Bindings } from "./bindings.ts";
 import { KvError } from "./errors.ts";
 import type { Report } from "./exception_sink.ts";
+import type { Fence } from "./kv/fence.ts";
 import type { Admission } from "./http/admission.ts";
 import { HibernationStore, LEASE_BEAT_MS } from "./hibernation/hibernation_store.ts";
 import { KvPlacement } from "./cluster/kv_placement.ts";
@@ -44,7 +45,7 @@ export interface LifecycleParts {
   workerWaits(): number;
   /** Resumable sessions: restored once KV is open, their log written before it closes. */
   readonly sessions?: {
-    start(kv: Deno.Kv, onCommit: (mutations: number) => void): Promise<void>;
+    start(kv: Deno.Kv, onCommit: (mutations: number) => void, fence?: Fence): Promise<void>;
     stop(): Promise<void>;
   };
   /** The node's cluster side (transport, socket bridge), if it is in a cluster. */
@@ -231,7 +232,7 @@ export class Lifecycle {
         }),
     });
     await this.#alarms.start();
-    await this.#parts.sessions?.start(this.#kv, onCommit);
+    await this.#parts.sessions?.start(this.#kv, onCommit, placement);
     await this.#parts.cluster?.start();
   }
 
