@@ -30,7 +30,7 @@ export { App, type AppEnv, type AppStats, type ObjectStats } from "./src/app.ts"
 export type { AppOptions, ObjectClass } from "./src/options.ts";
 export type { SessionOptions } from "./src/sessions/session_options.ts";
 export type { ClusterOptions } from "./src/cluster/cluster_options.ts";
-export type { Transport, TransportStatus } from "./src/cluster/transport.ts";
+export type { Transport, TransportPeer, TransportStatus } from "./src/cluster/transport.ts";
 export {
   BroadcastChannelTransport,
   type BroadcastChannelTransportOptions,

@@ -188,7 +188,9 @@ export class ObjectMovedError extends DormantError {
 
 /**
  * An event reached a node that does not own the object while another live
- * node does, and no transport is configured to route it there. The gateway
+ * node does, and no transport is configured to route it there (or the
+ * transport cannot reach that node: `BroadcastChannel` links only the
+ * isolates of one process, and the owner runs in another). The gateway
  * answers 503. Fix: give every node the same `cluster.transport`, or route
  * each object's requests to one process.
  *
@@ -212,10 +214,14 @@ export class ObjectElsewhereError extends DormantError {
    * @param storageName The object's storage name.
    * @param id The object's id (hex).
    * @param node The node that owns it.
+   * @param unreachable Why the configured transport cannot reach that node
+   *   (absent: no transport is configured).
    */
-  constructor(storageName: string, id: string, node: string) {
+  constructor(storageName: string, id: string, node: string, unreachable?: string) {
     super(
-      `Cannot run object ${storageName}/${id} here as it is owned by another node and no transport is configured: owner is node ${node}; set cluster.transport on every node so events reach the owner`,
+      unreachable === undefined
+        ? `Cannot run object ${storageName}/${id} here as it is owned by another node and no transport is configured: owner is node ${node}; set cluster.transport on every node so events reach the owner`
+        : `Cannot run object ${storageName}/${id} here as it is owned by node ${node}, which this node's transport cannot reach (${unreachable}): configure a Redis or KV transport (cluster.transport) on every node so events reach the owner`,
       "owned_elsewhere",
     );
     this.node = node;

@@ -12,6 +12,7 @@ import { AlarmScheduler } from "./alarms/alarm_scheduler.ts";
 import type { Bindings } from "./bindings.ts";
 import { KvError } from "./errors.ts";
 import type { Report } from "./exception_sink.ts";
+import type { Fence } from "./kv/fence.ts";
 import type { Admission } from "./http/admission.ts";
 import { HibernationStore, LEASE_BEAT_MS } from "./hibernation/hibernation_store.ts";
 import { KvPlacement } from "./cluster/kv_placement.ts";
@@ -46,12 +47,14 @@ export interface LifecycleParts {
   workerWaits(): number;
   /** Resumable sessions: restored once KV is open, their log written before it closes. */
   readonly sessions?: {
-    start(kv: Deno.Kv, onCommit: (mutations: number) => void): Promise<void>;
+    start(kv: Deno.Kv, onCommit: (mutations: number) => void, fence?: Fence): Promise<void>;
     stop(): Promise<void>;
   };
   /** The node's cluster side (transport, socket bridge), if it is in a cluster. */
   readonly cluster?: {
     start(): Promise<void>;
+    /** The node rejoined under a new id: the transport follows. */
+    rejoin(): Promise<void>;
     shutdownSockets(restart: boolean): void;
     close(): Promise<void>;
   } | null;
@@ -190,7 +193,10 @@ export class Lifecycle {
       leaseTtlMs: this.#ttl,
       // Claims and lease renewals are ownership bookkeeping: not counted in kvCommits.
       // Every socket of the old node id was closed: records are written under the new one.
-      onRejoin: (node) => this.#store?.rejoin(node),
+      onRejoin: (node) => {
+        this.#store?.rejoin(node);
+        void this.#parts.cluster?.rejoin();
+      },
     });
     // The lease tells other apps on this database that our records and objects are live.
     await placement.join();
@@ -232,7 +238,7 @@ export class Lifecycle {
         }),
     });
     await this.#alarms.start();
-    await this.#parts.sessions?.start(this.#kv, onCommit);
+    await this.#parts.sessions?.start(this.#kv, onCommit, placement);
     await this.#parts.cluster?.start();
   }
 

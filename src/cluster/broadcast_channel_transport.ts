@@ -8,7 +8,8 @@
 
 import { delay } from "../clock.ts";
 import { checkBytes, checkNodeId } from "./_frame.ts";
-import type { Transport, TransportStatus } from "./transport.ts";
+import { currentPid, machineId } from "../kv/process_info.ts";
+import type { Transport, TransportPeer, TransportStatus } from "./transport.ts";
 
 // A batch is posted at once when it reaches this size, instead of at the end of the turn.
 const MAX_BATCH_BYTES = 1024 * 1024;
@@ -80,6 +81,7 @@ export class BroadcastChannelTransport implements Transport {
   readonly #dirty: Outbox[] = [];
   // The last batch number seen from each sender, to report batches the runtime dropped.
   readonly #lastBatch = new Map<string, number>();
+  #machine: { id: string | null } | null = null;
   #status: TransportStatus = "down";
   #closed = false;
   readonly #listeners: Array<(status: TransportStatus) => void> = [];
@@ -103,10 +105,11 @@ export class BroadcastChannelTransport implements Transport {
   listen(node: string, onMessage: (from: string, bytes: Uint8Array) => void): Promise<void> {
     checkNodeId(node);
     if (typeof onMessage !== "function") throw new TypeError("onMessage must be a function");
-    if (this.#from !== null || this.#closed) {
-      throw new TypeError(
-        "listen() was already called on this transport: use one transport per node",
-      );
+    if (this.#closed) throw new TypeError("Cannot listen on a closed transport");
+    if (this.#from !== null) {
+      // Moving to a new node id: what is pending leaves under the old one.
+      this.#flush();
+      this.#inbox?.close();
     }
     this.#from = node;
     const inbox = new BroadcastChannel(this.#channel(node));
@@ -162,6 +165,17 @@ export class BroadcastChannelTransport implements Transport {
       if (this.#dirty.length === 1) queueMicrotask(this.#flush);
     }
     if (outbox.size >= MAX_BATCH_BYTES) this.#post(outbox);
+  }
+
+  /**
+   * Whether a node in process `peer.pid` on `peer.machine` hears this
+   * transport: only in this very process (`true` when the machine is unknown:
+   * it cannot be told).
+   */
+  reaches(peer: TransportPeer): boolean {
+    const machine = this.#machine ??= { id: machineId() };
+    if (peer.machine === null || machine.id === null) return true;
+    return peer.machine === machine.id && peer.pid === currentPid();
   }
 
   /** Registers a status listener. */

@@ -21,6 +21,7 @@ import { SocketBridge } from "./socket_bridge.ts";
 import type { BridgeNode } from "./batches.ts";
 import type { Resumable, Resume } from "./held_sockets.ts";
 import { resumeOn } from "./takeover.ts";
+import { unreachableBy } from "./_reach.ts";
 
 /** How a test hands an app its placement (internal: not part of `AppOptions`). */
 export const PLACEMENT: unique symbol = Symbol("dormant.placement");
@@ -129,6 +130,7 @@ export class Cluster {
         }
         : null,
       up: () => this.#node?.up ?? false,
+      unreachable: transport?.reaches ? unreachableBy(transport, parts.kv) : () => null,
       bridge: this.bridge,
       boot: parts.boot,
     });
@@ -162,6 +164,18 @@ export class Cluster {
     });
     this.#node = node;
     await node.start();
+  }
+
+  /**
+   * The placement rejoined under a new node id (after a self-fence): the
+   * transport moves to it, so other nodes reach the objects claimed from now on.
+   */
+  async rejoin(): Promise<void> {
+    try {
+      await this.#node?.rejoin(this.#parts.placement().node);
+    } catch (error) {
+      this.#report(error, "cluster.rejoin");
+    }
   }
 
   /** A socket whose owner died moves to the object's new owner (see `takeover.ts`). */

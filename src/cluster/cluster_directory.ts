@@ -35,6 +35,11 @@ export interface ClusterReach {
   readonly request: ((node: string, body: unknown) => Promise<Reply>) | null;
   /** Whether the transport is up now. */
   up(): boolean;
+  /**
+   * Why the transport cannot reach `node` (its lease names another process
+   * the transport does not link), or `null` when it can or cannot tell.
+   */
+  unreachable(node: string): string | null | Promise<string | null>;
   readonly bridge: SocketBridge;
   /** This node's boot (socket records of sockets held here are kept under it). */
   boot(): string;
@@ -132,6 +137,9 @@ export class ClusterEndpoint implements GatewayEndpoint {
       const request = this.#reach.request;
       const binding = this.runtime.binding;
       if (request === null) throw new ObjectElsewhereError(storage, hex, where.node);
+      let why = this.#reach.unreachable(where.node);
+      if (why !== null && typeof why !== "string") why = await why;
+      if (why !== null) throw new ObjectElsewhereError(storage, hex, where.node, why);
       if (!this.#reach.up()) {
         throw new OwnerUnavailableError(binding, where.node, "the cluster transport is down");
       }

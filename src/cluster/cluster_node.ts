@@ -69,7 +69,8 @@ interface Pending {
 
 /** Requests, replies and liveness over one transport. */
 export class ClusterNode {
-  readonly node: string;
+  /** This node's id on the transport (changes when the node rejoins). */
+  node: string;
   readonly #transport: Transport;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
@@ -109,6 +110,16 @@ export class ClusterNode {
     if (this.#transport.status === "down") this.#downSince = this.#clock.now();
     await this.#transport.listen(this.node, (from, bytes) => this.#receive(from, bytes));
     this.#scheduleBeat();
+  }
+
+  /**
+   * The node rejoined the cluster under the id `node` (its lease was lost):
+   * the transport listens on it from now on, and the old id goes silent.
+   */
+  async rejoin(node: string): Promise<void> {
+    if (this.#closed || node === this.node) return;
+    this.node = node;
+    await this.#transport.listen(node, (from, bytes) => this.#receive(from, bytes));
   }
 
   /** Whether the transport can deliver now. */

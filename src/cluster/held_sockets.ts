@@ -76,6 +76,8 @@ interface Held {
   closedSent: boolean;
   /** Moving to a new owner: frames wait in `unacked`. */
   resuming: boolean;
+  /** Ops from other nodes while resuming: the new owner may send before its reply arrives. */
+  early: Array<[string, Op]> | null;
   /** Its owner's peer count was given back (it died); a new owner takes it again. */
   detached: boolean;
   gone: boolean;
@@ -119,6 +121,7 @@ export class HeldSockets implements HolderLink {
       pending: [],
       closedSent: false,
       resuming: false,
+      early: null,
       detached: false,
       gone: false,
     });
@@ -239,6 +242,9 @@ export class HeldSockets implements HolderLink {
       // Unknown here, or from a node that no longer owns the object: that node's socket is closed.
       if (held !== undefined && (held.owner === null || held.owner.node === from)) {
         applyHeld(held, sid, op);
+      } else if (held !== undefined && held.resuming) {
+        const one: Op = op.op === OP_SEND ? { op: OP_SEND, ids: [sid], payload: op.payload } : op;
+        (held.early ??= []).push([from, one]);
       } else if (op.op !== OP_ACK) {
         this.#out.push(from, { op: OP_CLOSED, sid, code: 1006, reason: "", clean: false });
       }
@@ -285,6 +291,8 @@ export class HeldSockets implements HolderLink {
       frames,
     }).catch(() => null).then((moved) => {
       held.resuming = false;
+      const early = held.early ?? [];
+      held.early = null;
       if (moved === null) {
         if (held.gone) return;
         held.closedSent = true;
@@ -303,6 +311,12 @@ export class HeldSockets implements HolderLink {
       this.#out.acquire(moved.node);
       held.detached = false;
       this.#ownerOf(owner.storage, owner.hex, moved.node).autoResponse = moved.auto;
+      for (const [from, op] of early) {
+        if (from === moved.node) applyHeld(held, sid, op);
+        else if (op.op !== OP_ACK) {
+          this.#out.push(from, { op: OP_CLOSED, sid, code: 1006, reason: "", clean: false });
+        }
+      }
       for (const [seq, payload] of held.unacked) {
         if (seq > sent) this.#out.push(moved.node, { op: OP_FRAME, sid, seq, payload });
       }

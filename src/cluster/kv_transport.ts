@@ -148,10 +148,15 @@ export class KvTransport implements Transport {
   async listen(node: string, onMessage: (from: string, bytes: Uint8Array) => void): Promise<void> {
     checkNodeId(node);
     if (typeof onMessage !== "function") throw new TypeError("onMessage must be a function");
-    if (this.#node !== null || this.#closed) {
-      throw new TypeError(
-        "listen() was already called on this transport: use one transport per node",
-      );
+    if (this.#closed) throw new TypeError("Cannot listen on a closed transport");
+    if (this.#node !== null) {
+      // Moving to a new node id: stop watching the old doorbell first.
+      this.#setStatus("down");
+      if (this.#poll !== null) this.#clock.clearTimeout(this.#poll);
+      this.#poll = null;
+      await this.#watch?.cancel().catch(() => {});
+      await this.#watching;
+      await this.#draining;
     }
     this.#node = node;
     // Messages sent before the node listened are not for this incarnation: they vanish.

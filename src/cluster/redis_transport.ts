@@ -90,6 +90,8 @@ export class RedisTransport implements Transport {
   readonly #onError: (error: unknown) => void;
   readonly #listeners: Array<(status: TransportStatus) => void> = [];
   #from: Uint8Array | null = null;
+  #node = "";
+  #onMessage: (from: string, bytes: Uint8Array) => void = () => {};
   #pub: Redis | null = null;
   #sub: Redis | null = null;
   #subscribed = false;
@@ -139,13 +141,11 @@ export class RedisTransport implements Transport {
   async listen(node: string, onMessage: (from: string, bytes: Uint8Array) => void): Promise<void> {
     const from = checkNodeId(node);
     if (typeof onMessage !== "function") throw new TypeError("onMessage must be a function");
-    if (this.#from !== null || this.#closed) {
-      throw new TypeError(
-        "listen() was already called on this transport: use one transport per node",
-      );
-    }
+    if (this.#closed) throw new TypeError("Cannot listen on a closed transport");
+    this.#onMessage = onMessage;
+    if (this.#from !== null) return await this.#move(node, from);
     this.#from = from;
-    const channel = this.#channel(node);
+    this.#node = node;
     const pub = this.#pub = new Redis(this.#url, this.#options);
     const sub = this.#sub = new Redis(this.#url, this.#options);
     for (const client of [pub, sub]) {
@@ -158,7 +158,7 @@ export class RedisTransport implements Transport {
     }
     pub.on("ready", () => this.#update());
     sub.on("ready", () => {
-      sub.subscribe(channel).then(() => {
+      sub.subscribe(this.#channel(this.#node)).then(() => {
         this.#subscribed = true;
         this.#update();
       }, () => {/* the connection dropped again; the next "ready" retries */});
@@ -173,7 +173,7 @@ export class RedisTransport implements Transport {
         frame.payload.length,
       );
       try {
-        onMessage(frame.from, payload);
+        this.#onMessage(frame.from, payload);
       } catch (error) {
         this.#onError(error);
       }
@@ -189,6 +189,18 @@ export class RedisTransport implements Transport {
       throw error;
     }
     await up;
+  }
+
+  /** Moves the subscription to `node`'s channel (the node rejoined under a new id). */
+  async #move(node: string, from: Uint8Array): Promise<void> {
+    const old = this.#channel(this.#node);
+    this.#node = node;
+    const sub = this.#sub!;
+    if (sub.status === "ready") {
+      await sub.subscribe(this.#channel(node));
+      this.#from = from;
+      await sub.unsubscribe(old);
+    } else this.#from = from; // the next "ready" subscribes to the new channel
   }
 
   /** Publishes `bytes` to `to`'s channel; dropped while the status is `"down"`. */

@@ -14,6 +14,14 @@
 /** Whether a transport can currently deliver. */
 export type TransportStatus = "up" | "down";
 
+/** Where a node runs, as its lease tells. */
+export interface TransportPeer {
+  /** Its process id. */
+  readonly pid: number;
+  /** Its machine's boot id; `null` when unknown. */
+  readonly machine: string | null;
+}
+
 /**
  * Point-to-point messages between nodes. Per (sender, receiver) pair,
  * messages arrive in the order they were sent, at most once; a message to a
@@ -24,7 +32,9 @@ export interface Transport {
   /**
    * Starts delivering the messages addressed to `node` to `onMessage`, with
    * the sender's node id. Resolves once messages sent from now on arrive.
-   * One listener per transport.
+   * One listener per transport: called again (the node rejoined under a new
+   * id), it moves the listener to `node`; messages to the old id vanish and
+   * messages sent from then on carry the new id.
    */
   listen(node: string, onMessage: (from: string, bytes: Uint8Array) => void): Promise<void>;
   /** Sends `bytes` to `to` (a node id). Never throws for delivery problems; see `status`. */
@@ -33,6 +43,13 @@ export interface Transport {
   readonly status: TransportStatus;
   /** Called on every status change (a broker lost and found again). */
   onStatus(listener: (status: TransportStatus) => void): void;
+  /**
+   * Whether this transport can reach a node running in process `peer.pid`
+   * on machine `peer.machine` (from the node's lease). Absent: any node.
+   * A transport that cannot (`BroadcastChannel` across processes) lets the
+   * caller refuse at once instead of waiting for an answer that never comes.
+   */
+  reaches?(peer: TransportPeer): boolean;
   /** Stops listening and releases every resource; idempotent. */
   close(): Promise<void>;
 }

@@ -1,7 +1,13 @@
 import { createHash } from "node:crypto";
 import { type Clock, type ClockTimer, delay } from "../clock.ts";
-import { KV_MAX_KEY_TOTAL, KV_MAX_MUTATIONS, KV_MAX_PAYLOAD, kvKeySize } from "../kv/keys.ts";
-import { commitWithRetry } from "../kv/retry.ts";
+import type { Fence } from "../kv/fence.ts";
+import {
+  KV_MAX_CHECKS,
+  KV_MAX_KEY_TOTAL,
+  KV_MAX_MUTATIONS,
+  KV_MAX_PAYLOAD,
+  kvKeySize,
+} from "../kv/keys.ts";
 import type { Connection } from "../sockets/connection.ts";
 import {
   DETACH,
@@ -15,6 +21,7 @@ import { type HelloCode, helloFrame, REPLACED_CLOSE } from "./resume_protocol.ts
 import { ATTACHED, DETACHED, ENDED, type Payload, RESUMING, Session } from "./session.ts";
 import { type AfterCommit, type Mutation, SessionLog } from "./session_log.ts";
 import type { SessionSettings } from "./session_options.ts";
+import { commitLogs, type LogMutation } from "./_fenced_commit.ts";
 import { readLog, restoreSessions, type SessionObjects } from "./session_restore.ts";
 
 /** The object a session belongs to, as the manager sees it (an object host). */
@@ -46,6 +53,8 @@ export interface SessionManagerOptions {
 const MAX_MUTATIONS = KV_MAX_MUTATIONS - 100;
 const MAX_PAYLOAD = KV_MAX_PAYLOAD - 100 * 1024;
 const MAX_KEYS = KV_MAX_KEY_TOTAL - 16 * 1024;
+// Objects per atomic: each costs one fence check.
+const MAX_OBJECTS = KV_MAX_CHECKS - 10;
 
 /**
  * Every object's replay log, committed together: one commit takes what all
@@ -61,6 +70,7 @@ export class SessionManager {
   #onCommit: (mutations: number) => void = () => {};
   readonly #report: (error: unknown, operation: string) => void;
   #kv: Deno.Kv | null = null;
+  #fence: Fence | undefined;
   // By `storageName/hex`, not by host: a host made again for the object finds the same log.
   readonly #logs = new Map<string, SessionLog>();
   #dirty = new Set<SessionLog>();
@@ -80,8 +90,9 @@ export class SessionManager {
   }
 
   /** Opens on KV and restores the detached sessions of an earlier run (they keep logging). */
-  async start(kv: Deno.Kv, onCommit: (mutations: number) => void): Promise<void> {
+  async start(kv: Deno.Kv, onCommit: (mutations: number) => void, fence?: Fence): Promise<void> {
     this.#onCommit = onCommit;
+    this.#fence = fence;
     await restoreSessions(kv, this.#objects, (host) => this.#logOf(host));
     this.#kv = kv;
   }
@@ -201,17 +212,28 @@ export class SessionManager {
         const logs = [...this.#dirty];
         this.#dirty.clear();
         const cycle = ++this.#cycle;
-        const sets: Mutation[] = [];
-        const deletes: Mutation[] = [];
-        const after: AfterCommit[] = [];
+        const sets: LogMutation<SessionLog>[] = [];
+        const deletes: LogMutation<SessionLog>[] = [];
+        const afters: [SessionLog, AfterCommit[]][] = [];
         const now = this.clock.now();
-        for (const log of logs) log.collect(now, sets, deletes, after);
-        const ok = await this.#commit(sets.concat(deletes));
+        for (const log of logs) {
+          const after: AfterCommit[] = [];
+          const s: Mutation[] = [];
+          const d: Mutation[] = [];
+          log.collect(now, s, d, after);
+          for (const m of s) sets.push({ ...m, log });
+          for (const m of d) deletes.push({ ...m, log });
+          afters.push([log, after]);
+        }
+        const failed = await this.#commit(sets.concat(deletes));
         this.#done = cycle;
-        for (const item of after) {
-          if (typeof item === "function") item();
-          else if (ok) item.release();
-          else for (const session of item.recipients) lost(session);
+        for (const [log, after] of afters) {
+          const ok = failed !== "all" && !failed.has(log);
+          for (const item of after) {
+            if (typeof item === "function") item();
+            else if (ok) item.release();
+            else for (const session of item.recipients) lost(session);
+          }
         }
         for (const log of logs) if (log.empty) this.#forget(log);
         this.#wake();
@@ -236,40 +258,40 @@ export class SessionManager {
     this.#logs.delete(`${log.storageName}/${log.hex}`);
   }
 
-  // Packs the mutations into atomics within KV's limits, committed in order. Transient errors are
-  // retried; a lasting one is reported, and false tells the caller the messages were not logged.
-  async #commit(mutations: Mutation[]): Promise<boolean> {
+  // Packs the mutations into atomics within KV's limits (and one fence check per object), committed
+  // in order. Transient errors are retried; a lasting one is reported ("all": nothing more was
+  // logged). Resolves to the logs whose object this node no longer owns (their writes dropped).
+  async #commit(mutations: LogMutation<SessionLog>[]): Promise<Set<SessionLog> | "all"> {
+    const fenced = new Set<SessionLog>();
     let start = 0;
     while (start < mutations.length) {
       let end = start;
       let bytes = 0;
       let keys = 0;
+      const logs = new Set<SessionLog>();
       while (end < mutations.length && end - start < MAX_MUTATIONS) {
         const m = mutations[end]!;
         const size = kvKeySize(m.key);
         if (end > start && (bytes + m.bytes + size > MAX_PAYLOAD || keys + size > MAX_KEYS)) break;
+        if (!logs.has(m.log) && logs.size >= MAX_OBJECTS) break;
         bytes += m.bytes + size;
         keys += size;
+        logs.add(m.log);
         end++;
       }
-      const batch = mutations.slice(start, end);
+      const batch = mutations.slice(start, end).filter((m) => !fenced.has(m.log));
+      const kept = new Set([...logs].filter((log) => !fenced.has(log)));
       try {
-        await commitWithRetry(() => {
-          const op = this.#kv!.atomic();
-          for (const m of batch) {
-            if (m.value === undefined) op.delete(m.key);
-            else op.set(m.key, m.value);
-          }
-          return op;
-        });
+        const written = await commitLogs(this.#kv!, this.#fence, batch, kept);
+        if (written > 0) this.#onCommit(written);
       } catch (error) {
         this.#report(error, "session.log");
-        return false;
+        return "all";
       }
-      this.#onCommit(batch.length);
+      for (const log of logs) if (!kept.has(log)) fenced.add(log);
       start = end;
     }
-    return true;
+    return fenced;
   }
 
   /** Writes what waits and stops the resume windows (shutdown: the sessions stay in KV). */

@@ -75,7 +75,13 @@ export class MemoryTransport implements Transport {
     return this.#network.up ? "up" : "down";
   }
 
+  /** The node id it listens on (`null` before it listens). */
+  get node(): string | null {
+    return this.#node;
+  }
+
   listen(node: string, onMessage: (from: string, bytes: Uint8Array) => void): Promise<void> {
+    if (this.#node !== null) this.#network.unlisten(this.#node);
     this.#node = node;
     this.#network.listen(node, onMessage);
     return Promise.resolve();

@@ -167,6 +167,28 @@ export function transportConformance(
     await closeAll([a!, b!]);
   });
 
+  Deno.test(`${name}: listening again moves the node to a new id: old id silent, new id heard`, async () => {
+    await using fx = await setup();
+    const [a, b] = await nodes(fx, ["a", "b"]);
+    const moved = new Inbox();
+    await a!.t.listen("a2", moved.onMessage);
+    assert.equal(a!.t.status, "up");
+    a!.t.send("b", text("from the new id"));
+    await b!.inbox.until(1);
+    assert.equal(b!.inbox.got[0]!.from, "a2");
+    b!.t.send("a", text("to the old id"));
+    b!.t.send("a2", text("to the new id"));
+    await moved.until(1);
+    // A round trip more: the message to the old id had all that time to arrive, and did not.
+    a!.t.send("b", text("ping"));
+    await b!.inbox.until(2);
+    b!.t.send("a2", text("pong"));
+    await moved.until(2);
+    assert.deepEqual(moved.texts(), ["to the new id", "pong"]);
+    assert.deepEqual(a!.inbox.texts(), []);
+    await closeAll([a!, b!]);
+  });
+
   Deno.test(`${name}: status is down before listen, up while listening, down after close`, async () => {
     await using fx = await setup();
     const t = fx.create();
@@ -202,10 +224,10 @@ export function transportConformance(
     assert.throws(() => a!.t.send("", text("x")), TypeError);
     assert.throws(() => a!.t.send("b", "text" as unknown as Uint8Array), TypeError);
     assert.throws(() => a!.t.send("x".repeat(256), text("x")), /255/);
-    await assert.rejects(async () => await a!.t.listen("again", () => {}), TypeError);
     const fresh = fx.create();
     await assert.rejects(async () => await fresh.listen("", () => {}), TypeError);
     await fresh.close();
+    await assert.rejects(async () => await fresh.listen("closed", () => {}), TypeError);
     a!.t.send("b", text("still works"));
     await b!.inbox.until(1);
     assert.deepEqual(b!.inbox.texts(), ["still works"]);

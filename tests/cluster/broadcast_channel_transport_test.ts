@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { BroadcastChannelTransport } from "../../src/cluster/broadcast_channel_transport.ts";
 import { Inbox, transportConformance } from "./_transport_conformance.ts";
 import { NodeProcess } from "./_node_process.ts";
+import { machineId } from "../../src/kv/process_info.ts";
 
 let run = 0;
 transportConformance("BroadcastChannelTransport", () => {
@@ -62,4 +63,15 @@ Deno.test("BroadcastChannelTransport: a batch the runtime dropped is reported to
   assert.match((errors[0] as Error).message, /lost 1 batch.*node a/);
   raw.close();
   await b.close();
+});
+
+Deno.test("BroadcastChannelTransport reaches only nodes of this process, when the machine is known", () => {
+  const t = new BroadcastChannelTransport();
+  const machine = machineId();
+  assert.equal(t.reaches({ pid: Deno.pid, machine }), true);
+  assert.equal(t.reaches({ pid: Deno.pid + 1, machine: null }), true, "unknown: cannot tell");
+  if (machine !== null) {
+    assert.equal(t.reaches({ pid: Deno.pid + 1, machine }), false, "another process");
+    assert.equal(t.reaches({ pid: Deno.pid, machine: `${machine}x` }), false, "another machine");
+  }
 });

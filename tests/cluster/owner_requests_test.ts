@@ -4,33 +4,43 @@ import assert from "node:assert/strict";
 import { DurableObject } from "../../mod.ts";
 import { serveRequest } from "../../src/cluster/owner_requests.ts";
 import { NOT_OWNER } from "../../src/cluster/wire.ts";
-import { KvError } from "../../src/errors.ts";
+import { KvError, ObjectMovedError } from "../../src/errors.ts";
 import { startCluster } from "./_cluster.ts";
 
 class Counter extends DurableObject {
   static readonly storageName = "counter";
-  n = 0;
-  add(by: number): number {
-    return this.n += by;
+  async add(by: number): Promise<number> {
+    const n = (await this.ctx.storage.get<number>("n") ?? 0) + by;
+    await this.ctx.storage.put("n", n);
+    return n;
   }
   fetch(request: Request): Response {
     return new Response(`${request.method} ${new URL(request.url).pathname}`, { status: 202 });
   }
 }
 
+type Adder = { add(n: number): Promise<number> };
+
 Deno.test("a request for an object the node no longer owns is re-resolved once to the new owner", async () => {
-  await using cluster = await startCluster({ COUNTER: Counter }, { nodes: ["a", "b", "c"] });
+  await using cluster = await startCluster({ COUNTER: Counter }, {
+    nodes: ["a", "b", "c"],
+    kvPlacement: true,
+  });
   const [a, b, c] = cluster.nodes;
-  const stub = () =>
-    b!.namespace("COUNTER").getByName("x") as unknown as { add(n: number): number };
-  assert.equal(await stub().add(1), 1);
-  // Ownership moves to c; b still believes a owns it, a knows it does not.
-  a!.placement.ownerOf = () => "c";
-  c!.placement.ownerOf = () => "c";
-  let asked = 0;
-  b!.placement.ownerOf = () => asked++ === 0 ? "a" : "c";
-  assert.equal(await stub().add(5), 5, "a fresh instance on c");
-  assert.equal(b!.placement.invalidated, 1);
+  const stub = (node: typeof a) => node!.namespace("COUNTER").getByName("x") as unknown as Adder;
+  assert.equal(await stub(a).add(1), 1, "a claims x");
+  assert.equal(await stub(b).add(1), 2, "b reaches a and caches it as the owner");
+  // a stalls past its lease by c's clock: c takes x over (a's lease is deleted with the claim).
+  await c!.clock.advance(5_000);
+  assert.equal(await stub(c).add(0), 2, "c owns x now, its storage intact");
+  // a's next write is fenced: it steps down from x but still answers on the transport.
+  await assert.rejects(stub(a).add(100), ObjectMovedError);
+  // b still believes a owns x; a answers "not owner", b re-resolves to c.
+  cluster.network.resetCounts();
+  assert.equal(await stub(b).add(5), 7, "the write reached c");
+  assert.equal(cluster.network.sentTo.get(a!.node), 1, "asked a first");
+  assert.equal(cluster.network.sentTo.get(c!.node), 1, "then c");
+  assert.equal(await stub(c).add(0), 7);
 });
 
 Deno.test("a fetch to a remote owner carries method, path, status and body", async () => {

@@ -156,8 +156,13 @@ Deno.test("stub.fetch, RPC and broadcast from a non-owner node reach the owner",
 
 Deno.test("without a transport, an object owned elsewhere is refused with 503 and a report", async () => {
   reset();
-  await using cluster = await startCluster({ CHAT: Chat }, { noTransport: true });
-  const [, b] = cluster.nodes;
+  await using cluster = await startCluster({ CHAT: Chat }, {
+    noTransport: true,
+    kvPlacement: true,
+  });
+  const [a, b] = cluster.nodes;
+  const far = a!.namespace("CHAT").getByName("far") as unknown as { shout(m: string): number };
+  assert.equal(await far.shout("x"), 0, "a claims it");
   const response = await fetch(b!.url("/CHAT/far?who=x"), {
     headers: {
       Upgrade: "websocket",
@@ -167,10 +172,11 @@ Deno.test("without a transport, an object owned elsewhere is refused with 503 an
     },
   });
   assert.equal(response.status, 503);
+  assert.equal(response.headers.get("x-dormant-error"), "owned_elsewhere");
   await response.body?.cancel();
   assert.equal(b!.exceptions.length, 1);
-  assert.match(String(b!.exceptions[0]!.error), /owns it and no transport is configured/);
-  assert.equal(built, 0);
+  assert.match(String(b!.exceptions[0]!.error), /owned by another node and no transport/);
+  assert.equal(built, 1, "built on a only");
 });
 
 Deno.test("a holder that shuts down: the owner gets webSocketClose for each of its sockets", async () => {

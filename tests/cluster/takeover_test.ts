@@ -26,6 +26,9 @@ class Room extends DurableObject<{ node?: string }> {
     server.serializeAttachment({ who: new URL(request.url).searchParams.get("who") });
     return webSocketResponse(client);
   }
+  ping(): string {
+    return "pong";
+  }
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
     const who = ws.deserializeAttachment().who;
     if (message === "who") {
@@ -36,20 +39,29 @@ class Room extends DurableObject<{ node?: string }> {
   }
 }
 
+type Pinger = { ping(): Promise<string> };
+
 Deno.test("a dead owner's socket resumes on the new owner with its attachment, tags and unacked frames", async () => {
   builtOn.length = 0;
-  await using cluster = await startCluster({ ROOM: Room }, { nodes: ["a", "b", "c"] });
+  await using cluster = await startCluster({ ROOM: Room }, {
+    nodes: ["a", "b", "c"],
+    kvPlacement: true,
+  });
   const [a, b, c] = cluster.nodes;
+  const room = (node: typeof a) => node!.namespace("ROOM").getByName("moving") as unknown as Pinger;
+  assert.equal(await room(a).ping(), "pong", "a claims the room");
   const ann = await b!.connect("/ROOM/moving?who=ann");
   ann.socket.send("who");
   assert.equal(await ann.next(), JSON.stringify(["ann"]));
   const id = a!.namespace("ROOM").idFromName("moving");
   await hibernateNow(a!.app, "ROOM", id); // its socket records are in KV now
-  // a dies; the placement now names c.
-  cluster.network.silenced.add("a");
-  for (const node of cluster.nodes) node.placement.ownerOf = () => "c";
+  // a dies (silent, its lease left to expire); c's clock passes a's lease and c claims the room.
+  cluster.network.silenced.add(a!.node);
+  await c!.clock.advance(5_000);
+  assert.equal(await room(c).ping(), "pong", "c owns the room now");
   ann.socket.send("hello"); // lost with a: kept unacknowledged on b
   await until(() => b!.app.stats().connections === 1);
+  // b misses a's beats, finds c as the owner and resumes the socket there.
   for (let i = 0; i < 4; i++) {
     await b!.clock.advance(1_000);
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -64,13 +76,20 @@ Deno.test("a dead owner's socket resumes on the new owner with its attachment, t
 
 Deno.test("a dead owner's socket without a record closes with 1012", async () => {
   builtOn.length = 0;
-  await using cluster = await startCluster({ ROOM: Room }, { nodes: ["a", "b", "c"] });
-  const [, b] = cluster.nodes;
+  await using cluster = await startCluster({ ROOM: Room }, {
+    nodes: ["a", "b", "c"],
+    kvPlacement: true,
+  });
+  const [a, b, c] = cluster.nodes;
+  const room = (node: typeof a) =>
+    node!.namespace("ROOM").getByName("unwritten") as unknown as Pinger;
+  assert.equal(await room(a).ping(), "pong", "a claims the room");
   const ann = await b!.connect("/ROOM/unwritten?who=ann");
   ann.socket.send("who");
   await ann.next(); // active on a, its record never written
-  cluster.network.silenced.add("a");
-  for (const node of cluster.nodes) node.placement.ownerOf = () => "c";
+  cluster.network.silenced.add(a!.node);
+  await c!.clock.advance(5_000);
+  assert.equal(await room(c).ping(), "pong", "c owns the room now");
   for (let i = 0; i < 4; i++) {
     await b!.clock.advance(1_000);
     await new Promise((resolve) => setTimeout(resolve, 5));

@@ -4,6 +4,9 @@ import { connect } from "../../src/client/connect.js";
 import type { AtomicCall } from "../_intercept_kv.ts";
 import { interceptKv } from "../_intercept_kv.ts";
 import { serveApp, until } from "../_helpers.ts";
+import { ObjectMovedError } from "../../src/errors.ts";
+import { ownerKey, sessionLogRoot } from "../../src/kv/keys.ts";
+import type { StoredEntry } from "../../src/sessions/session_log.ts";
 
 @durableObject({ name: "mroom", resumable: true })
 class Room {
@@ -88,5 +91,42 @@ Deno.test("one text sent to 100 session sockets in a row is stored once (one log
     await new Promise((resolve) => setTimeout(resolve, 50));
   } finally {
     real.close();
+  }
+});
+
+Deno.test("a log write of an object this node no longer owns is fenced: nothing is logged and the node steps down", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await using served = await serveApp({
+      objects: { ROOM: Room },
+      routes: [{ pattern: "/rooms/:name", object: "ROOM" }],
+      kv,
+    });
+    const hex = served.app.env.ROOM.idFromName("fenced").toString();
+    const ws = connect(`ws://127.0.0.1:${served.port}/rooms/fenced`);
+    const got: string[] = [];
+    const statuses: string[] = [];
+    ws.onmessage = (event) => got.push(String(event.data));
+    ws.onstatuschange = () => statuses.push(ws.status);
+    await until(() => ws.status === "open", "open");
+    ws.send("before");
+    await until(() => got.length === 1, "the first message");
+    // Another node takes the object over behind this node's back.
+    await kv.set(ownerKey("mroom", hex), { node: "elsewhere", epoch: 2 });
+    ws.send("after");
+    await until(() => served.exceptions.length > 0, "the step-down report");
+    assert.equal(served.exceptions[0]!.error instanceof ObjectMovedError, true);
+    assert.equal(served.exceptions[0]!.context.operation, "fenced");
+    await until(() => statuses.includes("reconnecting"), "the socket closed (1012)");
+    const logged: unknown[] = [];
+    for await (const entry of kv.list<StoredEntry>({ prefix: sessionLogRoot("mroom", hex) })) {
+      logged.push(entry.value.p);
+    }
+    assert.deepEqual(logged, ["before"], "the fenced write left nothing");
+    assert.deepEqual(got, ["before"]);
+    ws.close();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  } finally {
+    kv.close();
   }
 });
