@@ -164,7 +164,7 @@ export class App<
         socketGone: (ws) => admission.socketGone(ws),
       },
       draining: () => admission.draining,
-      boot: () => lifecycle.boot,
+      boot: () => lifecycle.placement.node,
       kv: () => lifecycle.kv,
       maxSockets: settings.maxSocketsPerObject,
     });

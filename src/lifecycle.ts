@@ -98,11 +98,6 @@ export class Lifecycle {
     };
   }
 
-  /** This node's id: its lease and the records of the sockets it holds are keyed by it. */
-  get boot(): string {
-    return this.placement.node;
-  }
-
   /** The app's KV (after {@linkcode Lifecycle.ready}). */
   get kv(): Deno.Kv {
     if (!this.#kv) throw new Error("Cannot use KV before the app is ready");
