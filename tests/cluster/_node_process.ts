@@ -70,12 +70,28 @@ export class NodeProcess implements AsyncDisposable {
       .map((m) => Number(m.text.slice(from.length + 1)));
   }
 
-  /** Resolves once `done()` holds, re-checked after every line printed. */
-  async until(done: () => boolean): Promise<void> {
+  /**
+   * Resolves once `done()` holds, re-checked after every line printed; rejects
+   * (with what arrived) when the process prints nothing for `quietMs`.
+   */
+  async until(done: () => boolean, quietMs = 30_000): Promise<void> {
     while (!done()) {
-      const { promise, resolve } = Promise.withResolvers<void>();
+      const { promise, resolve, reject } = Promise.withResolvers<void>();
       this.#wake = resolve;
-      await promise;
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `Nothing printed for ${quietMs} ms: ${this.ready.length} ready, ${this.received.length} received`,
+            ),
+          ),
+        quietMs,
+      );
+      try {
+        await promise;
+      } finally {
+        clearTimeout(timer);
+      }
     }
     this.#wake = null;
   }
