@@ -9,6 +9,14 @@ const hostname = Deno.env.get("DORMANT_HOSTNAME") || "0.0.0.0";
 const port = Deno.env.get("PORT") || "8000";
 const serve = new URL("./serve.ts", import.meta.url).pathname;
 
+// npm (`npx deno …`) exports NODE=/path/to/node; with it set, the isolates of Deno 2.9.6's
+// `deno serve --parallel` never receive each other's BroadcastChannel messages (measured), and the
+// isolates of a cluster reach each other on BroadcastChannel.
+const env = Deno.env.toObject();
+delete env.NODE;
+// `deno serve` listens where DENO_SERVE_ADDRESS says (it wins over `--port`).
+env.DENO_SERVE_ADDRESS = `tcp:${hostname}:${port}`;
+
 const child = new Deno.Command(Deno.execPath(), {
   args: [
     "serve",
@@ -19,8 +27,8 @@ const child = new Deno.Command(Deno.execPath(), {
     "--allow-write",
     serve,
   ],
-  // `deno serve` listens where DENO_SERVE_ADDRESS says (it wins over `--port`).
-  env: { DENO_SERVE_ADDRESS: `tcp:${hostname}:${port}` },
+  clearEnv: true,
+  env,
   stdin: "null",
 }).spawn();
 // Hand a stop on to the server (Deno Deploy and process managers send SIGTERM).

@@ -24,7 +24,11 @@ export class NodeProcess implements AsyncDisposable {
   constructor(args: string[], env: Record<string, string>) {
     this.#child = new Deno.Command(Deno.execPath(), {
       args: [...args, FIXTURE],
-      env: { NO_COLOR: "1", ...env },
+      // Only what the fixture needs: under `npx deno …` (the README's test command) npm exports
+      // NODE=/path/to/node, and with it set the isolates of Deno 2.9.6's `deno serve --parallel`
+      // never receive each other's BroadcastChannel messages (measured).
+      clearEnv: true,
+      env: { ...inherited(), NO_COLOR: "1", ...env },
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
@@ -104,4 +108,13 @@ export class NodeProcess implements AsyncDisposable {
     await this.#child.status;
     await this.#pump;
   }
+}
+
+/** PATH, HOME and Deno's own settings of this process (`DENO_DIR`, …). */
+function inherited(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(Deno.env.toObject())) {
+    if (key === "PATH" || key === "HOME" || key.startsWith("DENO_")) out[key] = value;
+  }
+  return out;
 }
