@@ -126,7 +126,7 @@ Deno.test("SIGSTOP of the owner past its lease: another node takes over and writ
     assert.notEqual(answer.status, 200, "the stale owner's write did not succeed");
     // It stepped down: the object is now refused there (owned by b, no transport).
     // Its listener may be re-opening right after the pause (the app re-listens after a failure).
-    let after: Response | undefined;
+    let after: Awaited<ReturnType<typeof post>> | undefined;
     for (let attempt = 0; after === undefined; attempt++) {
       try {
         after = await post(a!, "/o/s/write?seq=5");
