@@ -93,8 +93,9 @@ globalThis.addEventListener("unload", () => {
 // BENCH_ROOM=socket: every echo socket gets an object of its own (spread over the nodes of a
 // cluster, each owned where its socket landed) instead of one object per room name.
 let sockets = 0;
+const ISOLATE = crypto.randomUUID(); // the isolates of `deno serve --parallel` share a pid
 const echoName = Deno.env.get("BENCH_ROOM") === "socket"
-  ? (params: Record<string, string | undefined>) => `${params.name}-${Deno.pid}-${sockets++}`
+  ? (params: Record<string, string | undefined>) => `${params.name}-${ISOLATE}-${sockets++}`
   : "name";
 // BENCH_KV_PATH: one KV file shared by several nodes (`deno serve --parallel`, processes).
 const kvPath = Deno.env.get("BENCH_KV_PATH") || `${kvDir}/kv.sqlite3`;
