@@ -9,7 +9,7 @@
  */
 
 import { ObjectMovedError } from "../errors.ts";
-import { withRetry } from "./retry.ts";
+import { retryTransient, withRetry } from "./retry.ts";
 
 /** The fencing side of ownership, as the KV writers see it. */
 export interface Fence {
@@ -52,4 +52,66 @@ export async function commitFenced(
     throw new ObjectMovedError(storageName, id);
   }
   return result;
+}
+
+/** One write of a multi-object commit: a set (`value`) or a delete (`undefined`). */
+export interface ObjectWrite<O> {
+  readonly key: Deno.KvKey;
+  readonly value?: unknown;
+  /** The object the write belongs to. */
+  readonly object: O;
+}
+
+/**
+ * Commits `batch` (writes of the objects in `objects`) in one atomic, with
+ * one fence check per object. The writes of an object this node no longer
+ * owns are dropped (the fence has made the node step down for it) and the
+ * others committed again; such objects are removed from `objects`. Resolves
+ * to the number of writes committed (0 when none was left).
+ *
+ * @param addressOf The storage name and id of an object.
+ * @throws {Error} If the atomic was rejected for another reason, or KV failed.
+ */
+export async function commitObjectsFenced<O>(
+  kv: Deno.Kv,
+  fence: Fence | undefined,
+  batch: readonly ObjectWrite<O>[],
+  objects: Set<O>,
+  addressOf: (object: O) => readonly [storageName: string, id: string],
+): Promise<number> {
+  while (batch.length > 0) {
+    const checks = new Map<O, Deno.AtomicCheck>();
+    const moved = new Set<O>();
+    if (fence !== undefined) {
+      for (const object of objects) {
+        try {
+          checks.set(object, fence.check(...addressOf(object)));
+        } catch (error) {
+          if (!(error instanceof ObjectMovedError)) throw error;
+          moved.add(object);
+        }
+      }
+    }
+    if (moved.size === 0) {
+      const result = await retryTransient(() => {
+        const op = kv.atomic();
+        for (const check of checks.values()) op.check(check);
+        for (const m of batch) {
+          if (m.value === undefined) op.delete(m.key);
+          else op.set(m.key, m.value);
+        }
+        return op.commit();
+      });
+      if (result.ok) return batch.length;
+      // Only fence checks are in this atomic: find the objects that moved.
+      const rejected = await Promise.all(
+        [...checks].map(([object, check]) => fence!.rejected(...addressOf(object), check)),
+      );
+      [...checks.keys()].forEach((object, i) => rejected[i] && moved.add(object));
+      if (moved.size === 0) throw new Error("atomic commit was rejected");
+    }
+    batch = batch.filter((m) => !moved.has(m.object));
+    for (const object of moved) objects.delete(object);
+  }
+  return 0;
 }
